@@ -26,6 +26,7 @@ CLI_MODULES = {
     "flowcontrol/cli_validate.py",
     "flowcontrol/cli_simulate.py",
     "flowcontrol/cli_trace.py",
+    "flowcontrol/cli_demo.py",
     "flowcontrol/plot.py",
     "flowcontrol/config/files.py",
 }
