@@ -15,12 +15,34 @@ from flowcontrol._time import (
     parse_duration,
     parse_duration_strict,
 )
+from flowcontrol.concurrency import (
+    Acquired,
+    Concurrency,
+    ConcurrencyConstraint,
+    ConcurrencyUsage,
+    Refused,
+    UnknownFunctionError,
+)
+from flowcontrol.priority import PriorityQueue, QueuedItem, item_score
+from flowcontrol.singleton import Singleton, SingletonSkipped, SingletonStarted
 
 __all__ = [
+    "Acquired",
     "Clock",
+    "Concurrency",
+    "ConcurrencyConstraint",
+    "ConcurrencyUsage",
     "DurationError",
     "ManualClock",
+    "PriorityQueue",
+    "QueuedItem",
+    "Refused",
+    "Singleton",
+    "SingletonSkipped",
+    "SingletonStarted",
+    "UnknownFunctionError",
     "format_duration",
+    "item_score",
     "parse_duration",
     "parse_duration_strict",
 ]

@@ -1,0 +1,575 @@
+"""Concurrency: counted leases under account, env, function and keyed limits.
+
+What it models
+    Inngest's concurrency limits count *leases*, not runs: a queue item (a start, a
+    step, a retry) holds one slot while it executes and gives it back when it ends.
+    Sleeping or waiting holds nothing; that is the host's business: it simply does
+    not hold a lease then. One ``Concurrency`` object is a registry serving every
+    function of one account, so that env- and account-scoped keys are shared.
+
+Constraints that apply to one acquire (checked in the platform's order, spec 1.1:
+scope account < env < fn, unkeyed before keyed):
+
+* the account-level limit (``account_limit``; one counter per account);
+* up to two keyed ``ConcurrencyConstraint`` s per function, each of scope ``fn``,
+  ``env`` or ``account``;
+* the function-level limit (``function_limit``; one counter per function).
+
+An acquire is all-or-nothing: nothing is counted unless every constraint has a free
+slot. Each function checks a shared counter against its *own* limit.
+
+Limit 0 means no limit, as documented ("A value of 0 or undefined sets no concurrency
+limit"); the current Constraint API would block instead (spec 2.5, 13.6).
+
+Counter identity (spec 2.3), reproducing the current Constraint API, whose counter
+key hashes the key *expression text* next to the evaluated value. Counter ids are
+strings (their hash is cached, which keeps the hot path fast); every part but the
+last is length-prefixed, so distinct identities never collide:
+
+==========  ================================================
+scope       counter id
+==========  ================================================
+account     ``A`` (the account limit)
+account     ``a:<len>:<key_expr>:<key>``
+env         ``e:<len>:<env_id>:<len>:<key_expr>:<key>``
+fn          ``F:<function_id>`` (the function limit)
+fn          ``f:<len>:<function_id>:<len>:<key_expr>:<key>``
+==========  ================================================
+
+So two functions share an env/account key only when the expression text is identical
+*and* the evaluated key is equal (``'"openai"'`` and ``"\\"openai\\""`` do not share).
+
+Warts and deliberate choices
+    Leases do not expire (the platform's 30 s lease TTL is a crash-recovery device);
+    the host releases every lease exactly once. Re-registering a function changes the
+    limits for later acquires only; leases already held release the counters they took.
+    Keys are given in registration order of the constraints (the platform sorts limits
+    by value; order has no effect here beyond that).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Final
+
+__all__ = [
+    "MAX_KEYED_CONSTRAINTS",
+    "Acquired",
+    "Concurrency",
+    "ConcurrencyConstraint",
+    "ConcurrencyUsage",
+    "Refused",
+    "UnknownFunctionError",
+]
+
+MAX_KEYED_CONSTRAINTS: Final = 2
+_SCOPES: Final = ("account", "env", "fn")
+_SCOPE_RANK: Final = {"account": 0, "env": 1, "fn": 2}
+_UNLIMITED: Final = 1 << 62  # stands in for "no limit" so the hot path has no branch
+_ACCOUNT: Final = "A"
+
+CounterId = str
+LeaseId = int | str
+"""Lease ids: the registry numbers leases 1, 2, ... unless the host names them (str)."""
+
+
+class UnknownFunctionError(LookupError):
+    """An acquire, query or snapshot names a function that was never registered."""
+
+    def __init__(self, function_id: str) -> None:
+        self.function_id = function_id
+        super().__init__(f"function {function_id!r} is not registered with this Concurrency")
+
+
+def _check_limit(value: object, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} must be an int >= 0 (0 = no limit), got {value!r}")
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0 (0 = no limit), got {value}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class ConcurrencyConstraint:
+    """One keyed limit: at most ``limit`` leases per evaluated key (0 = no limit).
+
+    ``key_expr`` is the key expression's text (or any stable id for it); it is part
+    of the counter identity. ``scope`` says who shares the counter: ``"fn"`` (this
+    function only), ``"env"`` (functions of one env) or ``"account"`` (all).
+    """
+
+    limit: int
+    key_expr: str
+    scope: str = "fn"
+
+    def __post_init__(self) -> None:
+        _check_limit(self.limit, "limit")
+        if self.scope not in _SCOPES:
+            raise ValueError(f"scope must be one of 'fn', 'env', 'account', got {self.scope!r}")
+        if not isinstance(self.key_expr, str) or not self.key_expr:
+            raise ValueError(
+                f"A concurrency key must be specified for {self.scope} scoped limits "
+                "(key_expr must be a non-empty string; use function_limit= for an unkeyed "
+                "function-level limit)"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class ConcurrencyUsage:
+    """One constraint's state for one function: ``in_use`` of ``limit`` (0 = no limit).
+
+    ``key`` and ``key_expr`` are None for the unkeyed account and function limits.
+    """
+
+    scope: str
+    key: str | None
+    key_expr: str | None
+    in_use: int
+    limit: int
+
+    @property
+    def full(self) -> bool:
+        """Whether this constraint has no free slot."""
+        return self.limit != 0 and self.in_use >= self.limit
+
+
+@dataclass(frozen=True, slots=True)
+class Acquired:
+    """A granted lease; hand it (or its ``lease_id``) to ``release`` exactly once."""
+
+    ok: ClassVar[bool] = True
+    lease_id: LeaseId
+    function_id: str
+
+
+_new = object.__new__
+_set_lease_id: Callable[[Acquired, LeaseId], None] = Acquired.__dict__["lease_id"].__set__
+_set_function_id: Callable[[Acquired, str], None] = Acquired.__dict__["function_id"].__set__
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """Nothing was counted: ``blocking`` lists every full constraint, in check order.
+
+    The first one (also reachable as ``.scope``, ``.key``, ``.in_use``, ``.limit``) is
+    the one the platform would report.
+    """
+
+    ok: ClassVar[bool] = False
+    function_id: str
+    blocking: tuple[ConcurrencyUsage, ...]
+
+    @property
+    def scope(self) -> str:
+        return self.blocking[0].scope
+
+    @property
+    def key(self) -> str | None:
+        return self.blocking[0].key
+
+    @property
+    def in_use(self) -> int:
+        return self.blocking[0].in_use
+
+    @property
+    def limit(self) -> int:
+        return self.blocking[0].limit
+
+
+class _Plan:
+    """A registered function, precompiled for the hot path."""
+
+    __slots__ = (
+        "account_cap",
+        "account_limit",
+        "constraints",
+        "env_id",
+        "fn_cap",
+        "fn_counter",
+        "function_id",
+        "function_limit",
+        "keyed_limits",
+        "keyed_prefixes",
+        "limits",
+        "nkeys",
+        "order",
+        "static_ids",
+        "static_limits",
+    )
+
+    def __init__(
+        self,
+        function_id: str,
+        constraints: tuple[ConcurrencyConstraint, ...],
+        function_limit: int,
+        account_limit: int,
+        env_id: str,
+    ) -> None:
+        self.function_id = function_id
+        self.constraints = constraints
+        self.function_limit = function_limit
+        self.account_limit = account_limit
+        self.env_id = env_id
+        self.nkeys = len(constraints)
+        # Counter ids: [0] function counter, [1] account counter, then one per constraint.
+        self.fn_counter = "F:" + function_id
+        self.static_ids: tuple[CounterId, ...] = (self.fn_counter, _ACCOUNT)
+        self.fn_cap = function_limit or _UNLIMITED
+        self.account_cap = account_limit or _UNLIMITED
+        self.static_limits = (self.fn_cap, self.account_cap)
+        prefixes: list[str] = []
+        for c in constraints:
+            expr = f"{len(c.key_expr)}:{c.key_expr}:"
+            if c.scope == "fn":
+                prefixes.append(f"f:{len(function_id)}:{function_id}:{expr}")
+            elif c.scope == "env":
+                prefixes.append(f"e:{len(env_id)}:{env_id}:{expr}")
+            else:
+                prefixes.append(f"a:{expr}")
+        self.keyed_prefixes = tuple(prefixes)
+        self.keyed_limits = tuple(c.limit or _UNLIMITED for c in constraints)
+        self.limits = self.static_limits + self.keyed_limits
+        # Check order for explanations: account, account keyed, env keyed, fn, fn keyed.
+        # Entries index into the full id list (0 = fn, 1 = account, 2+i = constraint i).
+        ranked = [(0, 0, 1), (2, 0, 0)] + [
+            (_SCOPE_RANK[c.scope], 1, 2 + i) for i, c in enumerate(constraints)
+        ]
+        self.order = tuple(idx for _, _, idx in sorted(ranked))
+
+    def ids(self, keys: tuple[str, ...]) -> tuple[CounterId, ...]:
+        if not self.nkeys:
+            return self.static_ids
+        return self.static_ids + tuple(
+            p + k for p, k in zip(self.keyed_prefixes, keys, strict=True)
+        )
+
+    def describe(self, idx: int, keys: tuple[str, ...]) -> tuple[str, str | None, str | None, int]:
+        """(scope, key, key_expr, limit) of the constraint at index ``idx``."""
+        if idx == 0:
+            return ("fn", None, None, self.function_limit)
+        if idx == 1:
+            return ("account", None, None, self.account_limit)
+        c = self.constraints[idx - 2]
+        return (c.scope, keys[idx - 2], c.key_expr, c.limit)
+
+
+class Concurrency:
+    """A registry of functions sharing one account's concurrency counters.
+
+    Register each function's constraints, then ``acquire`` a lease per executing
+    queue item and ``release`` it when the item ends. No clock: leases do not expire.
+    """
+
+    __slots__ = ("_account_limit", "_counts", "_leases", "_plans", "_seq")
+
+    def __init__(self, *, account_limit: int = 0) -> None:
+        self._account_limit = _check_limit(account_limit, "account_limit")
+        self._plans: dict[str, _Plan] = {}
+        self._counts: dict[CounterId, int] = {}
+        self._leases: dict[LeaseId, tuple[CounterId, ...]] = {}
+        self._seq = 0
+
+    # -- configuration -------------------------------------------------------------
+
+    def register(
+        self,
+        function_id: str,
+        constraints: Sequence[ConcurrencyConstraint] = (),
+        *,
+        function_limit: int | None = None,
+        account_limit: int | None = None,
+        env_id: str = "",
+    ) -> None:
+        """register sets (or replaces) a function's limits; later acquires use them.
+
+        ``function_limit`` and ``account_limit`` of None or 0 mean no limit; an
+        ``account_limit`` of None falls back to the registry's own. At most two keyed
+        constraints, no two with the same scope and expression. Raises ValueError.
+        """
+        if not isinstance(function_id, str) or not function_id:
+            raise ValueError(f"function_id must be a non-empty string, got {function_id!r}")
+        if not isinstance(env_id, str):
+            raise ValueError(f"env_id must be a string, got {env_id!r}")
+        cons = tuple(constraints)
+        if len(cons) > MAX_KEYED_CONSTRAINTS:
+            raise ValueError(
+                "There are more concurrency limits specified than the allowed max of: "
+                f"{MAX_KEYED_CONSTRAINTS} (function {function_id!r})"
+            )
+        seen: dict[tuple[str, str], int] = {}
+        for i, c in enumerate(cons):
+            if not isinstance(c, ConcurrencyConstraint):
+                raise ValueError(f"constraints[{i}] must be a ConcurrencyConstraint, got {c!r}")
+            ident = (c.scope, c.key_expr)
+            if ident in seen:
+                raise ValueError(
+                    f"constraints[{i}] repeats constraints[{seen[ident]}] "
+                    f"(scope {c.scope!r}, key {c.key_expr!r})"
+                )
+            seen[ident] = i
+        fn_limit = _check_limit(0 if function_limit is None else function_limit, "function_limit")
+        acct = self._account_limit if account_limit is None else account_limit
+        acct = _check_limit(acct, "account_limit")
+        self._plans[function_id] = _Plan(function_id, cons, fn_limit, acct, env_id)
+
+    def functions(self) -> tuple[str, ...]:
+        """The registered function ids, in registration order."""
+        return tuple(self._plans)
+
+    def _plan(self, function_id: str, keys: tuple[str, ...]) -> _Plan:
+        plan = self._plans.get(function_id)
+        if plan is None:
+            raise UnknownFunctionError(function_id)
+        if len(keys) != plan.nkeys:
+            raise ValueError(
+                f"function {function_id!r} has {plan.nkeys} keyed constraint(s) and needs "
+                f"{plan.nkeys} evaluated key(s), got {len(keys)}: {keys!r}"
+            )
+        return plan
+
+    # -- the hot path --------------------------------------------------------------
+
+    def acquire(
+        self, function_id: str, keys: tuple[str, ...] = (), lease_id: str | None = None
+    ) -> Acquired | Refused:
+        """acquire takes one slot in every constraint of the function, or none at all.
+
+        ``keys`` holds the evaluated key of each keyed constraint, in registration
+        order. Returns ``Acquired`` (with the lease id: ``lease_id`` if given, else the
+        next int) or ``Refused`` naming the full constraint(s). Raises
+        ``UnknownFunctionError`` for an unregistered function and ValueError for a
+        wrong number of keys or a lease id already held; nothing changes then.
+        """
+        plan = self._plans.get(function_id)
+        if plan is None or len(keys) != plan.nkeys:
+            self._plan(function_id, keys)  # raises the precise error
+        assert plan is not None
+        counts = self._counts
+        get = counts.get
+        fn_counter = plan.fn_counter
+        n_fn = get(fn_counter, 0)
+        n_acct = get(_ACCOUNT, 0)
+        if n_fn >= plan.fn_cap or n_acct >= plan.account_cap:
+            return self._refuse(plan, keys, plan.ids(keys))
+        ids: tuple[CounterId, ...] = plan.static_ids
+        nkeys = plan.nkeys
+        if nkeys:
+            prefixes = plan.keyed_prefixes
+            limits = plan.keyed_limits
+            c0 = prefixes[0] + keys[0]
+            if get(c0, 0) >= limits[0]:
+                return self._refuse(plan, keys, plan.ids(keys))
+            if nkeys == 1:
+                ids = (fn_counter, _ACCOUNT, c0)
+            else:
+                c1 = prefixes[1] + keys[1]
+                if get(c1, 0) >= limits[1]:
+                    return self._refuse(plan, keys, plan.ids(keys))
+                ids = (fn_counter, _ACCOUNT, c0, c1)
+        leases = self._leases
+        lid: LeaseId
+        if lease_id is None:
+            self._seq += 1
+            lid = self._seq
+        elif not isinstance(lease_id, str):
+            raise ValueError(f"lease_id must be a string, got {lease_id!r}")
+        elif lease_id in leases:
+            raise ValueError(f"lease_id {lease_id!r} is already held")
+        else:
+            lid = lease_id
+        counts[fn_counter] = n_fn + 1
+        counts[_ACCOUNT] = n_acct + 1
+        if nkeys:
+            for cid in ids[2:]:
+                counts[cid] = get(cid, 0) + 1
+        leases[lid] = ids
+        # Equivalent to Acquired(lease_id, function_id), without the frozen-init cost.
+        lease = _new(Acquired)
+        _set_lease_id(lease, lid)
+        _set_function_id(lease, function_id)
+        return lease
+
+    def release(self, lease: Acquired | LeaseId) -> bool:
+        """release gives back every slot a lease holds; True if it was held.
+
+        Releasing an unknown or already-released lease returns False (the error
+        value) and changes nothing.
+        """
+        lease_id = lease.lease_id if isinstance(lease, Acquired) else lease
+        ids = self._leases.pop(lease_id, None)
+        if ids is None:
+            return False
+        counts = self._counts
+        for cid in ids:
+            n = counts[cid] - 1
+            if n:
+                counts[cid] = n
+            else:
+                del counts[cid]
+        return True
+
+    def _refuse(self, plan: _Plan, keys: tuple[str, ...], ids: tuple[CounterId, ...]) -> Refused:
+        usages = self._usages(plan, keys, ids)
+        return Refused(plan.function_id, tuple(u for u in usages if u.full))
+
+    def _usages(
+        self, plan: _Plan, keys: tuple[str, ...], ids: tuple[CounterId, ...]
+    ) -> tuple[ConcurrencyUsage, ...]:
+        get = self._counts.get
+        out = []
+        for idx in plan.order:
+            scope, key, expr, limit = plan.describe(idx, keys)
+            out.append(ConcurrencyUsage(scope, key, expr, get(ids[idx], 0), limit))
+        return tuple(out)
+
+    # -- queries -------------------------------------------------------------------
+
+    def in_use(self, function_id: str, keys: tuple[str, ...] = ()) -> tuple[ConcurrencyUsage, ...]:
+        """in_use reports every constraint of an acquire with these keys, in check order."""
+        plan = self._plan(function_id, keys)
+        return self._usages(plan, keys, plan.ids(keys))
+
+    def capacity(self, function_id: str, keys: tuple[str, ...] = ()) -> int | None:
+        """capacity is how many more leases an acquire with these keys could take now.
+
+        None means no constraint limits it.
+        """
+        plan = self._plan(function_id, keys)
+        ids = plan.ids(keys)
+        limits = plan.limits
+        free = _UNLIMITED
+        for cid, lim in zip(ids, limits, strict=True):
+            free = min(free, lim - self._counts.get(cid, 0))
+        return None if free >= _UNLIMITED // 2 else max(free, 0)
+
+    def usage(self) -> dict[CounterId, int]:
+        """usage is a copy of every non-zero counter (see the module doc for ids)."""
+        return dict(self._counts)
+
+    def leases(self) -> dict[LeaseId, str]:
+        """leases maps each held lease id to its function id."""
+        return {lid: ids[0][2:] for lid, ids in self._leases.items()}
+
+    def __len__(self) -> int:
+        """The number of leases held."""
+        return len(self._leases)
+
+    def __contains__(self, lease: object) -> bool:
+        lease_id = lease.lease_id if isinstance(lease, Acquired) else lease
+        return lease_id in self._leases
+
+    def _check_invariants(self) -> None:
+        """Counters equal the leases' contributions; no zero counters are kept."""
+        expected: dict[CounterId, int] = {}
+        for ids in self._leases.values():
+            for cid in ids:
+                expected[cid] = expected.get(cid, 0) + 1
+        assert expected == self._counts, (expected, self._counts)
+
+    # -- persistence ---------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, object]:
+        """snapshot returns plain JSON-able data from which ``from_snapshot`` rebuilds this."""
+        return {
+            "kind": "Concurrency",
+            "version": 1,
+            "account_limit": self._account_limit,
+            "seq": self._seq,
+            "functions": [
+                {
+                    "function_id": p.function_id,
+                    "constraints": [
+                        {"limit": c.limit, "key_expr": c.key_expr, "scope": c.scope}
+                        for c in p.constraints
+                    ],
+                    "function_limit": p.function_limit,
+                    "account_limit": p.account_limit,
+                    "env_id": p.env_id,
+                }
+                for p in self._plans.values()
+            ],
+            "leases": [[lid, list(ids)] for lid, ids in self._leases.items()],
+        }
+
+    @classmethod
+    def from_snapshot(cls, data: Mapping[str, object]) -> Concurrency:
+        """from_snapshot rebuilds a registry; raises ValueError naming what is wrong."""
+        _expect_header(data, "Concurrency")
+        try:
+            acct = data["account_limit"]
+            seq = data["seq"]
+            functions = data["functions"]
+            leases = data["leases"]
+        except KeyError as e:
+            raise ValueError(f"Concurrency snapshot: missing field {e.args[0]!r}") from None
+        if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
+            raise ValueError(f"Concurrency snapshot: seq must be an int >= 0, got {seq!r}")
+        if not isinstance(acct, int):
+            raise ValueError(f"Concurrency snapshot: account_limit must be an int, got {acct!r}")
+        m = cls(account_limit=acct)
+        m._seq = seq
+        for i, f in enumerate(_as_list(functions, "functions")):
+            where = f"Concurrency snapshot: functions[{i}]"
+            if not isinstance(f, Mapping):
+                raise ValueError(f"{where} must be an object")
+            try:
+                cons = [
+                    ConcurrencyConstraint(c["limit"], c["key_expr"], c["scope"])
+                    for c in map(_as_mapping, _as_list(f["constraints"], "constraints"))
+                ]
+                m.register(
+                    f["function_id"],
+                    cons,
+                    function_limit=f["function_limit"],
+                    account_limit=f["account_limit"],
+                    env_id=f["env_id"],
+                )
+            except (KeyError, TypeError, ValueError) as e:
+                raise ValueError(f"{where}: {e}") from None
+        for i, entry in enumerate(_as_list(leases, "leases")):
+            where = f"Concurrency snapshot: leases[{i}]"
+            if not (
+                isinstance(entry, list)
+                and len(entry) == 2
+                and isinstance(entry[0], int | str)
+                and not isinstance(entry[0], bool)
+            ):
+                raise ValueError(f"{where} must be [lease_id (int or str), [counter ids]]")
+            lid, raw_ids = entry
+            ids = tuple(_as_str_list(raw_ids, where))
+            if len(ids) < 2 or ids[1] != _ACCOUNT or not ids[0].startswith("F:"):
+                raise ValueError(f"{where}: counter ids must start with the fn and account ids")
+            if lid in m._leases:
+                raise ValueError(f"{where}: duplicate lease id {lid!r}")
+            m._leases[lid] = ids
+            for cid in ids:
+                m._counts[cid] = m._counts.get(cid, 0) + 1
+        return m
+
+
+def _expect_header(data: object, kind: str) -> None:
+    if not isinstance(data, Mapping):
+        raise ValueError(f"{kind} snapshot must be a mapping, got {type(data).__name__}")
+    if data.get("kind") != kind:
+        raise ValueError(f"not a {kind} snapshot (kind={data.get('kind')!r})")
+    if data.get("version") != 1:
+        raise ValueError(f"{kind} snapshot: unsupported version {data.get('version')!r}")
+
+
+def _as_mapping(value: object) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise ValueError(f"expected an object, got {value!r}")
+    return value
+
+
+def _as_list(value: object, name: str) -> list[object]:
+    if not isinstance(value, list):
+        raise ValueError(f"{name} must be a list, got {type(value).__name__}")
+    return value
+
+
+def _as_str_list(value: object, where: str) -> Iterable[str]:
+    if not isinstance(value, list) or not all(isinstance(s, str) for s in value):
+        raise ValueError(f"{where}: counter ids must be a list of strings, got {value!r}")
+    return value
