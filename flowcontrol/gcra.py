@@ -1,0 +1,386 @@
+"""GCRA throttle and rate limit: one integer theoretical arrival time (TAT) per key.
+
+Theory of operation. A key admits ``cap`` units at once from idle, then one unit every
+emission interval ``T = period / limit``. The state of a key is its TAT: the instant at
+which it would be back to full capacity. A request for ``n`` units at ``now`` is admitted
+iff ``max(TAT, now) + n*T - now <= cap*T`` (the delay-variation tolerance ``DVT``), and
+then ``TAT = max(TAT, now) + n*T``. This is the platform's ``helper/gcra.lua`` (spec
+section 3.3 and Appendix A) with ``cap = limit + burst`` for :class:`Throttle` and
+``cap = limit // 10 + 1`` for :class:`RateLimit`.
+
+Exact integers. ``T`` need not be a whole number of nanoseconds (1 s / 3), so a TAT is
+stored scaled: in units of ``1/scale`` ns with ``scale = limit / gcd(period, limit)``,
+where ``T`` is the integer ``step = period / gcd(period, limit)``. No floats, no drift.
+
+Memory follows active keys. A key whose TAT is not after ``now`` is indistinguishable
+from a key never seen, so it is dropped: overwritten on its next admission, and removed
+by a sweep that rebuilds the dict (a dict never shrinks by deletion). The sweep runs on
+the first call at least ``DVT`` after the previous one; every key that survives a sweep
+was touched since the sweep before, so its cost is amortised O(1) per call. ``prune()``
+sweeps on demand.
+
+Platform fidelity versus our extensions:
+
+* ``limit == 0`` is treated as 1, as the platform does (throttle ``UnmarshalJSON``; the
+  rate-limit Lua's ``max(limit, 1)``).
+* The platform truncates a throttle period (and the Constraint API's rate-limit period)
+  to whole seconds; the constructors keep full nanosecond precision (ours), and the
+  ``platform(...)`` constructors apply the truncation.
+* The platform computes in milliseconds (throttle) or nanoseconds (rate limit) with Lua
+  doubles; for whole-second periods and millisecond instants the decisions are the same.
+* ``n > cap`` can never be admitted: refused with ``retry_at=None`` (the Lua reports a
+  meaningless ``now + T`` there).
+* ``RateLimit(burst=b)`` (ours) admits ``b + 1`` at once; the platform always uses
+  ``b = limit // 10``. Note this differs from ``Throttle``'s ``burst``, which is counted
+  on top of ``limit``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import gcd
+from typing import Any, ClassVar, Final
+
+from flowcontrol._time import NS_PER_S, Clock, to_ns
+
+__all__ = ["GcraDecision", "RateLimit", "Throttle"]
+
+_ONE: Final = 1
+_OK_CACHE_MAX: Final = 1 << 16  # allowed decisions are cached per `remaining` up to this cap
+
+
+@dataclass(frozen=True, slots=True)
+class GcraDecision:
+    """The answer to ``acquire``/``peek``.
+
+    ``allowed``: the units were (acquire) or would be (peek) admitted now.
+    ``retry_at``: for a refusal, the first instant (ns) at which the same request would
+    be admitted if nothing else happens; ``None`` when allowed, or when the request is
+    larger than the key can ever admit at once.
+    ``remaining``: how many units the key could admit right now, after this decision.
+    """
+
+    allowed: bool
+    retry_at: int | None
+    remaining: int
+
+
+def _int_arg(name: str, value: object, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value}")
+    return value
+
+
+def _period_arg(value: object) -> int:
+    try:
+        ns = to_ns(value, name="period")  # type: ignore[arg-type]
+    except TypeError as exc:
+        raise ValueError(str(exc)) from None
+    if ns <= 0:
+        raise ValueError(f"period must be positive, got {value!r} ({ns} ns)")
+    return ns
+
+
+def _whole_seconds(value: object) -> int:
+    ns = _period_arg(value)
+    whole = ns - ns % NS_PER_S
+    if whole == 0:
+        raise ValueError(
+            f"period {value!r} truncates to 0 s on the platform (whole seconds only); "
+            "use at least 1s"
+        )
+    return whole
+
+
+class _Gcra:
+    """Shared GCRA engine; subclasses only decide the per-key capacity."""
+
+    __slots__ = (
+        "_cap",
+        "_clock",
+        "_dvt",
+        "_now",
+        "_ok",
+        "_rdec",
+        "_rtat",
+        "_scale",
+        "_step",
+        "_sweep_at",
+        "_tats",
+        "burst",
+        "limit",
+        "period",
+    )
+
+    _KIND: ClassVar[str] = "_Gcra"
+
+    limit: int
+    """Emission rate numerator: ``limit`` units per ``period`` (0 was normalised to 1)."""
+    period: int
+    """The period in nanoseconds."""
+    burst: int
+    """The configured burst (meaning differs between Throttle and RateLimit)."""
+
+    def _setup(self, limit: int, period: int, burst: int, cap: int, clock: Clock) -> None:
+        if not callable(clock):
+            raise ValueError(f"clock must be a zero-argument callable returning ns, got {clock!r}")
+        self.limit = limit
+        self.period = period
+        self.burst = burst
+        g = gcd(period, limit)
+        self._scale = limit // g  # TATs are stored in units of 1/scale ns
+        self._step = period // g  # the emission interval T in those units
+        self._cap = cap
+        self._dvt = self._step * cap
+        self._clock = clock
+        self._now = 0
+        self._tats: dict[str, int] = {}
+        self._ok = tuple(GcraDecision(True, None, r) for r in range(min(cap, _OK_CACHE_MAX)))
+        self._rtat: int | None = None  # the TAT whose single-unit refusal is _rdec
+        self._rdec = GcraDecision(False, None, 0)
+        self._sweep_at = 0
+
+    # -- the hot path --------------------------------------------------------------
+
+    def acquire(self, key: str, n: int = 1) -> GcraDecision:
+        """Admit ``n`` units for ``key`` now, all or nothing; a refusal changes nothing."""
+        if n is not _ONE:  # identity: True and 1.0 go the validating way
+            return self._acquire_n(key, n)
+        now = self._clock()
+        if now > self._now:
+            self._now = now
+        else:
+            now = self._now
+        s = now * self._scale
+        if s >= self._sweep_at:
+            self._sweep(s)
+        tats = self._tats
+        tat = tats.get(key, s)
+        if tat < s:
+            tat = s
+        new = tat + self._step
+        room = self._dvt + s - new
+        if room < 0:
+            if tat == self._rtat:
+                return self._rdec
+            return self._refuse_one(tat)
+        tats[key] = new
+        r = room // self._step
+        if r < _OK_CACHE_MAX:
+            return self._ok[r]
+        return GcraDecision(True, None, r)
+
+    def _refuse_one(self, tat: int) -> GcraDecision:
+        dec = GcraDecision(False, -((self._dvt - tat - self._step) // self._scale), 0)
+        self._rtat = tat
+        self._rdec = dec
+        return dec
+
+    def _acquire_n(self, key: str, n: int) -> GcraDecision:
+        _int_arg("n", n, 1)
+        s = self._read() * self._scale
+        if s >= self._sweep_at:
+            self._sweep(s)
+        tat = self._tats.get(key, s)
+        if tat < s:
+            tat = s
+        new = tat + n * self._step
+        room = self._dvt + s - new
+        if room < 0:
+            return self._refusal(tat, s, n)
+        self._tats[key] = new
+        return GcraDecision(True, None, room // self._step)
+
+    def peek(self, key: str, n: int = 1) -> GcraDecision:
+        """What ``acquire(key, n)`` would answer now, without consuming anything.
+
+        ``remaining`` is the capacity now (nothing is consumed), so
+        ``peek(key).remaining`` is how many units an ``acquire`` may take at once.
+        """
+        _int_arg("n", n, 1)
+        s = self._read() * self._scale
+        tats = self._tats
+        tat = tats.get(key)
+        if tat is None or tat <= s:
+            if tat is not None:
+                del tats[key]  # idle: carries no information
+            tat = s
+        if tat + n * self._step - s > self._dvt:
+            return self._refusal(tat, s, n)
+        return GcraDecision(True, None, (self._dvt + s - tat) // self._step)
+
+    def _refusal(self, tat: int, s: int, n: int) -> GcraDecision:
+        remaining = (self._dvt + s - tat) // self._step
+        if n > self._cap:
+            return GcraDecision(False, None, remaining)
+        return GcraDecision(False, -((self._dvt - tat - n * self._step) // self._scale), remaining)
+
+    def _read(self) -> int:
+        now = self._clock()
+        if now > self._now:
+            self._now = now
+            return now
+        return self._now
+
+    # -- memory ----------------------------------------------------------------------
+
+    def _sweep(self, s: int) -> int:
+        before = self._tats
+        self._tats = {k: v for k, v in before.items() if v > s}
+        self._sweep_at = s + self._dvt
+        return len(before) - len(self._tats)
+
+    def prune(self) -> int:
+        """Drop every idle key now (compacting the table); return how many were dropped."""
+        return self._sweep(self._read() * self._scale)
+
+    def __len__(self) -> int:
+        """Stored keys, including idle ones not yet swept."""
+        return len(self._tats)
+
+    def reset_at(self, key: str) -> int:
+        """The instant (ns) at which ``key`` is back to full capacity (now if idle)."""
+        now = self._read()
+        tat = self._tats.get(key)
+        if tat is None:
+            return now
+        return max(now, -(-tat // self._scale))
+
+    @property
+    def capacity(self) -> int:
+        """Units an idle key admits at once."""
+        return self._cap
+
+    @property
+    def emission_interval(self) -> tuple[int, int]:
+        """``T`` as an exact fraction of nanoseconds ``(numerator, denominator)``."""
+        return (self._step, self._scale)
+
+    # -- persistence -------------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, object]:
+        """Plain JSON-able state: config, clock high-water mark, TATs of active keys.
+
+        TATs are integers in units of ``1/scale`` ns (``scale`` is recorded).
+        """
+        s = self._now * self._scale
+        return {
+            "kind": self._KIND,
+            "version": 1,
+            "limit": self.limit,
+            "period": self.period,
+            "burst": self.burst,
+            "now": self._now,
+            "scale": self._scale,
+            "tat": {k: v for k, v in sorted(self._tats.items()) if v > s},
+        }
+
+    def _restore(self, data: dict[str, Any]) -> None:
+        now = data.get("now")
+        if isinstance(now, bool) or not isinstance(now, int):
+            raise ValueError(f"{self._KIND} snapshot: 'now' must be an int, got {now!r}")
+        if data.get("scale") != self._scale:
+            raise ValueError(
+                f"{self._KIND} snapshot: 'scale' is {data.get('scale')!r}, expected {self._scale}"
+            )
+        tats = data.get("tat")
+        if not isinstance(tats, dict):
+            raise ValueError(f"{self._KIND} snapshot: 'tat' must be an object of key -> int")
+        s = now * self._scale
+        restored: dict[str, int] = {}
+        for key, tat in tats.items():
+            if not isinstance(key, str) or isinstance(tat, bool) or not isinstance(tat, int):
+                raise ValueError(f"{self._KIND} snapshot: bad entry 'tat'[{key!r}] = {tat!r}")
+            if tat - s > self._dvt:
+                raise ValueError(
+                    f"{self._KIND} snapshot: 'tat'[{key!r}] is beyond what the limit allows"
+                )
+            if tat > s:
+                restored[key] = tat
+        self._now = now
+        self._tats = restored
+
+
+def _check_snapshot(data: object, kind: str) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise ValueError(f"{kind} snapshot must be a dict, got {type(data).__name__}")
+    if data.get("kind") != kind:
+        raise ValueError(f"not a {kind} snapshot: kind is {data.get('kind')!r}")
+    if data.get("version") != 1:
+        raise ValueError(f"{kind} snapshot: unsupported version {data.get('version')!r}")
+    for field in ("limit", "period", "burst"):
+        if field not in data:
+            raise ValueError(f"{kind} snapshot: missing {field!r}")
+    return data
+
+
+class Throttle(_Gcra):
+    """The platform's throttle: ``limit + burst`` starts at once, then one per ``period/limit``.
+
+    ``acquire(key, n=1)`` consumes, ``peek(key, n=1)`` does not. A throttled start is not
+    dropped: the caller queues it and retries at ``retry_at``.
+    """
+
+    __slots__ = ()
+    _KIND = "Throttle"
+
+    def __init__(self, limit: int, period: int | str, burst: int = 0, *, clock: Clock) -> None:
+        lim = _int_arg("limit", limit, 0) or 1
+        b = _int_arg("burst", burst, 0)
+        self._setup(lim, _period_arg(period), b, lim + b, clock)
+
+    @classmethod
+    def platform(
+        cls, limit: int, period: int | str, burst: int = 0, *, clock: Clock
+    ) -> Throttle:
+        """As the platform builds it: the period truncated to whole seconds (at least 1 s)."""
+        return cls(limit, _whole_seconds(period), burst, clock=clock)
+
+    @classmethod
+    def from_snapshot(cls, data: dict[str, object], *, clock: Clock) -> Throttle:
+        """Rebuild a machine from :meth:`snapshot` output; ValueError if it is not one."""
+        d = _check_snapshot(data, cls._KIND)
+        m = cls(d["limit"], d["period"], d["burst"], clock=clock)
+        m._restore(d)
+        return m
+
+    def __repr__(self) -> str:
+        return f"Throttle(limit={self.limit}, period={self.period}, burst={self.burst})"
+
+
+class RateLimit(_Gcra):
+    """The platform's rate limit: GCRA with the implicit burst ``limit // 10``.
+
+    ``limit=10, period="1h"`` admits 2 at once, then one every 6 minutes. ``burst`` (ours)
+    overrides the implicit one: ``burst + 1`` events are admitted at once. Refused events
+    are dropped by the caller.
+    """
+
+    __slots__ = ()
+    _KIND = "RateLimit"
+
+    def __init__(
+        self, limit: int, period: int | str, burst: int | None = None, *, clock: Clock
+    ) -> None:
+        lim = _int_arg("limit", limit, 0)
+        b = lim // 10 if burst is None else _int_arg("burst", burst, 0)
+        lim = lim or 1
+        self._setup(lim, _period_arg(period), b, b + 1, clock)
+
+    @classmethod
+    def platform(cls, limit: int, period: int | str, *, clock: Clock) -> RateLimit:
+        """As the Constraint API (the dev server) builds it: whole-second period."""
+        return cls(limit, _whole_seconds(period), clock=clock)
+
+    @classmethod
+    def from_snapshot(cls, data: dict[str, object], *, clock: Clock) -> RateLimit:
+        """Rebuild a machine from :meth:`snapshot` output; ValueError if it is not one."""
+        d = _check_snapshot(data, cls._KIND)
+        m = cls(d["limit"], d["period"], d["burst"], clock=clock)
+        m._restore(d)
+        return m
+
+    def __repr__(self) -> str:
+        return f"RateLimit(limit={self.limit}, period={self.period}, burst={self.burst})"
