@@ -23,6 +23,7 @@ from flowcontrol.concurrency import (
     Refused,
     UnknownFunctionError,
 )
+from flowcontrol.gcra import GcraDecision, RateLimit, Throttle
 from flowcontrol.priority import PriorityQueue, QueuedItem, item_score
 from flowcontrol.singleton import Singleton, SingletonSkipped, SingletonStarted
 
@@ -33,13 +34,16 @@ __all__ = [
     "ConcurrencyConstraint",
     "ConcurrencyUsage",
     "DurationError",
+    "GcraDecision",
     "ManualClock",
     "PriorityQueue",
     "QueuedItem",
+    "RateLimit",
     "Refused",
     "Singleton",
     "SingletonSkipped",
     "SingletonStarted",
+    "Throttle",
     "UnknownFunctionError",
     "format_duration",
     "item_score",
