@@ -1,0 +1,253 @@
+"""RateLimit: GCRA with the platform's implicit burst ``limit // 10``, as decision tables.
+
+Sources: spec sections 4 and 12 (``ratelimit_lua_test.go``, ``gcra_test.go``,
+``constraints_test.go``), Appendix A, and the seed flow-control sheet. ``S`` is one second.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from flowcontrol import ManualClock
+from flowcontrol.gcra import GcraDecision, RateLimit
+
+S = 1_000_000_000
+MS = 1_000_000
+H = 3600 * S
+
+
+def allowed_run(r: RateLimit, count: int, key: str = "k") -> list[bool]:
+    return [r.acquire(key).allowed for _ in range(count)]
+
+
+# -- the implicit burst ------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("limit", "period", "at_once", "interval"),
+    [
+        (10, H, 2, 360 * S),          # "should handle burst correctly": 2, then 1 per 6 min
+        (5, 24 * H, 1, 24 * H // 5),  # issue #1460: 1 at once, then 1 per 4.8 h
+        (1, 4 * H, 1, 4 * H),         # seed: webhook processor, once per 4 h per webhook
+        (10, 10 * S, 2, S),
+        (25, 60 * S, 3, 60 * S // 25),
+        (100, S, 11, 10 * MS),
+        (3000, 60 * S, 301, 20 * MS),
+    ],
+)
+def test_admits_limit_over_ten_plus_one_at_once_then_one_per_interval(
+        limit: int, period: int, at_once: int, interval: int) -> None:
+    clock = ManualClock()
+    r = RateLimit(limit, period, clock=clock)
+    assert r.burst == limit // 10 and r.capacity == at_once
+    assert allowed_run(r, at_once + 1) == [True] * at_once + [False]
+    assert r.peek("k") == GcraDecision(False, interval, 0)
+    clock.set(interval - 1)
+    assert not r.acquire("k").allowed
+    clock.set(interval)
+    assert allowed_run(r, 2) == [True, False]
+    assert r.acquire("other").allowed  # keys are independent
+
+
+# -- ratelimit_lua_test.go ---------------------------------------------------------------
+
+def test_first_request_allowed_and_second_limited() -> None:
+    clock = ManualClock()
+    assert RateLimit(5, "1h", clock=clock).acquire("k").allowed
+    r = RateLimit(1, "1h", clock=clock)
+    assert r.acquire("k") == GcraDecision(True, None, 0)
+    assert r.acquire("k") == GcraDecision(False, H, 0)
+
+
+def test_one_per_two_seconds_retry_after() -> None:
+    # upstream: retryAfter in (1.5 s, 2.5 s); at retryAfter - 50 ms still limited with
+    # < 100 ms left; at + 100 ms allowed. Ours is exact: 2 s.
+    clock = ManualClock()
+    r = RateLimit(1, "2s", clock=clock)
+    assert r.acquire("k").allowed
+    d = r.acquire("k")
+    assert d == GcraDecision(False, 2 * S, 0)
+    clock.set(2 * S - 50 * MS)
+    d = r.acquire("k")
+    assert not d.allowed and d.retry_at is not None and d.retry_at - clock.now < 100 * MS
+    clock.set(2 * S + 50 * MS)
+    assert r.acquire("k").allowed
+
+
+def test_retry_after_decreases_one_for_one_with_time() -> None:
+    clock = ManualClock()
+    r = RateLimit(1, "3s", clock=clock)
+    r.acquire("k")
+    for at in (0, 500 * MS, S, 2 * S, 2999 * MS):
+        clock.set(at)
+        d = r.acquire("k")
+        assert d.retry_at is not None and d.retry_at - at == 3 * S - at
+
+
+@pytest.mark.parametrize("period", ["1s", "5s", "30s", "1m"])
+def test_limit_one_retry_after_is_the_period(period: str) -> None:
+    clock = ManualClock(123)
+    r = RateLimit(1, period, clock=clock)
+    r.acquire("k")
+    assert r.acquire("k").retry_at == 123 + r.period
+
+
+def test_ten_per_ten_seconds() -> None:
+    # upstream: 2 allowed, then retryAfter in (0.5 s, 2 s), allowed after waiting.
+    clock = ManualClock()
+    r = RateLimit(10, "10s", clock=clock)
+    assert allowed_run(r, 3) == [True, True, False]
+    assert r.peek("k").retry_at == S
+    clock.set(S)
+    assert allowed_run(r, 2) == [True, False]
+
+
+def test_limit_zero_is_treated_as_one() -> None:
+    clock = ManualClock()
+    r = RateLimit(0, "1h", clock=clock)
+    assert r.limit == 1 and r.burst == 0
+    assert allowed_run(r, 2) == [True, False]
+
+
+def test_one_millisecond_period() -> None:
+    clock = ManualClock()
+    r = RateLimit(1, "1ms", clock=clock)
+    assert allowed_run(r, 2) == [True, False]
+    clock.set(2 * MS)
+    assert r.acquire("k").allowed
+
+
+def test_boundaries_of_ten_per_second() -> None:
+    # burst 1, T = 100 ms, DVT = 200 ms. upstream: TAT = now + 200 ms -> limited;
+    # TAT = now + 50 ms -> allowed.
+    clock = ManualClock()
+    r = RateLimit(10, "1s", clock=clock)
+    r.acquire("k")
+    r.acquire("k")  # TAT = 200 ms = now + DVT
+    assert r.acquire("k") == GcraDecision(False, 100 * MS, 0)
+    clock.set(150 * MS)  # TAT = now + 50 ms
+    assert r.acquire("k") == GcraDecision(True, None, 0)
+
+
+def test_a_tat_beyond_the_tolerance_is_refused_on_restore() -> None:
+    # upstream also checks TAT = now + 300 ms + 1 ns (limited). A TAT beyond now + DVT
+    # cannot arise from this machine; a snapshot holding one is refused as corrupt.
+    clock = ManualClock()
+    r = RateLimit(10, "1s", clock=clock)
+    data = r.snapshot()
+    data["tat"] = {"k": 200 * MS}  # scale is 1 here: T = 100 ms exactly
+    assert RateLimit.from_snapshot(data, clock=clock).acquire("k").allowed is False
+    data["tat"] = {"k": 300 * MS + 1}
+    with pytest.raises(ValueError, match="beyond what the limit allows"):
+        RateLimit.from_snapshot(data, clock=clock)
+    data["tat"] = {"k": 1.7628952937785e18}  # floats (upstream's scientific notation): no
+    with pytest.raises(ValueError, match="bad entry"):
+        RateLimit.from_snapshot(data, clock=clock)
+
+
+def test_reset_at_and_the_platforms_key_ttl() -> None:
+    # upstream: the TAT key's TTL is 6 s for limit 3/20s (floor of 6.67 s); ours reports
+    # the exact instant of full capacity instead.
+    clock = ManualClock()
+    r = RateLimit(3, "20s", clock=clock)
+    r.acquire("k")
+    assert r.reset_at("k") == 6_666_666_667
+    assert r.reset_at("k") // S == 6
+    assert r.reset_at("never-seen") == 0
+
+
+def test_idempotency_translation_one_per_day() -> None:
+    # `idempotency: expr` becomes rateLimit {limit: 1, period: "24h0m0s", key: expr}
+    clock = ManualClock()
+    r = RateLimit(1, "24h0m0s", clock=clock)
+    assert allowed_run(r, 2) == [True, False]
+    clock.set(24 * H - 1)
+    assert not r.acquire("k").allowed
+    clock.set(24 * H)
+    assert r.acquire("k").allowed
+
+
+# -- gcra_test.go: the raw primitive, burst given explicitly (our extension) -------------
+
+def test_raw_primitive_ten_per_minute() -> None:
+    clock = ManualClock()
+    r = RateLimit(10, "1m", burst=0, clock=clock)
+    assert r.emission_interval == (6 * S, 1)
+    assert r.peek("k") == GcraDecision(True, None, 1)          # q=0: remaining 1
+    assert r.acquire("k") == GcraDecision(True, None, 0)       # q=1: remaining 0
+    assert r.reset_at("k") == 6 * S                            # reset_after 6 s
+    assert r.acquire("k") == GcraDecision(False, 6 * S, 0)     # retry_after 6 s
+    b = RateLimit(10, "1m", burst=1, clock=clock)              # dvt 12 s
+    assert b.acquire("k", 2) == GcraDecision(True, None, 0)
+    assert b.reset_at("k") == 12 * S
+
+
+def test_raw_primitive_one_per_day() -> None:
+    clock = ManualClock()
+    r = RateLimit(1, "24h", burst=0, clock=clock)
+    r.acquire("k")
+    assert r.acquire("k").retry_at == 24 * H
+    clock.set(4 * H)
+    d = r.acquire("k")
+    assert d.retry_at is not None and d.retry_at - clock.now == 20 * H
+
+
+def test_raw_primitive_three_thousand_per_minute() -> None:
+    r = RateLimit(3000, "1m", clock=ManualClock())
+    assert r.emission_interval == (20 * MS, 1)
+
+
+def test_constraint_api_rate_limit_rejected_grants_one_of_two() -> None:
+    # TestConstraintEnforcement "rate limit rejected": 1/60 s, amount 2 -> 1, retry +1m
+    clock = ManualClock(5 * S)
+    r = RateLimit(1, "60s", clock=clock)
+    assert min(2, r.peek("k").remaining) == 1
+    assert r.acquire("k").allowed
+    assert r.peek("k") == GcraDecision(False, 65 * S, 0)
+
+
+# -- our extension and the platform constructor ------------------------------------------
+
+def test_explicit_burst_admits_burst_plus_one_at_once() -> None:
+    clock = ManualClock()
+    r = RateLimit(5, "24h", burst=4, clock=clock)
+    assert allowed_run(r, 6) == [True] * 5 + [False]
+
+
+def test_platform_constructor_truncates_to_whole_seconds() -> None:
+    clock = ManualClock()
+    assert RateLimit.platform(10, "1500ms", clock=clock).period == S
+    assert RateLimit(10, "1500ms", clock=clock).period == 1500 * MS
+    with pytest.raises(ValueError, match="truncates to 0 s"):
+        RateLimit.platform(10, "500ms", clock=clock)
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "message"),
+    [
+        ((-1, "1h"), {}, "limit"),
+        ((1, "1h"), {"burst": -1}, "burst"),
+        ((1, "1h"), {"burst": 1.5}, "burst"),
+        ((1, "fortnight"), {}, "fortnight"),
+        ((1, None), {}, "period"),
+        ((1, "1h"), {"clock": 5}, "clock"),
+    ],
+)
+def test_bad_arguments_name_the_argument(args: tuple[object, ...], kwargs: dict[str, object],
+                                         message: str) -> None:
+    kwargs = {"clock": ManualClock(), **kwargs}
+    with pytest.raises(ValueError, match=message):
+        RateLimit(*args, **kwargs)  # type: ignore[arg-type]
+
+
+def test_snapshot_round_trip_keeps_an_explicit_burst() -> None:
+    clock = ManualClock()
+    r = RateLimit(5, "1m", burst=3, clock=clock)
+    r.acquire("k")
+    data = json.loads(json.dumps(r.snapshot()))
+    assert data["kind"] == "RateLimit" and data["burst"] == 3
+    back = RateLimit.from_snapshot(data, clock=clock)
+    assert allowed_run(back, 4) == allowed_run(r, 4) == [True, True, True, False]
+    with pytest.raises(ValueError, match="not a RateLimit snapshot"):
+        RateLimit.from_snapshot({**data, "kind": "Throttle"}, clock=clock)
