@@ -11,7 +11,8 @@ Durations follow the two Go parsers the platform uses:
 * ``parse_duration_strict`` mirrors Go's ``time.ParseDuration`` (batch timeout):
   the same without ``d`` and ``w``.
 
-Fractions are computed exactly with integers and truncated toward zero.
+Fractions follow Go's arithmetic (``int64(float64(f) * (unit / scale))``), which
+equals exact truncation for up to 15 fractional digits.
 """
 
 from __future__ import annotations
@@ -20,11 +21,11 @@ from collections.abc import Callable
 from typing import Final
 
 __all__ = [
+    "NS_PER_MS",
+    "NS_PER_S",
     "Clock",
     "DurationError",
     "ManualClock",
-    "NS_PER_MS",
-    "NS_PER_S",
     "format_duration",
     "parse_duration",
     "parse_duration_strict",
@@ -107,11 +108,30 @@ def _parse(text: object, units: dict[str, int]) -> int:
             raise DurationError(text, f"unknown unit {unit!r} (allowed: {allowed})")
         value = int(whole or "0") * scale
         if frac:
-            value += int(frac) * scale // 10 ** len(frac)
+            value += _go_fraction(frac, scale)
         total += value
         if total > _INT64_MAX:
             raise DurationError(text, "overflows a 64-bit count of nanoseconds")
     return -total if negative else total
+
+
+def _go_fraction(digits: str, unit: int) -> int:
+    """The nanoseconds of ``.digits`` of ``unit``, computed as Go does.
+
+    Go accumulates at most the digits that fit in an int64 (later ones are
+    ignored) and then computes ``int64(float64(f) * (float64(unit) / scale))``.
+    For fractions of up to 15 digits this equals exact truncation; beyond that
+    the float rounding shows (``"0.99999999999999999999s"`` is one second).
+    """
+    f = 0
+    scale = 1.0
+    for ch in digits:
+        nxt = f * 10 + ord(ch) - 48
+        if nxt > _INT64_MAX:
+            break
+        f = nxt
+        scale *= 10
+    return int(float(f) * (float(unit) / scale))
 
 
 def parse_duration(text: str) -> int:
