@@ -1,0 +1,268 @@
+"""Warnings: configs the platform accepts that probably do not do what their author thinks.
+
+The rules come from the platform's documented interaction pitfalls and its code: batching
+ignores the concurrency key and bypasses rate limits; priority needs a limit that builds a
+backlog; debounce without a timeout can postpone forever; a rate limit admits only
+``limit // 10 + 1`` at once; a throttle burst above the concurrency limit just queues;
+key expressions that give non-strings; account/env keys shared with different limits or
+written differently (the platform hashes the expression *text*); and, with sample events,
+keys that are always missing and priorities that give no integer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from flowcontrol._time import format_duration
+from flowcontrol.config import expressions
+from flowcontrol.config.diagnostics import Diagnostic
+from flowcontrol.config.model import FunctionConfig
+from flowcontrol.config.source import Node
+from flowcontrol.config.validate import Entry, child_path
+
+__all__ = ["key_fields", "lint"]
+
+PRIORITY_BOUND = 600
+_MISSING_MEANS = {
+    "rateLimit": "the rate limit is skipped for those events",
+    "singleton": "those runs are not singletons",
+    "idempotency": "idempotency is skipped for those events",
+}
+
+
+def _at(entry: Entry, *keys: str | int) -> tuple[str, Node | None]:
+    """Path and node of a field inside a function's document node."""
+    node: Node | None = entry.node
+    path = entry.path
+    for k in keys:
+        path = child_path(path, k)
+        if node is None:
+            continue
+        if isinstance(k, int):
+            node = node.value[k] if node.kind == "array" and k < len(node.value) else node
+        elif node.kind == "object":
+            node = node.value.get(k, node)
+    return path, node
+
+
+class _Out:
+    def __init__(self) -> None:
+        self.items: list[Diagnostic] = []
+
+    def add(self, code: str, message: str, entry: Entry, *keys: str | int) -> None:
+        path, node = _at(entry, *keys)
+        line, col = (node.line, node.column) if node is not None else (None, None)
+        self.items.append(Diagnostic.make(code, message, path=path, line=line, column=col,
+                                          file=entry.file))
+
+
+def key_fields(fn: FunctionConfig, entry_node: Node | None = None,
+               ) -> list[tuple[str, tuple[str | int, ...], str]]:
+    """Every key expression of ``fn``: (mechanism, path keys, source)."""
+    out: list[tuple[str, tuple[str | int, ...], str]] = []
+    conc_node = entry_node.value.get("concurrency") if entry_node is not None else None
+    for i, c in enumerate(fn.concurrency):
+        if c.key is not None:
+            keys: tuple[str | int, ...] = ("concurrency", "key")
+            if conc_node is not None and conc_node.kind == "array":
+                keys = ("concurrency", i, "key")
+            out.append(("concurrency", keys, c.key))
+    for mech, attr, field in (("throttle", fn.throttle, "throttle"),
+                              ("rateLimit", fn.rate_limit, "rateLimit"),
+                              ("debounce", fn.debounce, "debounce"),
+                              ("singleton", fn.singleton, "singleton"),
+                              ("batch", fn.batch, "batchEvents")):
+        key = getattr(attr, "key", None)
+        if key is not None:
+            out.append((mech, (field, "key"), key))
+    if fn.idempotency is not None:
+        out.append(("idempotency", ("idempotency",), fn.idempotency))
+    return out
+
+
+def _probe(refs: Iterable[str]) -> dict[str, Any]:
+    """An activation where every referenced path holds the string ``"x"``."""
+    root: dict[str, Any] = {}
+    for ref in sorted(refs):
+        parts = ref.split(".")
+        cur = root
+        for p in parts[:-1]:
+            nxt = cur.setdefault(p, {})
+            if not isinstance(nxt, dict):
+                break
+            cur = nxt
+        else:
+            cur.setdefault(parts[-1], "x")
+    return root
+
+
+def _evaluate(program: Any, activation: dict[str, Any]) -> tuple[bool, Any]:
+    try:
+        return True, program.evaluate(activation)
+    except Exception as exc:  # any evaluation failure is reported, never raised
+        return False, exc
+
+
+def _compile(source: str) -> Any:
+    compiled = expressions.compile_in(Node("string", source, None, None), source)
+    return compiled.program
+
+
+def _function_rules(out: _Out, e: Entry, fn: FunctionConfig) -> None:
+    keyed = fn.keyed_concurrency()
+    if fn.batch is not None:
+        for i, c in enumerate(fn.concurrency):
+            if c.key is not None:
+                keys: tuple[str | int, ...] = ("concurrency", i, "key") if len(
+                    fn.concurrency) > 1 or _is_array(e, "concurrency") else ("concurrency", "key")
+                out.add("FC201", f"batching ignores the concurrency key {c.key!r}: the limit of "
+                        f"{c.limit} applies to all batches together", e, *keys)
+        if fn.rate_limit is not None:
+            out.add("FC202", "batched events bypass the rate limit: it applies only to events "
+                    "that fail batchEvents.if", e, "rateLimit")
+        if fn.idempotency is not None:
+            out.add("FC202", "batched events bypass idempotency (it is a rate limit)", e,
+                    "idempotency")
+    if fn.priority is not None and fn.priority.run is not None:
+        limits = any(c.limit > 0 for c in fn.concurrency) or fn.throttle is not None
+        if not limits:
+            out.add("FC203", "priority only reorders runs that wait; without a concurrency "
+                    "limit or a throttle nothing waits, so it has no effect", e, "priority")
+        src = fn.priority.run.strip()
+        program = _compile(src)
+        if program is not None and expressions.references(program) == {src}:
+            out.add("FC215", f"priority.run returns {src} directly: numbers in JSON event data "
+                    "are doubles and the platform uses factor 0 for non-integers; write "
+                    f"int({src})", e, "priority", "run")
+    if fn.debounce is not None:
+        d = fn.debounce
+        if d.timeout_ns is None:
+            out.add("FC204", "debounce without a timeout: a steady stream of events (one at "
+                    f"least every {format_duration(d.period_ns)}) postpones the run forever; "
+                    "set timeout", e, "debounce")
+        elif d.timeout_ns <= d.period_ns:
+            out.add("FC212", f"debounce timeout {format_duration(d.timeout_ns)} is not longer "
+                    f"than the period {format_duration(d.period_ns)}: every run starts at the "
+                    "timeout, so the debounce period never matters", e, "debounce", "timeout")
+    rl = fn.rate_limit
+    if rl is not None and fn.idempotency is None and rl.limit >= 2:
+        at_once = rl.limit // 10 + 1
+        out.add("FC205", f"rateLimit {rl.limit} per {format_duration(rl.period_ns)} admits "
+                f"{at_once} at once, then one every {format_duration(rl.period_ns // rl.limit)}"
+                f" (the implicit burst is limit/10), not {rl.limit} at once", e, "rateLimit")
+    if rl is not None and fn.idempotency is not None:
+        out.add("FC214", "idempotency replaces rateLimit: the platform turns it into a rate "
+                "limit of 1 per 24h on its key and drops this rateLimit", e, "rateLimit")
+    fl = fn.function_limit()
+    th = fn.throttle
+    if th is not None and fl is not None and th.limit + th.burst > fl:
+        out.add("FC206", f"throttle starts up to {th.limit + th.burst} runs at once (limit + "
+                f"burst), but concurrency allows {fl} steps at once: the extra starts queue "
+                "behind concurrency, so the real start rate is lower than the throttle's",
+                e, "throttle")
+    if fn.singleton is not None and fn.concurrency:
+        out.add("FC210", "singleton with concurrency: both apply independently, and the "
+                "platform's docs ask to treat this combination with care", e, "singleton")
+    for i, c in enumerate(keyed):
+        if c.limit == 0:
+            index = fn.concurrency.index(c)
+            keys = ("concurrency", index, "limit") if _is_array(e, "concurrency") else (
+                "concurrency", "limit")
+            out.add("FC213", f"keyed concurrency limit 0 on {c.key!r}: documented as no limit, "
+                    "but the platform's current constraint path may block every run", e, *keys)
+        del i
+    for mech, keys, src in key_fields(fn, e.node):
+        program = _compile(src)
+        if program is None:
+            continue
+        refs = expressions.references(program)
+        roots = {r.split(".")[0] for r in refs}
+        if roots - {"event"}:
+            out.add("FC216", f"{mech} key reads {', '.join(sorted(roots - {'event'}))}, which "
+                    "is never bound when keys are evaluated (only 'event' is)", e, *keys)
+            continue
+        ok, value = _evaluate(program, _probe(refs))
+        if not ok:
+            continue
+        if isinstance(value, bool) or (not refs and not isinstance(value, str)):
+            what = "a boolean" if isinstance(value, bool) else f"{type(value).__name__} " \
+                f"{value!r}"
+            extra = _MISSING_MEANS.get(mech, 'every "false" result shares one bucket')
+            out.add("FC207", f"{mech} key gives {what}, not a string: keys are compared as "
+                    f"strings, so there are at most two buckets; and where it is false "
+                    f"{extra}", e, *keys)
+    for i, t in enumerate(fn.triggers):
+        if t.expression is None:
+            continue
+        program = _compile(t.expression)
+        roots = {r.split(".")[0] for r in expressions.references(program)} if program else set()
+        if roots - {"event"}:
+            keys = ("triggers", i, "expression") if _is_array(e, "triggers") else (
+                "triggers", "expression")
+            out.add("FC216", f"trigger expression reads {', '.join(sorted(roots - {'event'}))}"
+                    ", which is never bound there (only 'event' is)", e, *keys)
+
+
+def _is_array(e: Entry, key: str) -> bool:
+    node = e.node.value.get(key) if e.node.kind == "object" else None
+    return node is not None and node.kind == "array"
+
+
+def _shared_keys(out: _Out, entries: Sequence[Entry]) -> None:
+    """Account/env-scoped keys: shared counters need equal expression text (FC208/FC209)."""
+    by_text: dict[tuple[str, str], list[tuple[Entry, int, int]]] = {}
+    by_value: dict[tuple[str, str], list[tuple[Entry, int, str]]] = {}
+    for e in entries:
+        fn = e.config
+        if fn is None:
+            continue
+        for i, c in enumerate(fn.concurrency):
+            if c.scope == "fn" or c.key is None:
+                continue
+            by_text.setdefault((c.scope, c.key), []).append((e, i, c.limit))
+            program = _compile(c.key)
+            if program is not None and not expressions.references(program):
+                ok, value = _evaluate(program, {})
+                if ok:
+                    by_value.setdefault((c.scope, repr(value)), []).append((e, i, c.key))
+    for (scope, key), users in by_text.items():
+        limits = {limit for _, _, limit in users}
+        if len(limits) > 1:
+            for e, i, limit in users:
+                others = ", ".join(f"{u.config.id if u.config else '?'}={lim}"
+                                   for u, _, lim in users if u is not e)
+                out.add("FC208", f"{scope}-scoped key {key!r} is shared with different limits "
+                        f"({others}); each function checks the shared count against its own "
+                        f"limit ({limit}), so the larger limit can starve the smaller", e,
+                        *_conc_keys(e, i, "limit"))
+    for (scope, value), sharers in by_value.items():
+        texts = {src for _, _, src in sharers}
+        if len(texts) > 1:
+            for e, i, _src in sharers:
+                out.add("FC209", f"{scope}-scoped keys {sorted(texts)} all evaluate to {value} "
+                        "but are written differently: the platform identifies a shared limit "
+                        "by the expression text, so they do not share a counter", e,
+                        *_conc_keys(e, i, "key"))
+
+
+def _conc_keys(e: Entry, i: int, leaf: str) -> tuple[str | int, ...]:
+    return ("concurrency", i, leaf) if _is_array(e, "concurrency") else ("concurrency", leaf)
+
+
+def lint(entries: Sequence[Entry], events: Sequence[dict[str, Any]] | None = None,
+         ) -> list[Diagnostic]:
+    """Warnings for the valid functions among ``entries`` (across files for shared keys).
+
+    With ``events`` (sample events as plain dicts), expressions are also evaluated on the
+    events that trigger each function."""
+    out = _Out()
+    for e in entries:
+        if e.config is not None:
+            _function_rules(out, e, e.config)
+            if events is not None:
+                from flowcontrol.config.samples import check_samples
+
+                out.items.extend(check_samples(e, e.config, events))
+    _shared_keys(out, entries)
+    return out.items
