@@ -301,7 +301,16 @@ def _yaml_scalar_kind(value: Any) -> str:
 def parse_yaml(text: str) -> Node:
     """Parse one YAML document (safe subset) into a ``Node`` tree with positions."""
     lines = _Lines(text)
-    loader = yaml.SafeLoader(text)  # composed by hand to keep node marks
+    try:
+        loader = yaml.SafeLoader(text)  # composed by hand to keep node marks
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        position = getattr(exc, "position", None)
+        if mark is None and isinstance(position, int):
+            line, col = lines.at(min(position, len(text)))
+        else:
+            line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        raise SourceError(str(getattr(exc, 'reason', exc)), line, col) from None
     try:
         root = loader.get_single_node()
         if root is None:
@@ -425,9 +434,13 @@ def parse_toml(text: str) -> Node:
     except tomllib.TOMLDecodeError as exc:
         msg = str(exc)
         m = re.search(r"\(at line (\d+), column (\d+)\)", msg)
-        line, col = (int(m.group(1)), int(m.group(2))) if m else (1, 1)
-        raise SourceError(re.sub(r"\s*\(at line .*\)$", "", msg) or "invalid TOML", line,
-                          col) from None
+        if m:
+            line, col = int(m.group(1)), int(m.group(2))
+        else:  # "(at end of document)": point after the last character
+            last = text.rstrip("\n").split("\n")
+            line, col = len(last), len(last[-1]) + 1
+        raise SourceError(re.sub(r"\s*\(at (line .*|end of document)\)$", "", msg)
+                          or "invalid TOML", line, col) from None
     positions = _toml_positions(text)
     lines = _Lines(text)
 

@@ -652,11 +652,11 @@ def _registration_steps(c: _Checker, node: Node, path: str) -> None:
         rtype = rm.get("type")
         if rtype is not None and (rtype.kind != "string" or rtype.value not in ("http", "ws")):
             c.add("FC194", f"Non-supported step schema: {rtype.plain()!r}",
-                  child_path(spath, "runtime.type"), rtype)
+                  child_path(child_path(spath, "runtime"), "type"), rtype)
         url = rm.get("url")
         if url is None or url.kind != "string" or not _URI.match(url.value):
-            c.add("FC194", "Steps must have a valid URI", child_path(spath, "runtime.url"),
-                  url or runtime)
+            c.add("FC194", "Steps must have a valid URI",
+                  child_path(child_path(spath, "runtime"), "url"), url or runtime)
 
 
 # ------------------------------------------------------------------------- function
@@ -723,7 +723,7 @@ def _function(c: _Checker, node: Node, path: str, payload: bool) -> FunctionConf
 
     # Combinations the platform refuses.
     bnode = members.get("batchEvents")
-    if bnode is not None:
+    if bnode is not None and bnode.kind == "object":
         bpath = child_path(path, "batchEvents")
         if cancels or members.get(cancel_key) is not None:
             c.add("FC170", "Batching and cancellation are mutually exclusive", bpath, bnode)

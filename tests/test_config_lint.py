@@ -1,0 +1,127 @@
+"""Warnings: each interaction pitfall, and where it is reported."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from flowcontrol.config import expressions
+from flowcontrol.config.lint import lint
+from flowcontrol.config.validate import validate_text
+
+needs_expr = pytest.mark.skipif(not expressions.available(), reason="expr has not landed yet")
+BASE: dict[str, Any] = {"id": "fn", "triggers": [{"event": "app/x"}]}
+
+
+def warnings(*functions: dict[str, Any], events: list[dict[str, Any]] | None = None,
+             ) -> list[tuple[str, str]]:
+    result = validate_text(json.dumps(list(functions), indent=1), "json", "f.json")
+    assert [d for d in result.diagnostics if d.is_error] == []
+    return sorted((d.code, d.path) for d in lint(result.entries, events))
+
+
+def one(**fields: Any) -> list[str]:
+    return [code for code, _ in warnings({**BASE, **fields})]
+
+
+LINTS: list[tuple[str, dict[str, Any], list[str]]] = [
+    ("clean", {"concurrency": 5}, []),
+    ("batch ignores concurrency key", {"batchEvents": {"maxSize": 5, "timeout": "5s"},
+                                       "concurrency": {"limit": 1, "key": "event.data.u"}},
+     ["FC201"]),
+    ("batch bypasses rate limit", {"batchEvents": {"maxSize": 5, "timeout": "5s"},
+                                   "rateLimit": {"limit": 1, "period": "1h"}}, ["FC202"]),
+    ("batch bypasses idempotency", {"batchEvents": {"maxSize": 5, "timeout": "5s"},
+                                    "idempotency": "event.data.id"}, ["FC202"]),
+    ("priority without a limit", {"priority": {"run": "event.data.vip ? 60 : 0"}}, ["FC203"]),
+    ("priority with throttle", {"priority": {"run": "event.data.vip ? 60 : 0"},
+                                "throttle": {"limit": 1, "period": "1s"}}, []),
+    ("priority with zero concurrency", {"priority": {"run": "event.data.vip ? 60 : 0"},
+                                        "concurrency": 0}, ["FC203"]),
+    ("debounce forever", {"debounce": {"period": "5s"}}, ["FC204"]),
+    ("debounce timeout too short", {"debounce": {"period": "5m", "timeout": "5m"}}, ["FC212"]),
+    ("rate limit implicit burst", {"rateLimit": {"limit": 5, "period": "24h"}}, ["FC205"]),
+    ("rate limit of one", {"rateLimit": {"limit": 1, "period": "24h"}}, []),
+    ("throttle over concurrency", {"throttle": {"limit": 10, "period": "1m", "burst": 5},
+                                   "concurrency": 3}, ["FC206"]),
+    ("throttle within concurrency", {"throttle": {"limit": 3, "period": "1m"},
+                                     "concurrency": 3}, []),
+    ("singleton with concurrency", {"singleton": {"mode": "skip"}, "concurrency": 1}, ["FC210"]),
+    ("keyed limit zero", {"concurrency": {"limit": 0, "key": "event.data.u"}}, ["FC213"]),
+    ("idempotency replaces rate limit", {"idempotency": "event.data.id",
+                                         "rateLimit": {"limit": 1, "period": "1h"}}, ["FC214"]),
+]
+
+
+@pytest.mark.parametrize(("fields", "expected"), [(f, e) for _, f, e in LINTS],
+                         ids=[r[0] for r in LINTS])
+def test_lint_table(fields: dict[str, Any], expected: list[str]) -> None:
+    assert one(**fields) == expected
+
+
+def test_rate_limit_message_spells_out_the_real_rate() -> None:
+    result = validate_text(json.dumps({**BASE, "rateLimit": {"limit": 5, "period": "24h"}}),
+                           "json", "f")
+    [d] = lint(result.entries)
+    assert "admits 1 at once, then one every 4h48m0s" in d.message
+
+
+def test_warnings_point_at_the_field() -> None:
+    text = '{\n "id": "a",\n "triggers": [{"event": "e"}],\n "debounce": {"period": "5s"}\n}'
+    result = validate_text(text, "json", "f.json")
+    [d] = lint(result.entries)
+    assert (d.code, d.path, d.line, d.column, d.file) == ("FC204", "$.debounce", 4, 14, "f.json")
+
+
+def test_shared_account_key_with_different_limits() -> None:
+    a = {"id": "a", "triggers": [{"event": "e"}],
+         "concurrency": [{"scope": "account", "key": '"openai"', "limit": 60}]}
+    b = {"id": "b", "triggers": [{"event": "e"}],
+         "concurrency": [{"scope": "account", "key": '"openai"', "limit": 10}]}
+    assert warnings(a, b) == [("FC208", "$[0].concurrency[0].limit"),
+                              ("FC208", "$[1].concurrency[0].limit")]
+    b["concurrency"][0]["limit"] = 60  # type: ignore[index]
+    assert warnings(a, b) == []
+
+
+@needs_expr
+def test_shared_account_keys_written_differently_do_not_share() -> None:
+    a = {"id": "a", "triggers": [{"event": "e"}],
+         "concurrency": [{"scope": "account", "key": '"openai"', "limit": 60}]}
+    b = {"id": "b", "triggers": [{"event": "e"}],
+         "concurrency": [{"scope": "account", "key": "'openai'", "limit": 60}]}
+    assert warnings(a, b) == [("FC209", "$[0].concurrency[0].key"),
+                              ("FC209", "$[1].concurrency[0].key")]
+
+
+@needs_expr
+@pytest.mark.parametrize(("fields", "expected"), [
+    ({"throttle": {"limit": 1, "period": "1s", "key": "event.data.plan == 'pro'"}}, ["FC207"]),
+    ({"rateLimit": {"limit": 1, "period": "1s", "key": "42"}}, ["FC207"]),
+    ({"throttle": {"limit": 1, "period": "1s", "key": "event.data.customer"}}, []),
+    ({"concurrency": 1, "priority": {"run": "event.data.priority"}}, ["FC215"]),
+    ({"concurrency": 1, "priority": {"run": "int(event.data.priority)"}}, []),
+    ({"debounce": {"period": "1s", "timeout": "1m", "key": "async.data.id"}}, ["FC216"]),
+])
+def test_expression_lints(fields: dict[str, Any], expected: list[str]) -> None:
+    assert one(**fields) == expected
+
+
+@needs_expr
+def test_sample_events() -> None:
+    fn = {**BASE, "concurrency": {"limit": 1, "key": "event.data.user_id"},
+          "rateLimit": {"limit": 1, "period": "1h", "key": "event.data.missing"},
+          "priority": {"run": "event.data.priority"}}
+    events = [{"name": "app/x", "data": {"user_id": "u1", "priority": 1.0}},
+              {"name": "app/x", "data": {"user_id": "u2", "priority": 2.0}},
+              {"name": "other", "data": {}}]
+    got = warnings(fn, events=events)
+    assert ("FC220", "$[0].rateLimit.key") in got
+    assert ("FC222", "$[0].priority.run") in got
+    assert not any(path == "$[0].concurrency.key" for _, path in got)
+
+
+def test_sample_events_that_never_trigger() -> None:
+    assert ("FC223", "$[0].triggers") in warnings(BASE, events=[{"name": "other", "data": {}}])
