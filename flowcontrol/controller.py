@@ -1,0 +1,1098 @@
+"""The function controller: the machines composed the way the platform applies them.
+
+Theory of operation
+-------------------
+``FlowControl`` is a sans-I/O facade over several functions sharing one account. The host
+feeds it inputs (an event arrived, a run's next step is ready, a step finished, a run
+finished or failed, time passed) and acts on the decision values it returns
+(``flowcontrol.decisions``). It reads its ``clock`` once per call and never sleeps.
+
+For each function whose trigger matches an event (spec 1.1):
+
+1. batching: if ``batchEvents.if`` is absent or exactly ``true`` the event joins its
+   key's batch and stops there (no rate limit, no debounce); a full or timed-out batch
+   becomes one run;
+2. rate limit (``idempotency`` is a 1-per-24h rate limit on its key): a refused event
+   is dropped;
+3. debounce: the event becomes the key's pending input, superseding the previous one;
+   when the debounce fires its last event makes the run (no second rate-limit check);
+4. on the new run, from its first event and evaluated once: the priority factor, the
+   concurrency keys and the throttle key;
+5. idempotency on the event id (a duplicate id within 24 h creates no run), then
+   singleton (skip: the run is skipped; cancel: the holder is cancelled);
+6. enqueue. A run's start needs the throttle and every concurrency constraint at once
+   (all or nothing); every later step needs concurrency only; a sleeping run holds
+   nothing.
+
+Waiting work lives in *backlogs*, one per function, kind (start or step) and key
+combination, each a heap ordered by the platform's score (run creation time minus the
+priority factor; a negative factor delays the run even on an empty queue). A backlog that
+cannot proceed parks on the one constraint that refused it (a concurrency counter or a
+throttle key); when that constraint frees capacity, by a release or by the throttle's
+``retry_at``, the parked backlogs are tried again at once, in the order of a pluggable
+``WaitQueuePolicy`` (round robin across keys by default). No polling, no lost wake-ups:
+every capacity increase wakes a waiter, and a waiter that does not use the capacity
+passes it on.
+
+Every event gets exactly one outcome per matching function, and ``explain(id)`` says what
+held a run or what happened to an event, with the constraint, key, usage and ETA.
+
+Deliberate deviations (documented, not emulated)
+    Admission is immediate on release (the platform polls every 1-5 s). Across keys the
+    order is deterministic (the platform shuffles backlogs at random). Two functions with
+    different limits on one shared key park in one line, so the one with the smaller
+    limit, at the head, can hold back the other until usage drops below its own limit.
+    Idempotency on event ids is checked before the singleton.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import OrderedDict, deque
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Final
+
+from flowcontrol._time import NS_PER_MS, NS_PER_S, Clock
+from flowcontrol.batch import AddOutcome, Batch, Batcher
+from flowcontrol.concurrency import Concurrency, ConcurrencyConstraint, ConcurrencyUsage
+from flowcontrol.config.model import FunctionConfig
+from flowcontrol.debounce import Debounce, DebounceOutcome
+from flowcontrol.decisions import (
+    BatchFlushed,
+    Decision,
+    EventBatched,
+    EventDebounced,
+    EventDropped,
+    EventSkipped,
+    EventSuperseded,
+    Explanation,
+    Hold,
+    RunCancelled,
+    RunQueued,
+    RunSkipped,
+    RunStarted,
+    StepStarted,
+)
+from flowcontrol.fairness import RoundRobin, WaitQueue, WaitQueuePolicy
+from flowcontrol.gcra import RateLimit, Throttle
+from flowcontrol.keys import ERROR, FALSE, CompiledExpr, make_activation, priority_factor
+from flowcontrol.singleton import Singleton
+
+__all__ = ["FlowControl", "FunctionController", "UnknownRunError"]
+
+IDEMPOTENCY_WINDOW: Final = 24 * 3600 * NS_PER_S
+
+# Run states.
+_QUEUED: Final = 0  # start item waiting
+_RUNNING: Final = 1  # a step holds its slots
+_SLEEPING: Final = 2  # between steps: holds nothing
+_STEP_QUEUED: Final = 3  # next step waiting for concurrency
+_WAITING_TS: Final = 4  # event ts in the future
+_COMPLETED: Final = 5
+_FAILED: Final = 6
+_CANCELLED: Final = 7
+_SKIPPED: Final = 8
+_STATE_NAMES: Final = (
+    "queued", "running", "sleeping", "queued", "queued", "completed", "failed", "cancelled",
+    "skipped",
+)
+
+# Backlog states.
+_IDLE: Final = 0
+_READY: Final = 1
+_PARKED: Final = 2
+_ASLEEP: Final = 3
+
+# Timer kinds.
+_T_GATE: Final = 0
+_T_BACKLOG: Final = 1
+_T_DEBOUNCE: Final = 2
+_T_BATCH: Final = 3
+_T_START_TIMEOUT: Final = 4
+_T_FINISH_TIMEOUT: Final = 5
+_T_ENQUEUE: Final = 6
+
+
+class UnknownRunError(LookupError):
+    """An input named a run the controller does not know (or no longer tracks)."""
+
+
+class _Function:
+    """One function's config, compiled for the hot path."""
+
+    __slots__ = (
+        "batch_armed",
+        "batch_events",
+        "batch_if",
+        "batch_key",
+        "batcher",
+        "cancel_on",
+        "ckey_exprs",
+        "config",
+        "deb_armed",
+        "deb_key",
+        "debounce",
+        "finish_timeout",
+        "has_conc",
+        "id",
+        "index",
+        "keyed",
+        "live",
+        "priority",
+        "rl",
+        "rl_key",
+        "seen",
+        "singleton",
+        "skey",
+        "start_timeout",
+        "throttle",
+        "tkey",
+        "triggers",
+    )
+
+    def __init__(self, index: int, cfg: FunctionConfig, clock: Clock, account_limit: int) -> None:
+        self.index = index
+        self.config = cfg
+        self.id = cfg.id
+        self.triggers = tuple(
+            (t.event, CompiledExpr(t.expression) if t.expression else None)
+            for t in cfg.triggers
+            if t.event is not None
+        )
+        b = cfg.batch
+        self.batcher = Batcher(b.max_size, b.timeout_ns, clock=clock) if b else None
+        self.batch_key = _compile(b.key) if b else None
+        self.batch_if = _compile(b.if_expr) if b else None
+        self.batch_events: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
+        self.batch_armed: int | None = None
+        rl = cfg.effective_rate_limit()
+        self.rl = RateLimit(rl.limit, rl.period_ns, clock=clock) if rl else None
+        self.rl_key = _compile(rl.key) if rl else None
+        d = cfg.debounce
+        self.debounce = Debounce(d.period_ns, d.timeout_ns, clock=clock) if d else None
+        self.deb_key = _compile(d.key) if d else None
+        self.deb_armed: int | None = None
+        self.priority = _compile(cfg.priority.run) if cfg.priority else None
+        self.keyed = cfg.keyed_concurrency()
+        self.ckey_exprs = tuple(CompiledExpr(c.key) for c in self.keyed if c.key)
+        self.has_conc = bool(cfg.concurrency) or account_limit > 0
+        t = cfg.throttle
+        self.throttle = Throttle(t.limit, t.period_ns, t.burst, clock=clock) if t else None
+        self.tkey = _compile(t.key) if t else None
+        s = cfg.singleton
+        self.singleton = Singleton(s.mode) if s else None
+        self.skey = _compile(s.key) if s else None
+        tm = cfg.timeouts
+        self.start_timeout = tm.start_ns if tm else None
+        self.finish_timeout = tm.finish_ns if tm else None
+        self.cancel_on = tuple(
+            (c.event, _compile(c.if_expr), c.match, c.timeout_ns) for c in cfg.cancel_on
+        )
+        self.live: dict[str, _Run] = {}
+        self.seen: OrderedDict[str, tuple[int, str]] = OrderedDict()
+
+
+def _compile(source: str | None) -> CompiledExpr | None:
+    return CompiledExpr(source) if source else None
+
+
+class _Run:
+    __slots__ = (
+        "act", "backlog", "cancel_pending", "ckeys", "created_at", "ended_at", "event_ids",
+        "factor", "first_hold", "fn", "id", "last_hold", "lease", "reason", "score",
+        "started_at", "state", "tkey",
+    )
+
+    def __init__(
+        self, run_id: str, fn: _Function, event_ids: tuple[str, ...], now: int
+    ) -> None:
+        self.id = run_id
+        self.fn = fn
+        self.event_ids = event_ids
+        self.created_at = now
+        self.state = _QUEUED
+        self.started_at: int | None = None
+        self.ended_at: int | None = None
+        self.lease: Any = None
+        self.backlog: _Backlog | None = None
+        self.cancel_pending = False
+        self.first_hold: Hold | None = None
+        self.last_hold: Hold | None = None
+        self.reason = ""
+        self.act: dict[str, Any] | None = None
+        self.factor = 0
+        self.score = now
+        self.ckeys: tuple[str, ...] = ()
+        self.tkey = ""
+
+
+class _Backlog:
+    """The queued work of one function, kind and key combination."""
+
+    __slots__ = (
+        "ckeys",
+        "fn",
+        "gate",
+        "heap",
+        "hold",
+        "key",
+        "live",
+        "start",
+        "state",
+        "timer_at",
+        "tkey",
+        "woken_by",
+    )
+
+    def __init__(
+        self, key: tuple[Any, ...], fn: _Function, start: bool, tkey: str,
+        ckeys: tuple[str, ...],
+    ) -> None:
+        self.key = key
+        self.fn = fn
+        self.start = start
+        self.tkey = tkey
+        self.ckeys = ckeys
+        self.heap: list[tuple[int, int, _Run]] = []
+        self.live = 0
+        self.state = _IDLE
+        self.gate: _Gate | None = None
+        self.woken_by: _Gate | None = None
+        self.hold: Hold | None = None
+        self.timer_at = 0
+
+    def head_score(self) -> int:
+        return self.heap[0][0] if self.heap else 0
+
+
+class _Gate:
+    """One constraint instance that backlogs can wait on."""
+
+    __slots__ = ("id", "timer_at", "waiters")
+
+    def __init__(self, gid: tuple[str, ...], waiters: WaitQueue) -> None:
+        self.id = gid
+        self.waiters = waiters
+        self.timer_at: int | None = None
+
+
+class FlowControl:
+    """Flow control for several functions of one account, driven by inputs and a clock.
+
+    ``functions`` are validated ``FunctionConfig`` objects. ``account_concurrency`` is the
+    account-wide step limit (0: none). ``priority_range`` clamps priority factors (the
+    documented default is -600..600 s). ``fairness`` orders keys waiting on one constraint.
+    With ``record=False`` finished runs and event outcomes are forgotten (memory follows
+    live work only) and ``explain`` knows only live runs.
+    """
+
+    def __init__(
+        self,
+        functions: Iterable[FunctionConfig],
+        *,
+        clock: Clock,
+        account_concurrency: int = 0,
+        priority_range: tuple[int, int] = (-600, 600),
+        fairness: WaitQueuePolicy | None = None,
+        record: bool = True,
+    ) -> None:
+        if not callable(clock):
+            raise ValueError("clock must be a zero-argument callable returning nanoseconds")
+        low, high = priority_range
+        if low > high:
+            raise ValueError(f"priority_range must be (low, high), low <= high: {low, high}")
+        self._clock = clock
+        self._now = 0
+        self._prio = (low, high)
+        self._policy: WaitQueuePolicy = fairness if fairness is not None else RoundRobin()
+        self._record = record
+        self._conc = Concurrency(account_limit=account_concurrency)
+        self._fns: list[_Function] = []
+        self._by_name: dict[str, list[_Function]] = {}
+        self._wild: list[tuple[str, _Function]] = []
+        self._cancel_by_name: dict[str, list[_Function]] = {}
+        ids: set[str] = set()
+        for cfg in functions:
+            if not isinstance(cfg, FunctionConfig):
+                raise TypeError(f"functions must be FunctionConfig objects, got {cfg!r}")
+            if cfg.id in ids:
+                raise ValueError(f"two functions have the id {cfg.id!r}")
+            ids.add(cfg.id)
+            fn = _Function(len(self._fns), cfg, clock, account_concurrency)
+            self._fns.append(fn)
+            if fn.has_conc:
+                self._conc.register(
+                    cfg.id,
+                    [
+                        ConcurrencyConstraint(c.limit, c.key or "", c.scope)
+                        for c in cfg.keyed_concurrency()
+                    ],
+                    function_limit=cfg.function_limit(),
+                )
+            for name, _ in fn.triggers:
+                if "*" in name:
+                    self._wild.append((name, fn))
+                elif fn not in self._by_name.get(name, ()):
+                    self._by_name.setdefault(name, []).append(fn)
+            for c in fn.cancel_on:
+                self._cancel_by_name.setdefault(c[0], []).append(fn)
+        self._runs: dict[str, _Run] = {}
+        self._events: dict[str, list[list[Any]]] = {}
+        self._backlogs: dict[tuple[Any, ...], _Backlog] = {}
+        self._gates: dict[tuple[str, ...], _Gate] = {}
+        self._ready: deque[_Backlog] = deque()
+        self._timers: list[tuple[int, int, int, Any]] = []
+        self._seq = 0
+        self._run_seq = 0
+        self._event_seq = 0
+        self._out: list[Decision] = []
+
+    # -- inputs ------------------------------------------------------------------------
+
+    def receive_event(self, event: Mapping[str, Any]) -> list[Decision]:
+        """receive_event routes one event (platform shape) to every matching function.
+
+        ``event`` has ``name`` (required), ``data``, ``id``, ``ts`` (ms), ``user``. A
+        missing ``id`` is generated, a missing ``ts`` is now. Raises ValueError, changing
+        nothing, if the event is malformed.
+        """
+        now = self._tick()
+        ev = self._normalise(event, now)
+        out: list[Decision] = []
+        self._out = out
+        name = ev["name"]
+        fns = self._by_name.get(name)
+        if self._wild:
+            fns = list(fns or ()) + [f for p, f in self._wild if _glob(p, name)]
+        if fns:
+            act = make_activation(ev)
+            for fn in fns:
+                if self._triggered(fn, name, act):
+                    self._event_for(fn, ev, act, now)
+        if name in self._cancel_by_name:
+            self._cancel_matching(ev, now)
+        self._pump(now)
+        return out
+
+    def step_ready(self, run_id: str) -> list[Decision]:
+        """step_ready queues a started run's next step; it runs when concurrency allows."""
+        now = self._tick()
+        out: list[Decision] = []
+        self._out = out
+        run = self._live_run(run_id)
+        if run.state != _SLEEPING:
+            raise ValueError(
+                f"run {run_id!r} is {_STATE_NAMES[run.state]}; a step can be readied only "
+                "between steps (after step_finished)"
+            )
+        run.state = _STEP_QUEUED
+        self._enqueue(run, False, now)
+        self._pump(now)
+        if run.state == _STEP_QUEUED:
+            self._queued(run, now)
+        return out
+
+    def step_finished(self, run_id: str) -> list[Decision]:
+        """step_finished gives back the step's slots; the run sleeps until ``step_ready``."""
+        now = self._tick()
+        out: list[Decision] = []
+        self._out = out
+        run = self._live_run(run_id)
+        if run.state != _RUNNING:
+            raise ValueError(f"run {run_id!r} is {_STATE_NAMES[run.state]}, not running a step")
+        self._release(run)
+        if run.cancel_pending:
+            self._end(run, _CANCELLED, now)
+        else:
+            run.state = _SLEEPING
+        self._pump(now)
+        return out
+
+    def run_finished(self, run_id: str, *, failed: bool = False) -> list[Decision]:
+        """run_finished ends a run (its last step, if running, ends too) and frees its locks."""
+        now = self._tick()
+        out: list[Decision] = []
+        self._out = out
+        run = self._live_run(run_id)
+        if run.started_at is None:
+            raise ValueError(f"run {run_id!r} has not started; cancel it instead")
+        if run.state == _STEP_QUEUED:
+            self._unqueue(run)
+        self._release(run)
+        self._end(run, _CANCELLED if run.cancel_pending else (_FAILED if failed else _COMPLETED),
+                  now)
+        self._pump(now)
+        return out
+
+    def run_failed(self, run_id: str) -> list[Decision]:
+        """run_failed is ``run_finished(run_id, failed=True)``."""
+        return self.run_finished(run_id, failed=True)
+
+    def cancel(self, run_id: str, reason: str = "cancelled by the host") -> list[Decision]:
+        """cancel stops a run: queued work is dropped; a running step may finish."""
+        now = self._tick()
+        out: list[Decision] = []
+        self._out = out
+        run = self._live_run(run_id)
+        self._cancel(run, now, reason, None)
+        self._pump(now)
+        return out
+
+    def poll(self) -> list[Decision]:
+        """poll handles everything due by now: debounces, batches, throttle and timeouts."""
+        now = self._tick()
+        out: list[Decision] = []
+        self._out = out
+        timers = self._timers
+        while timers and timers[0][0] <= now:
+            at, _, kind, obj = heapq.heappop(timers)
+            self._fire(kind, obj, at, now)
+        self._pump(now)
+        return out
+
+    def next_deadline(self) -> int | None:
+        """next_deadline is when ``poll`` next has something to do, or None."""
+        timers = self._timers
+        while timers:
+            at, _, kind, obj = timers[0]
+            if (kind == _T_GATE and obj.timer_at != at) or (
+                kind == _T_BACKLOG and (obj.state != _ASLEEP or obj.timer_at != at)
+            ):
+                heapq.heappop(timers)
+                continue
+            return at
+        return None
+
+    # -- queries -----------------------------------------------------------------------
+
+    def explain(self, subject_id: str, function: str | None = None) -> Explanation:
+        """explain says what happened to an event or a run and why.
+
+        For an event that went to several functions, ``function`` picks one (default:
+        the first). Raises ``KeyError`` for an id the controller does not know.
+        """
+        run = self._runs.get(subject_id)
+        if run is not None:
+            return self._explain_run(run)
+        recs = self._events.get(subject_id)
+        if not recs:
+            raise KeyError(f"no run or event with id {subject_id!r}")
+        rec = recs[0]
+        if function is not None:
+            matches = [r for r in recs if r[0] == function]
+            if not matches:
+                raise KeyError(f"event {subject_id!r} did not go to function {function!r}")
+            rec = matches[0]
+        fn_id, outcome, run_id, reason = rec
+        hold = None
+        if run_id is not None and run_id in self._runs:
+            r = self._runs[run_id]
+            hold = self._current_hold(r)
+            if not reason:
+                reason = self._explain_run(r).reason
+        return Explanation(subject_id, "event", fn_id, outcome, reason, run_id=run_id, hold=hold)
+
+    def run_status(self, run_id: str) -> str:
+        """run_status is ``queued``, ``running``, ``sleeping``, ``completed``, ``failed``
+        or ``cancelled``."""
+        run = self._runs.get(run_id)
+        if run is None:
+            raise UnknownRunError(f"unknown run {run_id!r}")
+        return _STATE_NAMES[run.state]
+
+    def backlog_sizes(self) -> dict[str, int]:
+        """backlog_sizes counts queued items (starts and steps) per function id."""
+        out = {fn.id: 0 for fn in self._fns}
+        for b in self._backlogs.values():
+            out[b.fn.id] += b.live
+        return out
+
+    def concurrency(self) -> Concurrency:
+        """The shared concurrency registry (read it; do not acquire or release)."""
+        return self._conc
+
+    @property
+    def functions(self) -> tuple[FunctionConfig, ...]:
+        return tuple(fn.config for fn in self._fns)
+
+    # -- events ------------------------------------------------------------------------
+
+    def _tick(self) -> int:
+        now = self._clock()
+        if now > self._now:
+            self._now = now
+        return self._now
+
+    def _normalise(self, event: Mapping[str, Any], now: int) -> dict[str, Any]:
+        if not isinstance(event, Mapping):
+            raise ValueError(f"an event must be a mapping, got {type(event).__name__}")
+        name = event.get("name")
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"event.name must be a non-empty string, got {name!r}")
+        data = event.get("data", {})
+        if data is None:
+            data = {}
+        if not isinstance(data, Mapping):
+            raise ValueError(f"event.data must be an object, got {type(data).__name__}")
+        eid = event.get("id")
+        if eid is None or eid == "":
+            self._event_seq += 1
+            eid = f"evt-{self._event_seq}"
+            explicit = False
+        elif not isinstance(eid, str):
+            raise ValueError(f"event.id must be a string, got {eid!r}")
+        else:
+            explicit = True
+        ts = event.get("ts")
+        if ts is None:
+            ts = now // NS_PER_MS
+        elif isinstance(ts, bool) or not isinstance(ts, int | float):
+            raise ValueError(f"event.ts must be a number of milliseconds, got {ts!r}")
+        ev = {"name": name, "data": data, "id": eid, "ts": int(ts), "_explicit_id": explicit}
+        user = event.get("user")
+        if user is not None:
+            ev["user"] = user
+        return ev
+
+    def _triggered(self, fn: _Function, name: str, act: dict[str, Any]) -> bool:
+        for tname, texpr in fn.triggers:
+            if (tname == name or ("*" in tname and _glob(tname, name))) and (
+                texpr is None or texpr.is_true(act)
+            ):
+                return True
+        return False
+
+    def _event_for(
+        self, fn: _Function, ev: dict[str, Any], act: dict[str, Any], now: int
+    ) -> None:
+        out = self._out
+        eid = ev["id"]
+        if fn.batcher is not None and (fn.batch_if is None or fn.batch_if.is_true(act)):
+            self._batch_add(fn, ev, act, now)
+            return
+        if fn.rl is not None:
+            if fn.rl_key is None:
+                key: Any = fn.id
+            else:
+                k = fn.rl_key.optional_key(act)
+                key = fn.id + "-" + k if isinstance(k, str) else k
+            if key is ERROR:
+                self._note(eid, fn.id, "dropped", None, "could not get rate limit key")
+                out.append(EventDropped(eid, fn.id, "could not get rate limit key"))
+                return
+            if key is not None:
+                d = fn.rl.acquire(key)
+                if not d.allowed:
+                    why = "rate limited"
+                    if fn.config.idempotency is not None:
+                        why = "idempotency key seen in the last 24h"
+                    self._note(eid, fn.id, "dropped", None, why)
+                    out.append(EventDropped(eid, fn.id, why, key, d.retry_at))
+                    return
+        if fn.debounce is not None:
+            self._debounce(fn, ev, act, now)
+            return
+        self._schedule(fn, (ev,), act, now, "run")
+
+    def _debounce(self, fn: _Function, ev: dict[str, Any], act: dict[str, Any], now: int) -> None:
+        assert fn.debounce is not None
+        eid = ev["id"]
+        key = fn.deb_key.key(act, on_error="<invalid>") if fn.deb_key else fn.id
+        p = fn.debounce.push(key, eid, ev["ts"] * NS_PER_MS, (ev, act))
+        out = self._out
+        if p.outcome == DebounceOutcome.IGNORED:
+            self._note(eid, fn.id, "superseded", None, "an event with a later ts is pending")
+            out.append(EventSuperseded(eid, fn.id, "", key))
+            return
+        if p.superseded is not None:
+            self._note(p.superseded, fn.id, "superseded", None, f"superseded by event {eid}")
+            out.append(EventSuperseded(p.superseded, fn.id, eid, key))
+        self._note(eid, fn.id, "debounced", None, f"debounce key {key!r}")
+        out.append(EventDebounced(eid, fn.id, key, p.fire_at))
+        if fn.deb_armed is None or p.fire_at < fn.deb_armed:
+            fn.deb_armed = p.fire_at
+            self._timer(p.fire_at, _T_DEBOUNCE, fn)
+
+    def _batch_add(self, fn: _Function, ev: dict[str, Any], act: dict[str, Any], now: int) -> None:
+        assert fn.batcher is not None
+        eid = ev["id"]
+        out = self._out
+        if fn.batch_key is None:
+            key = "default"
+        else:
+            k = fn.batch_key.optional_key(act)
+            if k is ERROR:
+                self._note(eid, fn.id, "dropped", None, "batch key failed to evaluate")
+                out.append(EventDropped(eid, fn.id, "batch key failed to evaluate"))
+                return
+            key = FALSE if k is None else str(k)
+        a = fn.batcher.add(key, eid)
+        if a.outcome == AddOutcome.DUPLICATE:
+            self._note(eid, fn.id, "skipped", None, "duplicate event id (batch dedupe)")
+            out.append(EventSkipped(eid, fn.id, "duplicate event id (batch dedupe)"))
+            return
+        fn.batch_events[eid] = (ev, act)
+        self._note(eid, fn.id, "batched", None, f"batch key {key!r}")
+        out.append(EventBatched(eid, fn.id, key, a.size))
+        if a.batch is not None:
+            self._flush(fn, a.batch, now)
+        elif a.deadline is not None and (fn.batch_armed is None or a.deadline < fn.batch_armed):
+            fn.batch_armed = a.deadline
+            self._timer(a.deadline, _T_BATCH, fn)
+
+    def _flush(self, fn: _Function, batch: Batch, now: int) -> None:
+        pairs = [fn.batch_events.pop(e) for e in batch.event_ids]
+        events = tuple(p[0] for p in pairs)
+        self._run_seq += 1
+        run_id = f"run-{self._run_seq}"
+        self._out.append(
+            BatchFlushed(run_id, fn.id, batch.key, batch.event_ids, str(batch.reason))
+        )
+        self._schedule(fn, events, pairs[0][1], now, "batched", run_id=run_id)
+
+    def _schedule(
+        self,
+        fn: _Function,
+        events: tuple[dict[str, Any], ...],
+        act: dict[str, Any],
+        now: int,
+        outcome: str,
+        *,
+        run_id: str | None = None,
+    ) -> _Run | None:
+        """Create, check and enqueue one run (steps 4-6 of the module doc)."""
+        out = self._out
+        first = events[0]
+        eids = tuple(e["id"] for e in events)
+        check_ids = run_id is None and first["_explicit_id"]
+        if check_ids:
+            seen = fn.seen
+            while seen:
+                oldest = next(iter(seen.values()))
+                if oldest[0] > now:
+                    break
+                seen.popitem(last=False)
+            prev = seen.get(first["id"])
+            if prev is not None:
+                why = f"duplicate event id: run {prev[1]} already exists"
+                self._note(first["id"], fn.id, "skipped", prev[1], why)
+                out.append(EventSkipped(first["id"], fn.id, why, prev[1]))
+                return None
+        if run_id is None:
+            self._run_seq += 1
+            run_id = f"run-{self._run_seq}"
+        run = _Run(run_id, fn, eids, now)
+        if check_ids:
+            fn.seen[first["id"]] = (now + IDEMPOTENCY_WINDOW, run.id)
+        low, high = self._prio
+        run.factor = priority_factor(fn.priority, act, low, high)
+        run.score = now - run.factor * NS_PER_S
+        if fn.ckey_exprs:
+            run.ckeys = tuple(c.key(act) for c in fn.ckey_exprs)
+        if fn.throttle is not None:
+            run.tkey = fn.tkey.key(act) if fn.tkey is not None else ""
+        if fn.cancel_on:
+            run.act = act
+        if fn.singleton is not None:
+            skey: str | None
+            if fn.skey is None:
+                skey = fn.id
+            else:
+                k = fn.skey.optional_key(act)
+                skey = None if k is None or k is ERROR else str(k)
+            s = fn.singleton.acquire(skey, run.id)
+            if not s.started:
+                holder = s.held_by  # type: ignore[union-attr]
+                why = f"singleton key {skey!r} is held by run {holder}"
+                run.state = _SKIPPED
+                run.reason = why
+                if self._record:
+                    self._runs[run.id] = run
+                for e in eids:
+                    self._note(e, fn.id, "skipped", run.id, why)
+                out.append(RunSkipped(run.id, fn.id, eids, why, holder))
+                return None
+            victim = s.cancel  # type: ignore[union-attr]
+            if victim is not None and victim in fn.live:
+                self._cancel(fn.live[victim], now, f"singleton: replaced by run {run.id}", run.id)
+        self._runs[run.id] = run
+        fn.live[run.id] = run
+        for e in eids:
+            self._note(e, fn.id, outcome, run.id, "")
+        if fn.start_timeout is not None:
+            self._timer(now + fn.start_timeout, _T_START_TIMEOUT, run)
+        ts_ns = first["ts"] * NS_PER_MS
+        if outcome == "run" and ts_ns > now:
+            run.state = _WAITING_TS
+            run.created_at = ts_ns
+            run.score = ts_ns - run.factor * NS_PER_S
+            run.first_hold = Hold("start", None, None, None, now, ts_ns)
+            out.append(RunQueued(run.id, fn.id, eids, now, run.first_hold))
+            self._timer(ts_ns, _T_ENQUEUE, run)
+            return run
+        self._enqueue(run, True, now)
+        self._pump(now)
+        if run.state == _QUEUED:
+            self._queued(run, now)
+        return run
+
+    def _queued(self, run: _Run, now: int) -> None:
+        hold = self._current_hold(run) or Hold("queue", None, None, None, now)
+        if run.first_hold is None:
+            run.first_hold = hold
+        self._out.append(RunQueued(run.id, run.fn.id, run.event_ids, run.created_at, hold))
+
+    def _cancel_matching(self, ev: dict[str, Any], now: int) -> None:
+        act = None
+        for fn in self._cancel_by_name[ev["name"]]:
+            for cname, cif, match, _timeout in fn.cancel_on:
+                if cname != ev["name"]:
+                    continue
+                if act is None:
+                    act = make_activation(ev)
+                for run in list(fn.live.values()):
+                    if run.act is None or ev["id"] in run.event_ids or run.created_at > now:
+                        continue
+                    trig = run.act["event"]
+                    if match is not None and _path(trig, match) != _path(act["event"], match):
+                        continue
+                    if cif is not None and not cif.is_true(
+                        {"event": trig, "async": act["event"]}
+                    ):
+                        continue
+                    self._cancel(run, now, f"cancelled by event {ev['id']} ({cname})", ev["id"])
+
+    # -- queueing and admission ----------------------------------------------------------
+
+    def _enqueue(self, run: _Run, start: bool, now: int) -> None:
+        fn = run.fn
+        bkey = (fn.index, start, run.tkey if start else "", run.ckeys)
+        b = self._backlogs.get(bkey)
+        if b is None:
+            b = _Backlog(bkey, fn, start, run.tkey if start else "", run.ckeys)
+            self._backlogs[bkey] = b
+        self._seq += 1
+        heapq.heappush(b.heap, (run.score, self._seq, run))
+        b.live += 1
+        run.backlog = b
+        st = b.state
+        if st == _IDLE or (st == _ASLEEP and run.score < b.timer_at):
+            b.state = _READY
+            self._ready.append(b)
+
+    def _unqueue(self, run: _Run) -> None:
+        b = run.backlog
+        if b is not None:
+            b.live -= 1
+            run.backlog = None
+
+    def _pump(self, now: int) -> None:
+        ready = self._ready
+        while ready:
+            b = ready.popleft()
+            self._attempt(b, now)
+
+    def _attempt(self, b: _Backlog, now: int) -> None:
+        heap = b.heap
+        want = _QUEUED if b.start else _STEP_QUEUED
+        while heap:
+            run = heap[0][2]
+            if run.state == want and run.backlog is b:
+                break
+            heapq.heappop(heap)
+        else:
+            self._retire(b)
+            return
+        score = heap[0][0]
+        if score > now:
+            b.state = _ASLEEP
+            b.timer_at = score
+            b.hold = Hold("priority", None, None, None, now, score)
+            self._timer(score, _T_BACKLOG, b)
+            self._pass_on(b)
+            return
+        fn = b.fn
+        lease: Any = None
+        if fn.has_conc:
+            res: Any = self._conc.acquire(fn.id, b.ckeys)
+            if not res.ok:
+                u = res.blocking[0]
+                b.hold = Hold("concurrency", u.key, u.in_use, u.limit, now, None, u.scope)
+                self._park(b, _counter_id(fn.id, u), None)
+                return
+            lease = res
+        if b.start and fn.throttle is not None:
+            d = fn.throttle.acquire(b.tkey)
+            if not d.allowed:
+                if lease is not None:
+                    self._conc.release(lease)
+                retry = d.retry_at if d.retry_at is not None else now + NS_PER_S
+                b.hold = Hold("throttle", b.tkey or None, None, fn.throttle.capacity, now, retry)
+                self._park(b, ("t", fn.id, b.tkey), retry)
+                return
+        heapq.heappop(heap)
+        b.live -= 1
+        run.lease = lease
+        run.backlog = None
+        run.last_hold = b.hold
+        run.state = _RUNNING
+        if b.start:
+            run.started_at = now
+            self._out.append(RunStarted(run.id, fn.id, run.event_ids, run.created_at, now))
+            if fn.finish_timeout is not None:
+                self._timer(now + fn.finish_timeout, _T_FINISH_TIMEOUT, run)
+        else:
+            self._out.append(StepStarted(run.id, fn.id, now))
+        wb = b.woken_by
+        b.woken_by = None
+        if b.live:
+            b.state = _READY
+            self._ready.append(b)
+        else:
+            self._retire(b)
+        if wb is not None:
+            self._wake_one(wb)
+
+    def _park(self, b: _Backlog, gid: tuple[str, ...], retry_at: int | None) -> None:
+        g = self._gates.get(gid)
+        if g is None:
+            g = _Gate(gid, self._policy.new_queue())
+            self._gates[gid] = g
+        b.state = _PARKED
+        b.gate = g
+        wb = b.woken_by
+        b.woken_by = None
+        if wb is g:
+            g.waiters.push_front(b)
+        else:
+            g.waiters.push(b)
+            if wb is not None:
+                self._wake_one(wb)
+        if retry_at is not None and (g.timer_at is None or retry_at < g.timer_at):
+            g.timer_at = retry_at
+            self._timer(retry_at, _T_GATE, g)
+
+    def _pass_on(self, b: _Backlog) -> None:
+        """b was woken but did not use the capacity: wake the next waiter."""
+        wb = b.woken_by
+        b.woken_by = None
+        if wb is not None:
+            self._wake_one(wb)
+
+    def _wake_one(self, g: _Gate) -> None:
+        if g.waiters:
+            w = g.waiters.pop()
+            w.state = _READY
+            w.gate = None
+            w.woken_by = g
+            self._ready.append(w)
+        if not g.waiters and g.timer_at is None and self._gates.get(g.id) is g:
+            del self._gates[g.id]
+
+    def _retire(self, b: _Backlog) -> None:
+        if b.live == 0 and self._backlogs.get(b.key) is b:
+            del self._backlogs[b.key]
+        b.state = _IDLE
+        self._pass_on(b)
+
+    def _release(self, run: _Run) -> None:
+        lease = run.lease
+        if lease is None:
+            return
+        run.lease = None
+        self._conc.release(lease)
+        if self._gates:
+            for cid in _counter_ids(run.fn, run.ckeys):
+                g = self._gates.get(cid)
+                if g is not None and g.waiters:
+                    self._wake_one(g)
+
+    # -- endings -----------------------------------------------------------------------
+
+    def _cancel(self, run: _Run, now: int, reason: str, by: str | None) -> None:
+        if run.state >= _COMPLETED or run.cancel_pending:
+            return
+        self._out.append(RunCancelled(run.id, run.fn.id, reason, by))
+        run.reason = reason
+        if run.fn.singleton is not None:
+            run.fn.singleton.run_finished(run.id)
+        if run.state == _RUNNING:
+            run.cancel_pending = True
+            return
+        if run.state in (_QUEUED, _STEP_QUEUED):
+            self._unqueue(run)
+        self._end(run, _CANCELLED, now)
+
+    def _end(self, run: _Run, state: int, now: int) -> None:
+        run.state = state
+        run.ended_at = now
+        fn = run.fn
+        fn.live.pop(run.id, None)
+        if fn.singleton is not None:
+            fn.singleton.run_finished(run.id)
+        run.act = None
+        if not self._record:
+            self._runs.pop(run.id, None)
+
+    def _live_run(self, run_id: str) -> _Run:
+        run = self._runs.get(run_id)
+        if run is None or run.state >= _COMPLETED:
+            raise UnknownRunError(f"run {run_id!r} is unknown or has ended")
+        return run
+
+    # -- timers ------------------------------------------------------------------------
+
+    def _timer(self, at: int, kind: int, obj: Any) -> None:
+        self._seq += 1
+        heapq.heappush(self._timers, (at, self._seq, kind, obj))
+
+    def _fire(self, kind: int, obj: Any, at: int, now: int) -> None:
+        if kind == _T_GATE:
+            g: _Gate = obj
+            if g.timer_at == at:
+                g.timer_at = None
+                self._wake_one(g)
+        elif kind == _T_BACKLOG:
+            b: _Backlog = obj
+            if b.state == _ASLEEP and b.timer_at == at:
+                b.state = _READY
+                self._ready.append(b)
+        elif kind == _T_DEBOUNCE:
+            fn: _Function = obj
+            if fn.deb_armed != at:
+                return
+            fn.deb_armed = None
+            assert fn.debounce is not None
+            for f in fn.debounce.poll():
+                payload: Any = f.payload
+                self._schedule(fn, (payload[0],), payload[1], now, "debounced")
+            nxt = fn.debounce.next_deadline()
+            if nxt is not None:
+                fn.deb_armed = nxt
+                self._timer(nxt, _T_DEBOUNCE, fn)
+        elif kind == _T_BATCH:
+            fn = obj
+            if fn.batch_armed != at:
+                return
+            fn.batch_armed = None
+            assert fn.batcher is not None
+            for batch in fn.batcher.poll():
+                self._flush(fn, batch, now)
+            nxt = fn.batcher.next_deadline()
+            if nxt is not None:
+                fn.batch_armed = nxt
+                self._timer(nxt, _T_BATCH, fn)
+        elif kind == _T_START_TIMEOUT:
+            run: _Run = obj
+            if run.state in (_QUEUED, _WAITING_TS):
+                self._cancel(run, now, "timeouts.start: not started in time", None)
+        elif kind == _T_FINISH_TIMEOUT:
+            run = obj
+            if run.state < _COMPLETED:
+                self._cancel(run, now, "timeouts.finish: not finished in time", None)
+        elif kind == _T_ENQUEUE:
+            run = obj
+            if run.state == _WAITING_TS:
+                run.state = _QUEUED
+                self._enqueue(run, True, now)
+
+    # -- explanations ------------------------------------------------------------------
+
+    def _note(self, eid: str, fn_id: str, outcome: str, run_id: str | None, reason: str) -> None:
+        if not self._record:
+            return
+        recs = self._events.get(eid)
+        if recs is None:
+            self._events[eid] = [[fn_id, outcome, run_id, reason]]
+            return
+        for r in recs:
+            if r[0] == fn_id:
+                # debounced/batched events get their run later; superseding is final.
+                if r[1] in ("debounced", "batched") and outcome == r[1]:
+                    r[2] = run_id
+                    return
+                r[1], r[2], r[3] = outcome, run_id, reason
+                return
+        recs.append([fn_id, outcome, run_id, reason])
+
+    def _current_hold(self, run: _Run) -> Hold | None:
+        if run.state == _WAITING_TS:
+            return run.first_hold
+        b = run.backlog
+        if run.state not in (_QUEUED, _STEP_QUEUED) or b is None:
+            return None
+        if b.hold is not None and b.state in (_PARKED, _ASLEEP):
+            return b.hold
+        return Hold("queue", None, None, None, run.created_at)
+
+    def _explain_run(self, run: _Run) -> Explanation:
+        hold = self._current_hold(run)
+        holds = tuple(h for h in (run.first_hold, run.last_hold) if h is not None)
+        if len(holds) == 2 and holds[0] == holds[1]:
+            holds = holds[:1]
+        st = run.state
+        status = _STATE_NAMES[st]
+        if run.reason:
+            reason = run.reason
+        elif hold is not None:
+            reason = f"waiting on {hold.describe()}"
+        elif run.started_at is not None and run.last_hold is not None:
+            waited = run.started_at - run.created_at
+            reason = f"started after waiting {waited // NS_PER_MS} ms on {run.last_hold.describe()}"
+        elif run.started_at is not None:
+            reason = "started without waiting"
+        else:
+            reason = ""
+        return Explanation(
+            run.id, "run", run.fn.id, status, reason, run_id=run.id,
+            created_at=run.created_at, started_at=run.started_at, ended_at=run.ended_at,
+            hold=hold, holds=holds,
+        )
+
+
+class FunctionController(FlowControl):
+    """``FlowControl`` over one function."""
+
+    def __init__(self, config: FunctionConfig, *, clock: Clock, **options: Any) -> None:
+        super().__init__([config], clock=clock, **options)
+
+
+def _counter_id(fn_id: str, u: ConcurrencyUsage) -> tuple[str, ...]:
+    """The counter id (``flowcontrol.concurrency`` module doc) of a refusing constraint."""
+    if u.key is None:
+        return ("f", fn_id) if u.scope == "fn" else ("a",)
+    expr_text = u.key_expr or ""
+    if u.scope == "fn":
+        return ("f", fn_id, expr_text, u.key)
+    if u.scope == "env":
+        return ("e", "", expr_text, u.key)
+    return ("a", expr_text, u.key)
+
+
+def _counter_ids(fn: _Function, ckeys: tuple[str, ...]) -> Sequence[tuple[str, ...]]:
+    ids: list[tuple[str, ...]] = [("f", fn.id), ("a",)]
+    for c, k in zip(fn.keyed, ckeys, strict=True):
+        expr_text = c.key or ""
+        if c.scope == "fn":
+            ids.append(("f", fn.id, expr_text, k))
+        elif c.scope == "env":
+            ids.append(("e", "", expr_text, k))
+        else:
+            ids.append(("a", expr_text, k))
+    return ids
+
+
+def _glob(pattern: str, name: str) -> bool:
+    """Trigger wildcards: ``app/*`` matches every event name starting with ``app/``."""
+    if pattern.endswith("*"):
+        return name.startswith(pattern[:-1])
+    return pattern == name
+
+
+def _path(event: Mapping[str, Any], path: str) -> Any:
+    cur: Any = event
+    for part in path.removeprefix("event.").split("."):
+        if not isinstance(cur, Mapping):
+            return None
+        cur = cur.get(part)
+    return cur

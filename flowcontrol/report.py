@@ -1,0 +1,287 @@
+"""Statistics and renderings of a simulation (``flowcontrol simulate``'s output).
+
+``summarize(result)`` computes, per function and per group key (see
+``flowcontrol.simulate.report_key_expression``): events in, runs started, completed,
+cancelled and skipped, events dropped, skipped, superseded; start latency percentiles;
+peak concurrency (steps holding slots at once); throughput. ``render_text`` and
+``render_json`` turn it into the command's output. Both are deterministic: the same
+``SimResult`` gives the same bytes.
+
+The JSON document (``--format json``) is a contract, documented in ``docs/simulate-json.md``.
+Times are milliseconds (an integer when whole, else a float with up to 6 decimals).
+
+Definitions
+    *start latency*: ``started_at - created_at`` of every run that started, where a run is
+    created when its event arrives (or when its debounce fires or its batch flushes).
+    Percentiles use numpy's default (linear interpolation). *throughput*: runs completed
+    per second of simulated time from the first event to the last thing that happened.
+    *events in*: events that reached the function (a trigger matched).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from flowcontrol._time import NS_PER_MS, NS_PER_S, format_duration
+from flowcontrol.simulate import EventRow, RunRow, SimResult
+
+__all__ = ["SCHEMA_VERSION", "Stats", "render_json", "render_text", "summarize", "to_document"]
+
+SCHEMA_VERSION = 1
+EVENT_OUTCOMES = ("run", "dropped", "skipped", "debounced", "batched", "superseded")
+RUN_STATUSES = ("completed", "cancelled", "skipped", "pending")
+
+
+@dataclass(slots=True)
+class Stats:
+    """Counts and latencies of one function, or of one key of a function."""
+
+    events_in: int = 0
+    outcomes: dict[str, int] = field(default_factory=lambda: dict.fromkeys(EVENT_OUTCOMES, 0))
+    runs: int = 0
+    runs_started: int = 0
+    completed: int = 0
+    cancelled: int = 0
+    skipped_runs: int = 0
+    pending: int = 0
+    latencies: list[int] = field(default_factory=list)
+    peak_concurrency: int = 0
+
+    def latency_ms(self) -> dict[str, float | int | None]:
+        if not self.latencies:
+            return {"p50": None, "p90": None, "p99": None, "max": None, "mean": None}
+        a = np.asarray(self.latencies, dtype=np.float64) / NS_PER_MS
+        p50, p90, p99 = np.percentile(a, [50.0, 90.0, 99.0])
+        return {
+            "p50": _num(float(p50)),
+            "p90": _num(float(p90)),
+            "p99": _num(float(p99)),
+            "max": _num(float(a.max())),
+            "mean": _num(float(a.mean())),
+        }
+
+    def to_dict(self, span_ns: int) -> dict[str, Any]:
+        span_s = span_ns / NS_PER_S
+        return {
+            "events_in": self.events_in,
+            "events": dict(self.outcomes),
+            "runs": self.runs,
+            "runs_started": self.runs_started,
+            "runs_completed": self.completed,
+            "runs_cancelled": self.cancelled,
+            "runs_skipped": self.skipped_runs,
+            "runs_pending": self.pending,
+            "start_latency_ms": self.latency_ms(),
+            "peak_concurrency": self.peak_concurrency,
+            "throughput_per_s": _num(self.completed / span_s) if span_s > 0 else None,
+        }
+
+
+def _num(x: float) -> float | int:
+    """A JSON-stable number: an int when whole, else rounded to 6 decimals."""
+    if x == int(x) and abs(x) < 2**53:
+        return int(x)
+    return round(x, 6)
+
+
+def ms(ns: int | None) -> float | int | None:
+    """Nanoseconds to milliseconds for output (None stays None)."""
+    if ns is None:
+        return None
+    whole, rest = divmod(ns, NS_PER_MS)
+    return whole if rest == 0 else round(ns / NS_PER_MS, 6)
+
+
+@dataclass(slots=True)
+class Summary:
+    functions: dict[str, Stats]
+    keys: dict[str, dict[str, Stats]]
+    span_ns: int
+
+
+def summarize(result: SimResult) -> Summary:
+    """Aggregate a simulation per function and per group key."""
+    functions = {f: Stats() for f in result.functions}
+    keys: dict[str, dict[str, Stats]] = {f: {} for f in result.functions}
+
+    def at(fn: str, group: str) -> tuple[Stats, Stats]:
+        per = keys[fn]
+        s = per.get(group)
+        if s is None:
+            s = per[group] = Stats()
+        return functions[fn], s
+
+    for e in result.events:
+        for s in at(e.function, e.group):
+            s.events_in += 1
+            s.outcomes[e.outcome] += 1
+    for r in result.runs:
+        for s in at(r.function, r.group):
+            s.runs += 1
+            if r.status == "skipped":
+                s.skipped_runs += 1
+                continue
+            if r.started_at is not None:
+                s.runs_started += 1
+                s.latencies.append(r.started_at - r.created_at)
+            if r.status == "completed":
+                s.completed += 1
+            elif r.status == "cancelled":
+                s.cancelled += 1
+            else:
+                s.pending += 1
+    for (fn, group), peak in result.peak.items():
+        at(fn, group)[1].peak_concurrency = peak
+    for fn, peak in result.peak_function.items():
+        functions[fn].peak_concurrency = peak
+    return Summary(functions, keys, max(result.end - result.start, 0))
+
+
+def _key_order(item: tuple[str, Stats]) -> tuple[int, str]:
+    return (-item[1].events_in - item[1].runs, item[0])
+
+
+def _run_doc(r: RunRow) -> dict[str, Any]:
+    status = r.status if r.status in RUN_STATUSES else "pending"
+    return {
+        "run_id": r.run_id,
+        "function": r.function,
+        "event_ids": list(r.event_ids),
+        "created_at": ms(r.created_at),
+        "started_at": ms(r.started_at),
+        "ended_at": ms(r.ended_at) if status != "pending" else None,
+        "status": status,
+        "reason": r.reason,
+        "key": r.group,
+    }
+
+
+def _event_doc(e: EventRow) -> dict[str, Any]:
+    return {
+        "event_id": e.event_id,
+        "function": e.function,
+        "outcome": e.outcome,
+        "run_id": e.run_id,
+        "reason": e.reason,
+        "key": e.group,
+    }
+
+
+def to_document(result: SimResult, summary: Summary | None = None) -> dict[str, Any]:
+    """The ``--format json`` document (schema in ``docs/simulate-json.md``)."""
+    s = summary or summarize(result)
+    functions = []
+    for fn, st in s.functions.items():
+        d = st.to_dict(s.span_ns)
+        d = {"function": fn, "key_expression": result.group_by.get(fn, ""), **d}
+        d["keys"] = [
+            {"key": k, **ks.to_dict(s.span_ns)}
+            for k, ks in sorted(s.keys[fn].items(), key=_key_order)
+        ]
+        functions.append(d)
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "runs": [_run_doc(r) for r in result.runs],
+        "events": [_event_doc(e) for e in result.events],
+        "summary": {
+            "start_ms": ms(result.start),
+            "end_ms": ms(result.end),
+            "run_duration_ms": ms(result.run_duration),
+            "unmatched_events": result.unmatched_events,
+            "functions": functions,
+        },
+    }
+
+
+def render_json(result: SimResult) -> str:
+    """One JSON object, keys in a fixed order, ending in a newline."""
+    return json.dumps(to_document(result), ensure_ascii=False, separators=(",", ":")) + "\n"
+
+
+def _fmt_ms(v: float | int | None) -> str:
+    if v is None:
+        return "-"
+    if v >= 100_000:
+        return format_duration(int(v * NS_PER_MS) // NS_PER_MS * NS_PER_MS)
+    if v >= 1000:
+        return f"{v / 1000:.2f}s"
+    return f"{v:g}ms"
+
+
+_COLUMNS = ("events", "started", "dropped", "skipped", "cancel", "p50", "p90", "p99", "max",
+            "peak", "runs/s")
+
+
+def _row(label: str, st: Stats, span_ns: int) -> list[str]:
+    lat = st.latency_ms()
+    d = st.to_dict(span_ns)
+    skipped = st.outcomes["skipped"]
+    thr = d["throughput_per_s"]
+    return [
+        label,
+        str(st.events_in),
+        str(st.runs_started),
+        str(st.outcomes["dropped"]),
+        str(skipped),
+        str(st.cancelled),
+        _fmt_ms(lat["p50"]),
+        _fmt_ms(lat["p90"]),
+        _fmt_ms(lat["p99"]),
+        _fmt_ms(lat["max"]),
+        str(st.peak_concurrency),
+        "-" if thr is None else f"{thr:.3g}",
+    ]
+
+
+def _table(rows: Iterable[list[str]], header: list[str]) -> list[str]:
+    rows = [header, *rows]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    out = []
+    for r in rows:
+        cells = [r[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(r[1:], widths[1:],
+                                                                        strict=True)]
+        out.append("  ".join(cells).rstrip())
+    return out
+
+
+def render_text(result: SimResult, *, top: int = 10) -> str:
+    """The human report: one table per function, its busiest ``top`` keys, then notes."""
+    s = summarize(result)
+    lines = [
+        f"simulated {format_duration(s.span_ns)} of traffic "
+        f"({sum(st.events_in for st in s.functions.values())} events in, "
+        f"{result.unmatched_events} matched no function)",
+    ]
+    for fn, st in s.functions.items():
+        expr_src = result.group_by.get(fn, "")
+        lines.append("")
+        lines.append(f"function {fn}" + (f"  (keys: {expr_src})" if expr_src else ""))
+        header = ["", *_COLUMNS]
+        rows = [_row("total", st, s.span_ns)]
+        ranked = sorted(s.keys[fn].items(), key=_key_order)
+        if expr_src:
+            for k, ks in ranked[:top]:
+                rows.append(_row(f"  {k}", ks, s.span_ns))
+        lines.extend(_table(rows, header))
+        if expr_src and len(ranked) > top:
+            lines.append(f"  ... {len(ranked) - top} more keys")
+        notes = []
+        o = st.outcomes
+        for what in ("debounced", "batched", "superseded"):
+            if o[what]:
+                notes.append(f"{o[what]} {what}")
+        if st.pending:
+            notes.append(f"{st.pending} runs still pending")
+        if notes:
+            lines.append("  " + ", ".join(notes))
+    lines.append("")
+    lines.append(
+        "latency = run start - run creation; peak = most steps holding slots at once; "
+        "runs/s = completed runs per simulated second"
+    )
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,423 @@
+"""Offline simulation: replay an event trace through ``FlowControl`` on a virtual clock.
+
+A plain discrete-event loop (a ``heapq`` of ``(time, seq, kind, run)``; no wall clock, no
+threads): at each instant it handles, in this order, the controller's own deadlines
+(``poll``: debounces, batches, throttle, timeouts), the steps that end, then the events
+that arrive. Events are replayed at their ``ts`` (ms); an event without ``ts`` takes the
+previous one's. Runs are modelled by the function's ``steps`` (``run`` holds concurrency
+slots, ``sleep`` holds nothing) or, without ``steps``, by one step of ``run_duration``.
+The loop runs until nothing is left to happen, so every run started ends.
+
+Same functions, events and options give the same ``SimResult``, byte for byte once
+rendered (``flowcontrol.report``).
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from flowcontrol._time import NS_PER_MS, NS_PER_S, ManualClock
+from flowcontrol.config.model import FunctionConfig
+from flowcontrol.controller import FlowControl
+from flowcontrol.decisions import (
+    BatchFlushed,
+    Decision,
+    EventBatched,
+    EventDebounced,
+    EventDropped,
+    EventSkipped,
+    EventSuperseded,
+    RunCancelled,
+    RunQueued,
+    RunSkipped,
+    RunStarted,
+    StepStarted,
+)
+from flowcontrol.fairness import WaitQueuePolicy
+from flowcontrol.keys import CompiledExpr, make_activation
+
+__all__ = ["EventRow", "RunRow", "SimResult", "report_key_expression", "simulate"]
+
+_STEP_END: Final = 0
+_STEP_READY: Final = 1
+_RUN_END: Final = 2
+_INF: Final = 1 << 126
+
+
+@dataclass(slots=True)
+class RunRow:
+    """One run: times in ns (None if it never got there); status completed, cancelled,
+    skipped or pending."""
+
+    run_id: str
+    function: str
+    event_ids: tuple[str, ...]
+    created_at: int
+    started_at: int | None = None
+    ended_at: int | None = None
+    status: str = "pending"
+    reason: str = ""
+    group: str = ""
+
+
+@dataclass(slots=True)
+class EventRow:
+    """One event's outcome for one function: run, dropped, skipped, debounced, batched or
+    superseded."""
+
+    event_id: str
+    function: str
+    outcome: str
+    run_id: str | None = None
+    reason: str = ""
+    group: str = ""
+
+
+@dataclass(slots=True)
+class SimResult:
+    """Everything a simulation produced; ``flowcontrol.report`` renders it."""
+
+    functions: tuple[str, ...]
+    runs: list[RunRow]
+    events: list[EventRow]
+    unmatched_events: int
+    start: int
+    end: int
+    run_duration: int
+    group_by: dict[str, str]
+    peak: dict[tuple[str, str], int]
+    peak_function: dict[str, int]
+    timeline: list[tuple[int, str, str, int, int]] = field(default_factory=list)
+    """(time, function, group, running, backlog) samples, when asked for."""
+
+
+def report_key_expression(cfg: FunctionConfig) -> str:
+    """The key a report groups a function's runs by, when none is given.
+
+    The first present of: the first keyed concurrency limit, the throttle key, the rate
+    limit key, the debounce key, the batch key, the singleton key; else ``""`` (one group).
+    """
+    for c in cfg.keyed_concurrency():
+        if c.key:
+            return c.key
+    for part in (cfg.throttle, cfg.effective_rate_limit(), cfg.debounce, cfg.batch,
+                 cfg.singleton):
+        key = getattr(part, "key", None) if part is not None else None
+        if key:
+            return str(key)
+    return ""
+
+
+def _plan(cfg: FunctionConfig, run_duration: int) -> tuple[tuple[str, int], ...]:
+    """Steps as (kind, ns), starting with a ``run`` (a leading sleep follows a 0 s run)."""
+    steps = tuple((s.kind, s.duration_ns) for s in cfg.steps) or (("run", run_duration),)
+    if steps[0][0] != "run":
+        steps = (("run", 0), *steps)
+    return steps
+
+
+class _Sim:
+    def __init__(
+        self,
+        functions: Sequence[FunctionConfig],
+        run_duration: int,
+        group_by: str | None,
+        timeline: bool,
+        controller_options: dict[str, Any],
+    ) -> None:
+        self.clock = ManualClock(0)
+        self.fc = FlowControl(functions, clock=self.clock, record=False, **controller_options)
+        self.plans = {f.id: _plan(f, run_duration) for f in functions}
+        self.group_src = {f.id: group_by if group_by is not None else report_key_expression(f)
+                          for f in functions}
+        self.group_expr = {k: CompiledExpr(v) if v else None for k, v in self.group_src.items()}
+        self.runs: dict[str, RunRow] = {}
+        self.events: list[EventRow] = []
+        self.event_index: dict[tuple[str, str], EventRow] = {}
+        self.acts: dict[str, dict[str, Any]] = {}
+        self.heap: list[tuple[int, int, int, str]] = []
+        self.seq = 0
+        self.step: dict[str, int] = {}
+        self.running: dict[tuple[str, str], int] = {}
+        self.running_fn: dict[str, int] = {f.id: 0 for f in functions}
+        self.peak: dict[tuple[str, str], int] = {}
+        self.peak_fn: dict[str, int] = {f.id: 0 for f in functions}
+        self.backlog: dict[tuple[str, str], int] = {}
+        self.queued: set[str] = set()
+        self.want_timeline = timeline
+        self.timeline: list[tuple[int, str, str, int, int]] = []
+
+    def group_of(self, fn_id: str, act: Mapping[str, Any]) -> str:
+        e = self.group_expr[fn_id]
+        return e.key(act) if e is not None else ""
+
+    def push(self, t: int, kind: int, run_id: str) -> None:
+        self.seq += 1
+        heapq.heappush(self.heap, (t, self.seq, kind, run_id))
+
+    def sample(self, t: int, fn: str, group: str) -> None:
+        k = (fn, group)
+        self.timeline.append((t, fn, group, self.running.get(k, 0), self.backlog.get(k, 0)))
+
+    # -- decisions ---------------------------------------------------------------------
+
+    def handle(self, decisions: list[Decision], t: int) -> None:
+        for d in decisions:
+            tp = type(d)
+            if tp is RunStarted:
+                self.started(d, t)  # type: ignore[arg-type]
+            elif tp is StepStarted:
+                self.step_started(d.run_id, t)  # type: ignore[attr-defined]
+            elif tp is RunQueued:
+                row = self.row(d.run_id, d.function, d.event_ids, d.created_at)  # type: ignore[attr-defined]
+                if d.run_id not in self.queued:  # type: ignore[attr-defined]
+                    self.queued.add(row.run_id)
+                    self.bump_backlog(row, 1, t)
+            elif tp is RunCancelled:
+                got = self.runs.get(d.run_id)  # type: ignore[attr-defined]
+                if got is not None:
+                    got.status = "cancelled"
+                    got.reason = d.reason  # type: ignore[attr-defined]
+                    got.ended_at = t
+                    if got.run_id in self.queued:
+                        self.queued.discard(got.run_id)
+                        self.bump_backlog(got, -1, t)
+            elif tp is RunSkipped:
+                row = self.row(d.run_id, d.function, d.event_ids, t)  # type: ignore[attr-defined]
+                row.status = "skipped"
+                row.reason = d.reason  # type: ignore[attr-defined]
+                row.ended_at = t
+                for e in d.event_ids:  # type: ignore[attr-defined]
+                    self.outcome(e, d.function, "skipped", d.run_id, d.reason)  # type: ignore[attr-defined]
+            elif tp is EventDropped:
+                self.outcome(d.event_id, d.function, "dropped", None, d.reason)  # type: ignore[attr-defined]
+            elif tp is EventSkipped:
+                self.outcome(d.event_id, d.function, "skipped", d.run_id, d.reason)  # type: ignore[attr-defined]
+            elif tp is EventSuperseded:
+                by = d.by_event_id  # type: ignore[attr-defined]
+                why = f"superseded by event {by}" if by else "a newer event was pending"
+                self.outcome(d.event_id, d.function, "superseded", None, why)  # type: ignore[attr-defined]
+            elif tp is EventDebounced:
+                self.outcome(d.event_id, d.function, "debounced", None, "")  # type: ignore[attr-defined]
+            elif tp is EventBatched:
+                self.outcome(d.event_id, d.function, "batched", None, "")  # type: ignore[attr-defined]
+            elif tp is BatchFlushed:
+                pass  # the run's own RunStarted/RunQueued/RunSkipped follows
+
+    def row(self, run_id: str, fn: str, event_ids: tuple[str, ...], created: int) -> RunRow:
+        row = self.runs.get(run_id)
+        if row is None:
+            act = self.acts.get(event_ids[0]) if event_ids else None
+            group = self.group_of(fn, act) if act is not None else ""
+            row = RunRow(run_id, fn, event_ids, created, group=group)
+            self.runs[run_id] = row
+            for e in event_ids:
+                er = self.event_index.get((e, fn))
+                if er is None:
+                    self.outcome(e, fn, "run", run_id, "")
+                elif er.run_id is None and er.outcome in ("debounced", "batched"):
+                    er.run_id = run_id
+        return row
+
+    def outcome(self, eid: str, fn: str, outcome: str, run_id: str | None, reason: str) -> None:
+        er = self.event_index.get((eid, fn))
+        if er is None:
+            act = self.acts.get(eid)
+            group = self.group_of(fn, act) if act is not None else ""
+            er = EventRow(eid, fn, outcome, run_id, reason, group)
+            self.event_index[(eid, fn)] = er
+            self.events.append(er)
+        else:
+            er.outcome, er.reason = outcome, reason
+            if run_id is not None or outcome == "superseded":
+                er.run_id = run_id
+
+    def bump_backlog(self, row: RunRow, delta: int, t: int) -> None:
+        k = (row.function, row.group)
+        self.backlog[k] = self.backlog.get(k, 0) + delta
+        if self.want_timeline:
+            self.sample(t, row.function, row.group)
+
+    def started(self, d: RunStarted, t: int) -> None:
+        row = self.row(d.run_id, d.function, d.event_ids, d.created_at)
+        row.started_at = t
+        row.status = "running"
+        if row.run_id in self.queued:
+            self.queued.discard(row.run_id)
+            self.bump_backlog(row, -1, t)
+        self.step[row.run_id] = 0
+        self.step_started(row.run_id, t)
+
+    def step_started(self, run_id: str, t: int) -> None:
+        row = self.runs[run_id]
+        k = (row.function, row.group)
+        n = self.running.get(k, 0) + 1
+        self.running[k] = n
+        if n > self.peak.get(k, 0):
+            self.peak[k] = n
+        m = self.running_fn[row.function] + 1
+        self.running_fn[row.function] = m
+        if m > self.peak_fn[row.function]:
+            self.peak_fn[row.function] = m
+        if self.want_timeline:
+            self.sample(t, row.function, row.group)
+        plan = self.plans[row.function]
+        self.push(t + plan[self.step[run_id]][1], _STEP_END, run_id)
+
+    def step_ended(self, run_id: str, t: int) -> None:
+        row = self.runs[run_id]
+        k = (row.function, row.group)
+        self.running[k] -= 1
+        self.running_fn[row.function] -= 1
+        if self.want_timeline:
+            self.sample(t, row.function, row.group)
+        plan = self.plans[row.function]
+        i = self.step[run_id] + 1
+        sleep = 0
+        while i < len(plan) and plan[i][0] == "sleep":
+            sleep += plan[i][1]
+            i += 1
+        if row.status == "cancelled":
+            self.handle(self.fc.step_finished(run_id), t)
+            self.step.pop(run_id, None)
+            return
+        if i >= len(plan):
+            if sleep:
+                self.handle(self.fc.step_finished(run_id), t)
+                self.push(t + sleep, _RUN_END, run_id)
+            else:
+                self.finish(row, t)
+            return
+        self.step[run_id] = i
+        self.handle(self.fc.step_finished(run_id), t)
+        if sleep:
+            self.push(t + sleep, _STEP_READY, run_id)
+        else:
+            self.handle(self.fc.step_ready(run_id), t)
+
+    def finish(self, row: RunRow, t: int) -> None:
+        self.step.pop(row.run_id, None)
+        if row.status == "cancelled":
+            return
+        self.handle(self.fc.run_finished(row.run_id), t)
+        row.status = "completed"
+        row.ended_at = t
+
+    def timer(self, kind: int, run_id: str, t: int) -> None:
+        if kind == _STEP_END:
+            self.step_ended(run_id, t)
+            return
+        row = self.runs[run_id]
+        if row.status == "cancelled":
+            self.step.pop(run_id, None)
+            return
+        if kind == _STEP_READY:
+            self.handle(self.fc.step_ready(run_id), t)
+        else:
+            self.finish(row, t)
+
+
+def _arrivals(events: Iterable[Mapping[str, Any]]) -> list[tuple[int, int, Mapping[str, Any]]]:
+    out: list[tuple[int, int, Mapping[str, Any]]] = []
+    last = 0
+    for i, ev in enumerate(events):
+        ts = ev.get("ts")
+        if ts is None:
+            ev = {**ev, "ts": last}
+            ts = last
+        if not isinstance(ts, int | float) or isinstance(ts, bool):
+            raise ValueError(f"event {i + 1}: ts must be a number of milliseconds, got {ts!r}")
+        if ev.get("id") in (None, ""):
+            ev = {**ev, "id": f"evt-{i + 1}"}
+        last = int(ts)
+        out.append((round(ts * NS_PER_MS), i, ev))
+    out.sort(key=lambda a: (a[0], a[1]))
+    return out
+
+
+def simulate(
+    functions: Sequence[FunctionConfig],
+    events: Iterable[Mapping[str, Any]],
+    *,
+    run_duration: int = NS_PER_S,
+    group_by: str | None = None,
+    timeline: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+    account_concurrency: int = 0,
+    priority_range: tuple[int, int] = (-600, 600),
+    fairness: WaitQueuePolicy | None = None,
+) -> SimResult:
+    """simulate replays ``events`` through ``functions`` until everything has happened.
+
+    ``run_duration`` (ns) is one run's length for functions without ``steps``;
+    ``group_by`` is an expression that groups runs in the report (default: see
+    ``report_key_expression``); ``timeline`` keeps (time, running, backlog) samples for
+    plots; ``progress(done, total)`` is called now and then. Events without ``id`` get
+    ``evt-<n>`` (their position, from 1). Raises ValueError on a malformed event.
+    """
+    opts: dict[str, Any] = {
+        "account_concurrency": account_concurrency,
+        "priority_range": priority_range,
+        "fairness": fairness,
+    }
+    sim = _Sim(functions, run_duration, group_by, timeline, opts)
+    arrivals = _arrivals(events)
+    fc, clock, heap = sim.fc, sim.clock, sim.heap
+    n = len(arrivals)
+    start = arrivals[0][0] if arrivals else 0
+    clock.set(max(start, 0)) if start > 0 else None
+    unmatched = 0
+    i = 0
+    every = max(1, n // 100)
+    names = {e for f in functions for e in f.events}
+    wild = any("*" in e for e in names)
+    while True:
+        t_arr = arrivals[i][0] if i < n else _INF
+        t_heap = heap[0][0] if heap else _INF
+        dl = fc.next_deadline()
+        t_ctl = dl if dl is not None else _INF
+        t = min(t_arr, t_heap, t_ctl)
+        if t >= _INF:
+            break
+        if t > clock.now:
+            clock.set(t)
+        if t_ctl <= t:
+            sim.handle(fc.poll(), t)
+        while heap and heap[0][0] <= t:
+            _, _, kind, run_id = heapq.heappop(heap)
+            sim.timer(kind, run_id, t)
+        while i < n and arrivals[i][0] <= t:
+            ev = arrivals[i][2]
+            i += 1
+            name = ev.get("name")
+            if not wild and name not in names:
+                unmatched += 1
+                continue
+            eid = ev["id"]
+            sim.acts[eid] = make_activation(ev)
+            decisions = fc.receive_event(ev)
+            if not decisions:
+                unmatched += 1
+            sim.handle(decisions, t)
+            if progress is not None and i % every == 0:
+                progress(i, n)
+        if not heap and i >= n and fc.next_deadline() is None:
+            break
+    if progress is not None:
+        progress(n, n)
+    return SimResult(
+        functions=tuple(f.id for f in functions),
+        runs=list(sim.runs.values()),
+        events=sim.events,
+        unmatched_events=unmatched,
+        start=start,
+        end=clock.now,
+        run_duration=run_duration,
+        group_by=sim.group_src,
+        peak=sim.peak,
+        peak_function=sim.peak_fn,
+        timeline=sim.timeline,
+    )

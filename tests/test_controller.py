@@ -1,0 +1,222 @@
+"""FlowControl as a host sees it: inputs at fixed instants, the decisions that come back."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from flowcontrol import ManualClock
+from flowcontrol.config.model import FunctionConfig
+from flowcontrol.controller import FlowControl, FunctionController, UnknownRunError
+from flowcontrol.decisions import (
+    EventDropped,
+    RunCancelled,
+    RunQueued,
+    RunStarted,
+    StepStarted,
+)
+
+S = 1_000_000_000
+MS = 1_000_000
+
+
+def fn(**cfg: Any) -> FunctionConfig:
+    return FunctionConfig.from_mapping({"id": "f", "triggers": [{"event": "e"}], **cfg})
+
+
+def ev(i: int | str, t_ms: int | None = None, **data: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": "e", "id": str(i), "data": data}
+    if t_ms is not None:
+        out["ts"] = t_ms
+    return out
+
+
+def kinds(decisions: list[Any]) -> list[str]:
+    return [type(d).__name__ for d in decisions]
+
+
+def test_FlowControl_throttle_table() -> None:
+    """Throttle 2/6s burst 1: three at once, then one every 3 s (spec 3.3)."""
+    clock = ManualClock()
+    fc = FunctionController(fn(throttle={"limit": 2, "period": "6s", "burst": 1}), clock=clock)
+    steps = [
+        # (t in ms, event id or None for poll, expected started run ids, queued run ids)
+        (0, "a", ["run-1"], []),
+        (500, "b", ["run-2"], []),
+        (1000, "c", ["run-3"], []),
+        (1500, "d", [], ["run-4"]),
+        (2000, "e", [], ["run-5"]),
+        (2999, None, [], []),
+        (3000, None, ["run-4"], []),
+        (5999, None, [], []),
+        (6000, None, ["run-5"], []),
+    ]
+    for i, (t, eid, want_started, want_queued) in enumerate(steps):
+        clock.set(t * MS)
+        out = fc.poll() if eid is None else fc.receive_event(ev(eid, t))
+        started = [d.run_id for d in out if isinstance(d, RunStarted)]
+        queued = [d.run_id for d in out if isinstance(d, RunQueued)]
+        assert (started, queued) == (want_started, want_queued), f"step {i} at {t} ms: {out}"
+    assert fc.next_deadline() is None
+
+
+def test_FlowControl_queued_decision_says_when() -> None:
+    clock = ManualClock()
+    fc = FunctionController(fn(throttle={"limit": 1, "period": "10s"}), clock=clock)
+    fc.receive_event(ev("a", 0))
+    (q,) = fc.receive_event(ev("b", 0))
+    assert isinstance(q, RunQueued)
+    assert (q.hold.constraint, q.hold.retry_at) == ("throttle", 10 * S)
+    assert fc.next_deadline() == 10 * S
+    text = str(fc.explain("b"))
+    assert "throttle" in text and "run-2" in text
+
+
+def test_FlowControl_start_is_all_or_nothing() -> None:
+    """A start blocked by concurrency consumes no throttle capacity."""
+    clock = ManualClock()
+    cfg = fn(throttle={"limit": 1, "period": "10s", "burst": 1}, concurrency=1)
+    fc = FunctionController(cfg, clock=clock)
+    assert kinds(fc.receive_event(ev("a", 0))) == ["RunStarted"]
+    (q,) = fc.receive_event(ev("b", 0))
+    assert isinstance(q, RunQueued) and q.hold.constraint == "concurrency"
+    assert (q.hold.in_use, q.hold.limit, q.hold.scope) == (1, 1, "fn")
+    clock.set(1 * S)
+    # The burst slot was not used by the refused start: b gets it the moment a ends.
+    out = fc.run_finished("run-1")
+    assert [(type(d).__name__, d.run_id) for d in out] == [("RunStarted", "run-2")]
+
+
+def test_FlowControl_later_steps_need_concurrency_only() -> None:
+    clock = ManualClock()
+    fc = FunctionController(fn(throttle={"limit": 1, "period": "1h"}), clock=clock)
+    fc.receive_event(ev("a", 0))
+    fc.step_finished("run-1")
+    clock.advance("1s")
+    assert kinds(fc.step_ready("run-1")) == ["StepStarted"]
+    assert kinds(fc.receive_event(ev("b", 1000))) == ["RunQueued"]
+
+
+def test_FlowControl_sleeping_run_holds_no_slot() -> None:
+    clock = ManualClock()
+    fc = FunctionController(fn(concurrency=1), clock=clock)
+    assert kinds(fc.receive_event(ev("a", 0))) == ["RunStarted"]
+    assert kinds(fc.receive_event(ev("b", 0))) == ["RunQueued"]
+    clock.set(1 * S)
+    out = fc.step_finished("run-1")  # run-1 now sleeps
+    assert [(type(d).__name__, d.run_id) for d in out] == [("RunStarted", "run-2")]
+    clock.set(5 * S)
+    (q,) = fc.step_ready("run-1")  # its next step waits for the slot
+    assert isinstance(q, RunQueued) and q.hold.constraint == "concurrency"
+    clock.set(6 * S)
+    out = fc.run_finished("run-2")
+    assert out == [StepStarted("run-1", "f", 6 * S)]
+    assert fc.run_status("run-1") == "running"
+
+
+def test_FlowControl_waiting_work_is_oldest_first_within_a_key() -> None:
+    clock = ManualClock()
+    fc = FunctionController(fn(concurrency=1), clock=clock)
+    for i in range(4):
+        clock.set(i * S)
+        fc.receive_event(ev(f"e{i}", i * 1000))
+    order = []
+    for _ in range(3):
+        clock.advance("1s")
+        running = next(r for r in ("run-1", "run-2", "run-3", "run-4")
+                       if fc.run_status(r) == "running")
+        out = fc.run_finished(running)
+        order += [d.run_id for d in out if isinstance(d, RunStarted)]
+    assert order == ["run-2", "run-3", "run-4"]
+
+
+def test_FlowControl_run_finished_releases_immediately_no_polling() -> None:
+    clock = ManualClock()
+    fc = FunctionController(fn(concurrency=2), clock=clock)
+    for i in range(5):
+        fc.receive_event(ev(i, 0))
+    clock.set(1234)
+    out = fc.run_finished("run-1")
+    assert out == [RunStarted("run-3", "f", ("2",), 0, 1234)]
+
+
+def test_FlowControl_rate_limit_drops_with_retry_at() -> None:
+    clock = ManualClock()
+    fc = FunctionController(fn(rateLimit={"limit": 1, "period": "1m"}), clock=clock)
+    assert kinds(fc.receive_event(ev("a", 0))) == ["RunStarted"]
+    (d,) = fc.receive_event(ev("b", 0))
+    assert isinstance(d, EventDropped)
+    assert (d.reason, d.retry_at) == ("rate limited", 60 * S)
+    assert fc.explain("b").status == "dropped"
+
+
+def test_FlowControl_duplicate_event_id_creates_no_run() -> None:
+    clock = ManualClock()
+    fc = FunctionController(fn(), clock=clock)
+    assert kinds(fc.receive_event(ev("a", 0))) == ["RunStarted"]
+    out = fc.receive_event(ev("a", 0))
+    assert kinds(out) == ["EventSkipped"] and out[0].run_id == "run-1"
+
+
+def test_FlowControl_cancel_queued_and_running() -> None:
+    clock = ManualClock()
+    fc = FunctionController(fn(concurrency=1), clock=clock)
+    fc.receive_event(ev("a", 0))
+    fc.receive_event(ev("b", 0))
+    fc.receive_event(ev("c", 0))
+    assert fc.cancel("run-2") == [RunCancelled("run-2", "f", "cancelled by the host", None)]
+    assert fc.run_status("run-2") == "cancelled"
+    # A running step is not interrupted: the slot frees when it ends.
+    assert kinds(fc.cancel("run-1")) == ["RunCancelled"]
+    assert fc.run_status("run-1") == "running"
+    out = fc.step_finished("run-1")
+    assert [d.run_id for d in out if isinstance(d, RunStarted)] == ["run-3"]
+    assert fc.run_status("run-1") == "cancelled"
+
+
+def test_FlowControl_start_timeout_cancels_a_queued_run() -> None:
+    clock = ManualClock()
+    fc = FunctionController(fn(concurrency=1, timeouts={"start": "5s"}), clock=clock)
+    fc.receive_event(ev("a", 0))
+    fc.receive_event(ev("b", 0))
+    assert fc.next_deadline() == 5 * S
+    clock.set(5 * S)
+    out = fc.poll()
+    assert kinds(out) == ["RunCancelled"] and out[0].run_id == "run-2"
+
+
+def test_FlowControl_bad_input_changes_nothing() -> None:
+    clock = ManualClock()
+    fc = FunctionController(fn(concurrency=1), clock=clock)
+    with pytest.raises(ValueError, match=r"event\.name"):
+        fc.receive_event({"data": {}})
+    with pytest.raises(ValueError, match=r"event\.data"):
+        fc.receive_event({"name": "e", "data": [1]})
+    with pytest.raises(UnknownRunError):
+        fc.step_finished("run-9")
+    fc.receive_event(ev("a", 0))
+    with pytest.raises(ValueError, match="only between steps"):
+        fc.step_ready("run-1")
+    assert kinds(fc.receive_event(ev("b", 0))) == ["RunQueued"]
+    assert fc.run_status("run-1") == "running"
+
+
+def test_FlowControl_clock_going_backwards_is_no_time_passing() -> None:
+    t = [10 * S]
+    fc = FunctionController(fn(throttle={"limit": 1, "period": "10s"}), clock=lambda: t[0])
+    fc.receive_event(ev("a"))
+    t[0] = 0  # backwards
+    (q,) = fc.receive_event(ev("b"))
+    assert isinstance(q, RunQueued) and q.hold.retry_at == 20 * S
+    assert fc.poll() == []
+
+
+def test_FlowControl_events_that_match_nothing_are_ignored() -> None:
+    fc = FunctionController(fn(), clock=ManualClock())
+    assert fc.receive_event({"name": "other"}) == []
+
+
+def test_FlowControl_rejects_duplicate_function_ids() -> None:
+    with pytest.raises(ValueError, match="two functions"):
+        FlowControl([fn(), fn()], clock=ManualClock())
