@@ -37,7 +37,8 @@ RULES: list[tuple[str, dict[str, Any], list[str]]] = [
     ("number", {"concurrency": 5}, []),
     ("zero means no limit", {"concurrency": 0}, []),
     ("negative", {"concurrency": -1}, ["FC122"]),
-    ("three constraints", {"concurrency": [{"limit": 1}, {"limit": 2}, {"limit": 3}]}, ["FC120"]),
+    ("three constraints", {"concurrency": [{"limit": 1}, {"limit": 2, "key": "event.data.a"},
+                                           {"limit": 3, "key": "event.data.b"}]}, ["FC120"]),
     ("empty list", {"concurrency": []}, ["FC106"]),
     ("account needs key", {"concurrency": {"limit": 1, "scope": "account"}}, ["FC121"]),
     ("env needs key", {"concurrency": [{"limit": 1, "scope": "env"}]}, ["FC121"]),
@@ -45,6 +46,12 @@ RULES: list[tuple[str, dict[str, Any], list[str]]] = [
     ("limit required", {"concurrency": {"key": "event.data.x"}}, ["FC103"]),
     ("float limit", {"concurrency": {"limit": 1.5}}, ["FC101"]),
     ("bool is not a number", {"concurrency": True}, ["FC101"]),
+    ("same key twice", {"concurrency": [{"limit": 1, "key": "event.data.a"},
+                                        {"limit": 2, "key": "event.data.a"}]}, ["FC123"]),
+    ("two unkeyed limits", {"concurrency": [{"limit": 1}, {"limit": 2}]}, ["FC123"]),
+    ("same key, other scope", {"concurrency": [{"limit": 1, "key": "event.data.a"},
+                                               {"limit": 2, "key": "event.data.a",
+                                                "scope": "env"}]}, []),
     # throttle (docs: 1s..7d, whole seconds)
     ("throttle ok", {"throttle": {"limit": 1, "period": "7d", "burst": 2}}, []),
     ("throttle 0 limit", {"throttle": {"limit": 0, "period": "1s"}}, ["FC131"]),
@@ -129,7 +136,8 @@ def test_messages_match_the_platform() -> None:
     def message(**fields: Any) -> str:
         return build_function({**BASE, **fields})[1][0].message
 
-    assert message(concurrency=[{"limit": 1}] * 3).startswith(
+    assert message(concurrency=[{"limit": 1}, {"limit": 1, "key": "a"},
+                                {"limit": 1, "key": "b"}]).startswith(
         "There are more concurrency limits specified than the allowed max of: 2")
     assert message(concurrency={"limit": 1, "scope": "account"}) == \
         "A concurrency key must be specified for account scoped limits"

@@ -46,6 +46,7 @@ CODES: Final[dict[str, tuple[Severity, str]]] = {
     "FC120": (Severity.ERROR, "more than two concurrency constraints"),
     "FC121": (Severity.ERROR, "env/account-scoped concurrency needs a key"),
     "FC122": (Severity.ERROR, "concurrency limit is negative"),
+    "FC123": (Severity.ERROR, "two concurrency constraints with the same scope and key"),
     "FC130": (Severity.ERROR, "throttle period outside 1s..7d or not whole seconds"),
     "FC131": (Severity.ERROR, "throttle limit below 1"),
     "FC140": (Severity.ERROR, "rate limit must be greater than 0"),

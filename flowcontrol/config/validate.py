@@ -344,7 +344,18 @@ def _concurrency(c: _Checker, node: Node, path: str) -> tuple[ConcurrencyLimit, 
         return None
     if any(i is None for i in items):
         return None
-    return tuple(i for i in items if i is not None)
+    out = tuple(i for i in items if i is not None)
+    seen: set[tuple[str, str | None]] = set()
+    for i, item in enumerate(out):
+        ident = (item.scope, item.key)
+        if ident in seen:
+            what = f"key {item.key!r}" if item.key is not None else "no key"
+            c.add("FC123", f"two concurrency constraints with scope {item.scope!r} and {what}: "
+                  "they would count on one counter; keep one (the platform uses the smaller "
+                  "limit)", child_path(path, i), node.value[i])
+            return None
+        seen.add(ident)
+    return out
 
 
 def _period(c: _Checker, members: dict[str, Node], parent: Node, path: str, what: str,
@@ -662,10 +673,10 @@ def _registration_steps(c: _Checker, node: Node, path: str) -> None:
 # ------------------------------------------------------------------------- function
 
 def _function(c: _Checker, node: Node, path: str, payload: bool) -> FunctionConfig | None:
+    before = c.errors
     members = c.obj(node, path, FUNCTION_KEYS, "a function")
     if members is None:
         return None
-    before = c.errors
     fid = None
     id_node = c.required(members, "id", node, path, "a function", "a function needs an 'id'")
     if id_node is not None:
