@@ -1,0 +1,188 @@
+"""Rules for what is not flow control proper: triggers, cancellations, timeouts and steps
+(our ``[{"run": "2s"}, {"sleep": "10s"}]`` list, or the registration payload's record of
+step definitions with the platform's step rules).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+from flowcontrol.config.checker import Checker, child_path
+from flowcontrol.config.model import Cancel, Step, Timeouts, Trigger
+from flowcontrol.config.source import Node
+
+__all__ = ["MAX_CANCELLATIONS", "MAX_TRIGGERS", "cancels", "steps", "timeouts", "triggers"]
+
+MAX_CANCELLATIONS: Final = 5
+MAX_TRIGGERS: Final = 10
+
+
+def triggers(c: Checker, node: Node, path: str) -> tuple[Trigger, ...]:
+    items = [node] if node.kind == "object" else node.value if node.kind == "array" else None
+    if items is None:
+        c.type_error(node, path, "a trigger object or a list of triggers")
+        return ()
+    if node.kind == "array" and len(items) > MAX_TRIGGERS:
+        c.add("FC192", f"This function exceeds the max number of triggers: {MAX_TRIGGERS} "
+              f"(found {len(items)})", path, node)
+    out = []
+    for i, item in enumerate(items):
+        ipath = child_path(path, i) if node.kind == "array" else path
+        members = c.obj(item, ipath, ("event", "expression", "cron"), "a trigger")
+        if members is None:
+            continue
+        has_event, has_cron = "event" in members, "cron" in members
+        if has_event == has_cron:
+            c.add("FC193", "a trigger needs exactly one of 'event' or 'cron'", ipath, item)
+            continue
+        if has_cron:
+            if "expression" in members:
+                c.add("FC102", "a cron trigger takes no 'expression'",
+                      child_path(ipath, "expression"), members["expression"])
+            cron = c.string(members["cron"], child_path(ipath, "cron"), "trigger cron")
+            if cron is not None:
+                out.append(Trigger(cron=cron))
+            continue
+        event = c.string(members["event"], child_path(ipath, "event"), "trigger event")
+        expr_src = None
+        if "expression" in members:
+            expr_src = c.expression(members["expression"], child_path(ipath, "expression"),
+                                    "trigger expression", "Trigger expression is invalid")
+        if event is not None:
+            out.append(Trigger(event=event, expression=expr_src))
+    return tuple(out)
+
+
+
+def cancels(c: Checker, node: Node, path: str) -> tuple[Cancel, ...] | None:
+    if node.kind != "array":
+        c.type_error(node, path, "a list of cancellations")
+        return None
+    before = c.errors
+    if len(node.value) > MAX_CANCELLATIONS:
+        c.add("FC190", "This function exceeds the max number of cancellation events: "
+              f"{MAX_CANCELLATIONS} (found {len(node.value)})", path, node)
+    out = []
+    for i, item in enumerate(node.value):
+        ipath = child_path(path, i)
+        members = c.obj(item, ipath, ("event", "if", "match", "timeout"), "a cancellation")
+        if members is None:
+            continue
+        ev_node = c.required(members, "event", item, ipath, "a cancellation")
+        event = None if ev_node is None else c.string(ev_node, child_path(ipath, "event"),
+                                                      "cancellation event")
+        if_expr = None
+        if "if" in members:
+            if_expr = c.expression(members["if"], child_path(ipath, "if"), "cancellation if",
+                                   "Cancellation expression is invalid", cancel=True)
+        match = None
+        if "match" in members:
+            match = c.string(members["match"], child_path(ipath, "match"), "cancellation match")
+            if match is not None and not re.fullmatch(r"[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*",
+                                                      match):
+                c.add("FC106", f"cancellation match must be a field path such as "
+                      f"'data.user_id', got {match!r}", child_path(ipath, "match"),
+                      members["match"])
+                match = None
+        timeout = None
+        if "timeout" in members:
+            tnode = members["timeout"]
+            timeout = c.duration(tnode, child_path(ipath, "timeout"), "cancellation timeout")
+            if timeout is not None and timeout <= 0:
+                c.add("FC106", f"cancellation timeout must be positive, got {tnode.value!r}",
+                      child_path(ipath, "timeout"), tnode)
+        if event is not None:
+            if match is not None:
+                clause = f"event.{match} == async.{match}"
+                if_expr = clause if if_expr is None else f"({if_expr}) && {clause}"
+            out.append(Cancel(event=event, if_expr=if_expr, match=match, timeout_ns=timeout))
+    return None if c.errors > before else tuple(out)
+
+
+def timeouts(c: Checker, node: Node, path: str) -> Timeouts | None:
+    members = c.obj(node, path, ("start", "finish"), "timeouts")
+    if members is None:
+        return None
+    values: dict[str, int | None] = {"start": None, "finish": None}
+    ok = True
+    for name in values:
+        if name in members:
+            n = members[name]
+            ns = c.duration(n, child_path(path, name), f"timeouts.{name}")
+            if ns is not None and ns <= 0:
+                c.add("FC106", f"timeouts.{name} must be positive, got {n.value!r}",
+                      child_path(path, name), n)
+                ns = None
+            ok = ok and ns is not None
+            values[name] = ns
+    return Timeouts(start_ns=values["start"], finish_ns=values["finish"]) if ok else None
+
+
+def steps(c: Checker, node: Node, path: str) -> tuple[Step, ...] | None:
+    if node.kind == "object":
+        _registration_steps(c, node, path)
+        return ()
+    if node.kind != "array":
+        c.type_error(node, path, 'a list of steps such as [{"run": "2s"}, {"sleep": "10s"}]')
+        return None
+    out = []
+    ok = True
+    for i, item in enumerate(node.value):
+        ipath = child_path(path, i)
+        members = c.obj(item, ipath, ("run", "sleep"), "a step")
+        if members is None:
+            ok = False
+            continue
+        if len(members) != 1:
+            c.add("FC194", 'a step is one of {"run": DURATION} or {"sleep": DURATION}', ipath,
+                  item)
+            ok = False
+            continue
+        kind, dnode = next(iter(members.items()))
+        ns = c.duration(dnode, child_path(ipath, kind), f"{kind} step")
+        if ns is not None and ns < 0:
+            c.add("FC194", f"a step duration must not be negative, got {dnode.value!r}",
+                  child_path(ipath, kind), dnode)
+            ns = None
+        if ns is None:
+            ok = False
+            continue
+        out.append(Step(kind=kind, duration_ns=ns))  # type: ignore[arg-type]
+    return tuple(out) if ok else None
+
+
+_URI: Final = re.compile(r"^(https?|wss?)://[^\s/?#]+[^\s]*$")
+
+
+def _registration_steps(c: Checker, node: Node, path: str) -> None:
+    """The registration payload's ``steps`` record: the platform's step rules."""
+    members = c.obj(node, path, tuple(node.value), "steps")
+    if members is None:
+        return
+    if not members:
+        c.add("FC194", "Functions must contain one step", path, node)
+    for sid, step in members.items():
+        spath = child_path(path, sid)
+        sm = c.obj(step, spath, ("id", "name", "runtime", "retries"), "a step definition")
+        if sm is None:
+            continue
+        name = sm.get("name")
+        if name is None or name.kind != "string" or not name.value:
+            c.add("FC194", "All steps must have a name", child_path(spath, "name"),
+                  name or step)
+        runtime = sm.get("runtime")
+        if runtime is None:
+            c.add("FC194", "Steps must have a valid URI", child_path(spath, "runtime"), step)
+            continue
+        rm = c.obj(runtime, child_path(spath, "runtime"), ("type", "url"), "a step runtime")
+        if rm is None:
+            continue
+        rtype = rm.get("type")
+        if rtype is not None and (rtype.kind != "string" or rtype.value not in ("http", "ws")):
+            c.add("FC194", f"Non-supported step schema: {rtype.plain()!r}",
+                  child_path(child_path(spath, "runtime"), "type"), rtype)
+        url = rm.get("url")
+        if url is None or url.kind != "string" or not _URI.match(url.value):
+            c.add("FC194", "Steps must have a valid URI",
+                  child_path(child_path(spath, "runtime"), "url"), url or runtime)
