@@ -120,6 +120,8 @@ class ConcurrencyUsage:
     """One constraint's state for one function: ``in_use`` of ``limit`` (0 = no limit).
 
     ``key`` and ``key_expr`` are None for the unkeyed account and function limits.
+    ``counter`` is the shared counter's id (module doc), the same string that
+    ``usage()`` and ``counter_ids()`` use, so a host can park work on it.
     """
 
     scope: str
@@ -127,6 +129,7 @@ class ConcurrencyUsage:
     key_expr: str | None
     in_use: int
     limit: int
+    counter: str = ""
 
     @property
     def full(self) -> bool:
@@ -352,38 +355,39 @@ class Concurrency:
         n_acct = get(_ACCOUNT, 0)
         if n_fn >= plan.fn_cap or n_acct >= plan.account_cap:
             return self._refuse(plan, keys, plan.ids(keys))
-        ids: tuple[CounterId, ...] = plan.static_ids
         nkeys = plan.nkeys
         if nkeys:
             prefixes = plan.keyed_prefixes
             limits = plan.keyed_limits
             c0 = prefixes[0] + keys[0]
-            if get(c0, 0) >= limits[0]:
+            n0 = get(c0, 0)
+            if n0 >= limits[0]:
                 return self._refuse(plan, keys, plan.ids(keys))
-            if nkeys == 1:
-                ids = (fn_counter, _ACCOUNT, c0)
-            else:
+            if nkeys == 2:
                 c1 = prefixes[1] + keys[1]
-                if get(c1, 0) >= limits[1]:
+                n1 = get(c1, 0)
+                if n1 >= limits[1]:
                     return self._refuse(plan, keys, plan.ids(keys))
-                ids = (fn_counter, _ACCOUNT, c0, c1)
-        leases = self._leases
         lid: LeaseId
         if lease_id is None:
-            self._seq += 1
-            lid = self._seq
+            lid = self._seq = self._seq + 1
         elif not isinstance(lease_id, str):
             raise ValueError(f"lease_id must be a string, got {lease_id!r}")
-        elif lease_id in leases:
+        elif lease_id in self._leases:
             raise ValueError(f"lease_id {lease_id!r} is already held")
         else:
             lid = lease_id
         counts[fn_counter] = n_fn + 1
         counts[_ACCOUNT] = n_acct + 1
-        if nkeys:
-            for cid in ids[2:]:
-                counts[cid] = get(cid, 0) + 1
-        leases[lid] = ids
+        if not nkeys:
+            self._leases[lid] = plan.static_ids
+        elif nkeys == 1:
+            counts[c0] = n0 + 1
+            self._leases[lid] = (fn_counter, _ACCOUNT, c0)
+        else:
+            counts[c0] = n0 + 1
+            counts[c1] = n1 + 1
+            self._leases[lid] = (fn_counter, _ACCOUNT, c0, c1)
         # Equivalent to Acquired(lease_id, function_id), without the frozen-init cost.
         lease = _new(Acquired)
         _set_lease_id(lease, lid)
@@ -420,7 +424,8 @@ class Concurrency:
         out = []
         for idx in plan.order:
             scope, key, expr, limit = plan.describe(idx, keys)
-            out.append(ConcurrencyUsage(scope, key, expr, get(ids[idx], 0), limit))
+            cid = ids[idx]
+            out.append(ConcurrencyUsage(scope, key, expr, get(cid, 0), limit, cid))
         return tuple(out)
 
     # -- queries -------------------------------------------------------------------
@@ -429,6 +434,13 @@ class Concurrency:
         """in_use reports every constraint of an acquire with these keys, in check order."""
         plan = self._plan(function_id, keys)
         return self._usages(plan, keys, plan.ids(keys))
+
+    def counter_ids(self, function_id: str, keys: tuple[str, ...] = ()) -> tuple[str, ...]:
+        """counter_ids lists the counters an acquire with these keys would take.
+
+        The order is: function counter, account counter, then one per keyed constraint.
+        """
+        return self._plan(function_id, keys).ids(keys)
 
     def capacity(self, function_id: str, keys: tuple[str, ...] = ()) -> int | None:
         """capacity is how many more leases an acquire with these keys could take now.

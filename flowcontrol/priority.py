@@ -29,9 +29,9 @@ Implementation
 from __future__ import annotations
 
 import heapq
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from flowcontrol._time import NS_PER_S, Clock
 
@@ -86,6 +86,21 @@ class QueuedItem:
     seq: int
 
 
+_new = object.__new__
+
+
+def _setter(name: str) -> Callable[[QueuedItem, Any], None]:
+    setter: Callable[[QueuedItem, Any], None] = QueuedItem.__dict__[name].__set__
+    return setter
+
+
+# Building a QueuedItem through its slots skips the frozen __init__'s cost; same result.
+_set_id, _set_score, _set_created, _set_factor, _set_seq = map(
+    _setter, ("item_id", "score", "created_at", "factor", "seq")
+)
+heappush, heappop = heapq.heappush, heapq.heappop
+
+
 class PriorityQueue:
     """Queued work served lowest score first, each item only once its score has come."""
 
@@ -129,21 +144,33 @@ class PriorityQueue:
         ``factor`` is in seconds and clamped to the bounds. ``at`` and ``kind`` follow
         ``item_score``. Raises ValueError, changing nothing, for an id already queued.
         """
-        now = self._tick()
-        if item_id in self._live:
+        now = self._clock()
+        if now > self._now:
+            self._now = now
+        else:
+            now = self._now
+        live = self._live
+        if item_id in live:
             raise ValueError(f"item {item_id!r} is already queued")
         if created_at is None:
             created_at = now
-        factor = _clamp(factor, self._min, self._max)
+        if type(factor) is not int:
+            _clamp(factor, 0, 0)  # raises for a non-int
+        factor = self._min if factor < self._min else self._max if factor > self._max else factor
         if at is None and kind == "start":
             score = created_at - factor * NS_PER_S
         else:
             score = item_score(now=now, created_at=created_at, factor=factor, at=at, kind=kind)
-        self._seq += 1
-        item = QueuedItem(item_id, score, created_at, factor, self._seq)
-        entry = (score, self._seq, item)
-        heapq.heappush(self._heap, entry)
-        self._live[item_id] = entry
+        seq = self._seq = self._seq + 1
+        item = _new(QueuedItem)
+        _set_id(item, item_id)
+        _set_score(item, score)
+        _set_created(item, created_at)
+        _set_factor(item, factor)
+        _set_seq(item, seq)
+        entry = (score, seq, item)
+        heappush(self._heap, entry)
+        live[item_id] = entry
         return item
 
     def _head(self) -> _Entry | None:
@@ -152,7 +179,7 @@ class PriorityQueue:
             entry = heap[0]
             if live.get(entry[2].item_id) is entry:
                 return entry
-            heapq.heappop(heap)
+            heappop(heap)
             self._dead -= 1
         return None
 
@@ -163,13 +190,26 @@ class PriorityQueue:
 
     def pop(self) -> QueuedItem | None:
         """pop removes and returns the next item if its score has come, else None."""
-        now = self._tick()
-        entry = self._head()
-        if entry is None or entry[0] > now:
+        now = self._clock()
+        if now > self._now:
+            self._now = now
+        else:
+            now = self._now
+        heap = self._heap
+        if not heap:
             return None
-        heapq.heappop(self._heap)
+        entry = heap[0]
         item = entry[2]
-        del self._live[item.item_id]
+        live = self._live
+        if live.get(item.item_id) is not entry:
+            head = self._head()
+            if head is None:
+                return None
+            entry, item = head, head[2]
+        if entry[0] > now:
+            return None
+        heappop(heap)
+        del live[item.item_id]
         return item
 
     def poll(self) -> tuple[QueuedItem, ...]:

@@ -158,7 +158,7 @@ def test_Concurrency_is_all_or_nothing() -> None:
     for _ in range(3):
         assert not c.acquire("f", ("u1",)).ok
     assert c.usage() == before
-    assert c.in_use("f", ("u2",))[1] == ConcurrencyUsage("fn", None, None, 1, 10)
+    assert c.in_use("f", ("u2",))[1] == ConcurrencyUsage("fn", None, None, 1, 10, "F:f")
 
 
 def test_Concurrency_refusal_lists_every_full_constraint_in_check_order() -> None:
@@ -177,6 +177,22 @@ def test_Concurrency_refusal_lists_every_full_constraint_in_check_order() -> Non
         ("account", None), ("env", "g"), ("fn", None), ("fn", "u"),
     ]
     assert got.function_id == "f"
+
+
+def test_Concurrency_counter_ids_name_the_shared_counters() -> None:
+    c = Concurrency()
+    cons = [ConcurrencyConstraint(1, "event.data.u"), ConcurrencyConstraint(5, '"g"', "account")]
+    c.register("fn1", cons, env_id="prod")
+    c.register("fn2", [ConcurrencyConstraint(1, "event.data.u", "env")], env_id="prod")
+    assert c.counter_ids("fn1", ("u1", "g")) == (
+        "F:fn1", "A", "f:3:fn1:12:event.data.u:u1", "a:3:\"g\":g",
+    )
+    assert c.counter_ids("fn2", ("u1",)) == ("F:fn2", "A", "e:4:prod:12:event.data.u:u1")
+    lease = c.acquire("fn1", ("u1", "g"))
+    assert set(c.usage()) == set(c.counter_ids("fn1", ("u1", "g")))
+    got = c.acquire("fn1", ("u1", "g"))
+    assert isinstance(got, Refused) and got.blocking[0].counter == "f:3:fn1:12:event.data.u:u1"
+    assert isinstance(lease, Acquired) and c.release(lease)
 
 
 def test_Concurrency_three_parallel_steps_hold_three_slots() -> None:
