@@ -239,3 +239,61 @@ def test_fatal_parse_error_is_one_diagnostic() -> None:
     [d] = result.diagnostics
     assert (d.code, d.severity, d.line, d.column, d.file) == ("FC002", Severity.FATAL, 1, 2,
                                                               "f.json")
+
+
+class _FakeSyntaxError(Exception):
+    def __init__(self, reason: str, line: int, column: int) -> None:
+        super().__init__(f"{reason} (line {line}, column {column})\n  quoted\n  ^")
+        self.reason, self.line, self.column = reason, line, column
+
+
+def _fake_compiler(bad: str) -> Any:
+    """A stand-in for ``expr``: refuses the first occurrence of ``bad`` at its position."""
+    import types
+
+    def compile(source: str, dialect: str = "cel") -> Any:
+        assert dialect == "inngest"
+        index = source.find(bad)
+        if index >= 0:
+            before = source[:index]
+            line = before.count("\n") + 1
+            column = index - (before.rfind("\n") + 1) + 1
+            raise _FakeSyntaxError(f"unexpected {bad!r}", line, column)
+        return types.SimpleNamespace(references=frozenset(), evaluate=lambda act: "k")
+
+    return types.SimpleNamespace(compile=compile)
+
+
+@pytest.mark.parametrize(("text", "fmt", "line", "column"), [
+    ('{"id": "a", "triggers": {"event": "e"},\n "throttle": {"limit": 1, "period": "1s", '
+     '"key": "event.data.a @ b"}}', "json", 2, 64),
+    # escapes before the error shift the column by their raw width
+    ('{"id": "a", "triggers": {"event": "e"}, "idempotency": "\\"x\\u00e9\\" + @"}', "json",
+     1, 71),
+    ("id: a\ntriggers: {event: e}\npriority:\n  run: |\n    x ? 1 :\n      @\n", "yaml", 6, 7),
+    ("id: a\ntriggers: {event: e}\ndebounce: {period: 1s, timeout: 1m, key: 'a @'}\n", "yaml",
+     3, 45),
+    ('id = "a"\ntriggers = [{event = "e"}]\n[debounce]\nperiod = "1s"\ntimeout = "1m"\n'
+     'key = "event.x @"\n', "toml", 6, 16),
+])
+def test_expression_errors_are_placed_inside_the_string(
+        monkeypatch: pytest.MonkeyPatch, text: str, fmt: str, line: int, column: int) -> None:
+    from flowcontrol.config import expressions
+
+    monkeypatch.setattr(expressions, "_expr", _fake_compiler("@"))
+    [d] = validate_text(text, fmt, "f").diagnostics
+    assert d.code == "FC107" and "unexpected '@'" in d.message
+    assert (d.line, d.column) == (line, column)
+    assert text.split("\n")[line - 1][column - 1] == "@"
+
+
+def test_cancellation_if_allows_only_conversions(monkeypatch: pytest.MonkeyPatch) -> None:
+    from flowcontrol.config import expressions
+
+    monkeypatch.setattr(expressions, "_expr", _fake_compiler("@"))
+    ok = {"cancelOn": [{"event": "e", "if": "int(async.data.n) == event.data.n && 'f(x)' != ''"}]}
+    assert codes(**ok) == []
+    bad = {"cancelOn": [{"event": "e", "if": "async.data.tags.exists(t, t == 'x')"}]}
+    assert codes(**bad) == ["FC191"]
+    assert codes(**{"cancelOn": [{"event": "e", "if": "lowercase(async.name) == 'x'"}]}) == \
+        ["FC191"]

@@ -57,7 +57,8 @@ def compile_in(node: Node, source: str) -> Compiled:
     except Exception as exc:  # any failure is a diagnostic, never a crash
         line = getattr(exc, "line", None)
         column = getattr(exc, "column", None)
-        message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+        message = (getattr(exc, "reason", None) or getattr(exc, "message", None) or str(exc)
+                   or type(exc).__name__)
         message = str(message).strip().split("\n")[0]
         if isinstance(line, int) and isinstance(column, int):
             dline, dcol = node.position_in(index_of(source, line, column))
