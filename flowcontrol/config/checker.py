@@ -28,14 +28,14 @@ KIND_NAMES: Final = {
     "object": "an object", "array": "a list", "string": "a string", "int": "an integer",
     "float": "a decimal number", "bool": "a boolean", "null": "null", "other": "a date/time",
 }
-
+_PLAIN_KEY: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 
 
 def child_path(path: str, key: str | int) -> str:
     """``$.a`` + ``b`` -> ``$.a.b``; ints become ``[i]``; odd keys are quoted."""
     if isinstance(key, int):
         return f"{path}[{key}]"
-    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]*", key):
+    if key.isascii() and (key.isidentifier() or _PLAIN_KEY.fullmatch(key)):
         return f"{path}.{key}"
     return f"{path}[{key!r}]"
 

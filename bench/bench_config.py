@@ -1,0 +1,96 @@
+"""Benchmarks: reading and validating a large config document.
+
+The document is a registration payload with ``FUNCTIONS`` functions shaped like the seed
+examples (throttle, keyed concurrency, debounce, priority, batching...). Contenders, all
+on the same text in the same run:
+
+* ``stdlib_json``: ``json.loads`` (the C decoder): the floor for turning text into data;
+* ``parse_json``: our position-tracking parser (every value with its line and column);
+* ``validate``: parse plus every rule (expressions compile through expr's cache);
+* ``validate_lint``: the above plus the interaction warnings.
+
+Only ratios from one run mean anything. Run ``python bench/bench_config.py`` for the ratios,
+or ``pytest bench/bench_config.py --benchmark-only``.
+"""
+
+from __future__ import annotations
+
+import json
+import timeit
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from flowcontrol.config.lint import lint
+from flowcontrol.config.source import parse_json
+from flowcontrol.config.validate import validate_text
+
+FUNCTIONS = 200
+
+
+def document(n: int = FUNCTIONS) -> str:
+    """A registration payload with ``n`` functions cycling through the seed shapes."""
+    shapes: list[dict[str, Any]] = [
+        {"throttle": {"limit": 10, "period": "60s", "burst": 5, "key": "event.data.customer_id"}},
+        {"concurrency": [{"key": "event.data.user_id", "limit": 3}],
+         "priority": {"run": "event.data.plan == 'pro' ? 60 : 0"}},
+        {"debounce": {"period": "5m", "key": "event.data.document_id", "timeout": "30m"}},
+        {"batchEvents": {"maxSize": 100, "timeout": "30s", "key": "event.data.campaign_id"}},
+        {"singleton": {"key": "event.data.user_id", "mode": "cancel"},
+         "rateLimit": {"limit": 1, "period": "4h", "key": "event.data.webhook_id"}},
+    ]
+    functions = []
+    for i in range(n):
+        fn: dict[str, Any] = {"id": f"app-fn-{i}", "name": f"fn {i}",
+                              "triggers": [{"event": f"app/event.{i % 17}"}],
+                              "steps": {"step": {"id": "step", "name": "step", "runtime": {
+                                  "type": "http", "url": f"https://app.example/api?fnId={i}"}}}}
+        fn.update(shapes[i % len(shapes)])
+        functions.append(fn)
+    return json.dumps({"appName": "app", "functions": functions}, indent=2)
+
+
+TEXT = document()
+
+
+def _validate_lint() -> None:
+    lint(validate_text(TEXT, "json", "bench.json").entries)
+
+
+CASES: dict[str, Callable[[], object]] = {
+    "stdlib_json": lambda: json.loads(TEXT),
+    "parse_json": lambda: parse_json(TEXT),
+    "validate": lambda: validate_text(TEXT, "json", "bench.json"),
+    "validate_lint": _validate_lint,
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_config(benchmark: Any, case: str) -> None:
+    benchmark.group = "config"
+    benchmark.extra_info["functions"] = FUNCTIONS
+    benchmark(CASES[case])
+
+
+def test_the_document_is_valid() -> None:
+    result = validate_text(TEXT, "json", "bench.json")
+    assert [d for d in result.diagnostics if d.is_error] == []
+    assert len(result.functions) == FUNCTIONS
+
+
+def main() -> None:
+    """Print the median time per case and its ratio to ``json.loads``."""
+    times = {}
+    for name, fn in CASES.items():
+        fn()  # warm caches
+        runs = timeit.repeat(fn, number=5, repeat=7)
+        times[name] = sorted(runs)[len(runs) // 2] / 5
+    base = times["stdlib_json"]
+    print(f"{FUNCTIONS} functions, {len(TEXT)} characters")
+    for name, t in times.items():
+        print(f"{name:>14}: {t * 1e3:8.2f} ms  {t / base:6.1f}x json.loads")
+
+
+if __name__ == "__main__":
+    main()
