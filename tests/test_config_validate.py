@@ -48,6 +48,7 @@ RULES: list[tuple[str, dict[str, Any], list[str]]] = [
     ("bool is not a number", {"concurrency": True}, ["FC101"]),
     ("same key twice", {"concurrency": [{"limit": 1, "key": "event.data.a"},
                                         {"limit": 2, "key": "event.data.a"}]}, ["FC123"]),
+    ("server shape", {"concurrency": {"fn": [{"limit": 1}], "step": []}}, ["FC101"]),
     ("two unkeyed limits", {"concurrency": [{"limit": 1}, {"limit": 2}]}, ["FC123"]),
     ("same key, other scope", {"concurrency": [{"limit": 1, "key": "event.data.a"},
                                                {"limit": 2, "key": "event.data.a",

@@ -96,6 +96,7 @@ def _concurrency_item(c: Checker, node: Node, path: str) -> ConcurrencyLimit | N
 
 
 def concurrency(c: Checker, node: Node, path: str) -> tuple[ConcurrencyLimit, ...] | None:
+    """A number, one ``{limit, key?, scope?}`` or a list of at most two (platform §2.2)."""
     if node.kind == "array":
         if not node.value:
             c.add("FC106", "the concurrency list needs at least one constraint", path, node)
@@ -104,6 +105,12 @@ def concurrency(c: Checker, node: Node, path: str) -> tuple[ConcurrencyLimit, ..
             c.add("FC120", "There are more concurrency limits specified than the allowed max "
                   f"of: {MAX_CONCURRENCY} (found {len(node.value)})", path, node)
         items = [_concurrency_item(c, n, child_path(path, i)) for i, n in enumerate(node.value)]
+    elif node.kind == "object" and ("fn" in node.value or "step" in node.value) \
+            and "limit" not in node.value:
+        c.add("FC101", "the server's internal {\"fn\": [...], \"step\": [...]} concurrency "
+              "shape is not a function config; write a number, {limit, key?, scope?} or a "
+              "list of up to two of those", path, node)
+        return None
     elif node.kind in ("int", "object"):
         items = [_concurrency_item(c, node, path)]
     else:
@@ -161,6 +168,7 @@ def _period(c: Checker, members: dict[str, Node], parent: Node, path: str, what:
 
 
 def throttle(c: Checker, node: Node, path: str) -> Throttle | None:
+    """``{limit >= 1, period 1s..7d whole seconds, burst >= 0, key?}``."""
     members = c.obj(node, path, ("limit", "period", "burst", "key"), "throttle")
     if members is None:
         return None
@@ -186,6 +194,7 @@ def throttle(c: Checker, node: Node, path: str) -> Throttle | None:
 
 
 def rate_limit(c: Checker, node: Node, path: str) -> RateLimit | None:
+    """``{limit > 0, period 1s..24h, key?}`` (platform ``RateLimit.IsValid``)."""
     members = c.obj(node, path, ("limit", "period", "key"), "rateLimit")
     if members is None:
         return None
@@ -206,6 +215,7 @@ def rate_limit(c: Checker, node: Node, path: str) -> RateLimit | None:
 
 
 def debounce(c: Checker, node: Node, path: str) -> Debounce | None:
+    """``{period 1s..7d whole seconds, key?, timeout?}`` (platform messages)."""
     members = c.obj(node, path, ("period", "key", "timeout"), "debounce")
     if members is None:
         return None
@@ -226,6 +236,7 @@ def debounce(c: Checker, node: Node, path: str) -> Debounce | None:
 
 
 def priority(c: Checker, node: Node, path: str) -> Priority | None:
+    """``{run?}``: an expression; literal results outside -600..600 are errors."""
     members = c.obj(node, path, ("run",), "priority")
     if members is None:
         return None
@@ -247,6 +258,7 @@ def priority(c: Checker, node: Node, path: str) -> Priority | None:
 
 
 def singleton(c: Checker, node: Node, path: str) -> Singleton | None:
+    """``{mode: "skip" | "cancel", key?}``."""
     members = c.obj(node, path, ("key", "mode"), "singleton")
     if members is None:
         return None
@@ -266,6 +278,7 @@ def singleton(c: Checker, node: Node, path: str) -> Singleton | None:
 
 
 def batch(c: Checker, node: Node, path: str) -> Batch | None:
+    """``{maxSize >= 2, timeout >= 1s (Go duration), key?, if?}`` (platform messages)."""
     members = c.obj(node, path, ("maxSize", "timeout", "key", "if"), "batchEvents")
     if members is None:
         return None

@@ -19,6 +19,7 @@ MAX_TRIGGERS: Final = 10
 
 
 def triggers(c: Checker, node: Node, path: str) -> tuple[Trigger, ...]:
+    """One trigger object or a list of at most ten: ``{event, expression?}`` or ``{cron}``."""
     items = [node] if node.kind == "object" else node.value if node.kind == "array" else None
     if items is None:
         c.type_error(node, path, "a trigger object or a list of triggers")
@@ -56,6 +57,7 @@ def triggers(c: Checker, node: Node, path: str) -> tuple[Trigger, ...]:
 
 
 def cancels(c: Checker, node: Node, path: str) -> tuple[Cancel, ...] | None:
+    """At most five ``{event, if?, match?, timeout?}``; ``if`` under the restrictive policy."""
     if node.kind != "array":
         c.type_error(node, path, "a list of cancellations")
         return None
@@ -101,6 +103,7 @@ def cancels(c: Checker, node: Node, path: str) -> tuple[Cancel, ...] | None:
 
 
 def timeouts(c: Checker, node: Node, path: str) -> Timeouts | None:
+    """``{start?, finish?}``, positive durations."""
     members = c.obj(node, path, ("start", "finish"), "timeouts")
     if members is None:
         return None
@@ -120,6 +123,7 @@ def timeouts(c: Checker, node: Node, path: str) -> Timeouts | None:
 
 
 def steps(c: Checker, node: Node, path: str) -> tuple[Step, ...] | None:
+    """Our ``[{"run": D} | {"sleep": D}]`` list, or the registration record (checked only)."""
     if node.kind == "object":
         _registration_steps(c, node, path)
         return ()
