@@ -39,9 +39,16 @@ fn          ``f:<len>:<function_id>:<len>:<key_expr>:<key>``
 So two functions share an env/account key only when the expression text is identical
 *and* the evaluated key is equal (``'"openai"'`` and ``"\\"openai\\""`` do not share).
 
+Lease expiry (optional)
+    The platform's leases expire (``QueueLeaseDuration`` 30 s, extended while the item
+    is processed) and expired leases stop counting, so a crashed worker cannot hold a
+    slot for ever. Give ``lease_ttl=`` and ``clock=`` to get the same: each lease
+    expires ``lease_ttl`` after its acquire or its latest ``extend``; ``poll()`` returns
+    the ids of leases that expired, and releasing one afterwards returns False. Without
+    ``lease_ttl`` leases never expire and no clock is read.
+
 Warts and deliberate choices
-    Leases do not expire (the platform's 30 s lease TTL is a crash-recovery device);
-    the host releases every lease exactly once. Re-registering a function changes the
+    The host releases every lease exactly once. Re-registering a function changes the
     limits for later acquires only; leases already held release the counters they took.
     Keys are given in registration order of the constraints (the platform sorts limits
     by value; order has no effect here beyond that).
@@ -49,9 +56,12 @@ Warts and deliberate choices
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final
+
+from flowcontrol._time import Clock, to_ns
 
 __all__ = [
     "MAX_KEYED_CONSTRAINTS",
@@ -261,17 +271,49 @@ class Concurrency:
     """A registry of functions sharing one account's concurrency counters.
 
     Register each function's constraints, then ``acquire`` a lease per executing
-    queue item and ``release`` it when the item ends. No clock: leases do not expire.
+    queue item and ``release`` it when the item ends. With ``lease_ttl`` (and a
+    ``clock``) leases also expire; without it no clock is read.
     """
 
-    __slots__ = ("_account_limit", "_counts", "_leases", "_plans", "_seq")
+    __slots__ = (
+        "_account_limit",
+        "_clock",
+        "_counts",
+        "_exp_heap",
+        "_expired",
+        "_expiry",
+        "_leases",
+        "_now",
+        "_plans",
+        "_seq",
+        "_ttl",
+    )
 
-    def __init__(self, *, account_limit: int = 0) -> None:
+    def __init__(
+        self,
+        *,
+        account_limit: int = 0,
+        lease_ttl: int | str | None = None,
+        clock: Clock | None = None,
+    ) -> None:
         self._account_limit = _check_limit(account_limit, "account_limit")
         self._plans: dict[str, _Plan] = {}
         self._counts: dict[CounterId, int] = {}
         self._leases: dict[LeaseId, tuple[CounterId, ...]] = {}
         self._seq = 0
+        self._ttl = 0
+        if lease_ttl is not None:
+            ttl = to_ns(lease_ttl, name="lease_ttl")
+            if ttl <= 0:
+                raise ValueError(f"lease_ttl must be > 0, got {lease_ttl!r}")
+            if clock is None:
+                raise ValueError("lease_ttl needs clock= (leases expire by the clock)")
+            self._ttl = ttl
+        self._clock = clock
+        self._now = clock() if clock is not None and self._ttl else 0
+        self._expiry: dict[LeaseId, int] = {}  # lease id -> when it expires (lease_ttl only)
+        self._exp_heap: list[tuple[int, bool, LeaseId]] = []  # (expiry, is str, id), lazy
+        self._expired: list[LeaseId] = []  # expired since the last poll()
 
     # -- configuration -------------------------------------------------------------
 
@@ -348,6 +390,8 @@ class Concurrency:
         if plan is None or len(keys) != plan.nkeys:
             self._plan(function_id, keys)  # raises the precise error
         assert plan is not None
+        if self._ttl:
+            self._advance()
         counts = self._counts
         get = counts.get
         fn_counter = plan.fn_counter
@@ -388,6 +432,8 @@ class Concurrency:
             counts[c0] = n0 + 1
             counts[c1] = n1 + 1
             self._leases[lid] = (fn_counter, _ACCOUNT, c0, c1)
+        if self._ttl:
+            self._set_expiry(lid, self._now + self._ttl)
         # Equivalent to Acquired(lease_id, function_id), without the frozen-init cost.
         lease = _new(Acquired)
         _set_lease_id(lease, lid)
@@ -401,6 +447,9 @@ class Concurrency:
         value) and changes nothing.
         """
         lease_id = lease.lease_id if isinstance(lease, Acquired) else lease
+        if self._ttl:
+            self._advance()
+            self._expiry.pop(lease_id, None)
         ids = self._leases.pop(lease_id, None)
         if ids is None:
             return False
@@ -412,6 +461,73 @@ class Concurrency:
             else:
                 del counts[cid]
         return True
+
+    def _drop(self, lease_id: LeaseId) -> None:
+        counts = self._counts
+        for cid in self._leases.pop(lease_id):
+            n = counts[cid] - 1
+            if n:
+                counts[cid] = n
+            else:
+                del counts[cid]
+
+    # -- expiry (lease_ttl only) ---------------------------------------------------
+
+    def _advance(self) -> int:
+        """Read the clock once (never backwards) and expire leases that are due."""
+        assert self._clock is not None
+        now = self._clock()
+        if now > self._now:
+            self._now = now
+        heap = self._exp_heap
+        if heap and heap[0][0] <= self._now:
+            expiry = self._expiry
+            while heap and heap[0][0] <= self._now:
+                at, _, lid = heapq.heappop(heap)
+                if expiry.get(lid) == at:
+                    del expiry[lid]
+                    self._drop(lid)
+                    self._expired.append(lid)
+        return self._now
+
+    def _set_expiry(self, lease_id: LeaseId, at: int) -> None:
+        self._expiry[lease_id] = at
+        heap = self._exp_heap
+        if len(heap) > 64 and len(heap) > 2 * len(self._expiry):
+            expiry = self._expiry
+            self._exp_heap = heap = [e for e in heap if expiry.get(e[2]) == e[0]]
+            heapq.heapify(heap)
+        # Ties break by lease id (ints before strings, which do not compare with ints).
+        heapq.heappush(heap, (at, isinstance(lease_id, str), lease_id))
+
+    def extend(self, lease: Acquired | LeaseId) -> bool:
+        """extend renews a held lease for another ``lease_ttl`` from now; False if not held.
+
+        Without ``lease_ttl`` leases never expire, and this only reports whether it is held.
+        """
+        lease_id = lease.lease_id if isinstance(lease, Acquired) else lease
+        if not self._ttl:
+            return lease_id in self._leases
+        self._advance()
+        if lease_id not in self._leases:
+            return False
+        self._set_expiry(lease_id, self._now + self._ttl)
+        return True
+
+    def next_deadline(self) -> int | None:
+        """next_deadline is when the next held lease expires (None: none will)."""
+        heap, expiry = self._exp_heap, self._expiry
+        while heap and expiry.get(heap[0][2]) != heap[0][0]:
+            heapq.heappop(heap)
+        return heap[0][0] if heap else None
+
+    def poll(self) -> tuple[LeaseId, ...]:
+        """poll returns the ids of leases that expired since the last poll, in expiry order."""
+        if self._ttl:
+            self._advance()
+        out = tuple(self._expired)
+        self._expired.clear()
+        return out
 
     def _refuse(self, plan: _Plan, keys: tuple[str, ...], ids: tuple[CounterId, ...]) -> Refused:
         usages = self._usages(plan, keys, ids)
@@ -433,6 +549,8 @@ class Concurrency:
     def in_use(self, function_id: str, keys: tuple[str, ...] = ()) -> tuple[ConcurrencyUsage, ...]:
         """in_use reports every constraint of an acquire with these keys, in check order."""
         plan = self._plan(function_id, keys)
+        if self._ttl:
+            self._advance()
         return self._usages(plan, keys, plan.ids(keys))
 
     def counter_ids(self, function_id: str, keys: tuple[str, ...] = ()) -> tuple[str, ...]:
@@ -448,6 +566,8 @@ class Concurrency:
         None means no constraint limits it.
         """
         plan = self._plan(function_id, keys)
+        if self._ttl:
+            self._advance()
         ids = plan.ids(keys)
         limits = plan.limits
         free = _UNLIMITED
@@ -457,10 +577,14 @@ class Concurrency:
 
     def usage(self) -> dict[CounterId, int]:
         """usage is a copy of every non-zero counter (see the module doc for ids)."""
+        if self._ttl:
+            self._advance()
         return dict(self._counts)
 
     def leases(self) -> dict[LeaseId, str]:
         """leases maps each held lease id to its function id."""
+        if self._ttl:
+            self._advance()
         return {lid: ids[0][2:] for lid, ids in self._leases.items()}
 
     def __len__(self) -> int:
@@ -478,6 +602,10 @@ class Concurrency:
             for cid in ids:
                 expected[cid] = expected.get(cid, 0) + 1
         assert expected == self._counts, (expected, self._counts)
+        if self._ttl:
+            assert set(self._expiry) == set(self._leases)
+            live = {(at, lid) for at, _, lid in self._exp_heap if self._expiry.get(lid) == at}
+            assert live == {(at, lid) for lid, at in self._expiry.items()}
 
     # -- persistence ---------------------------------------------------------------
 
@@ -487,6 +615,8 @@ class Concurrency:
             "kind": "Concurrency",
             "version": 1,
             "account_limit": self._account_limit,
+            "lease_ttl": self._ttl or None,
+            "now": self._now,
             "seq": self._seq,
             "functions": [
                 {
@@ -501,12 +631,20 @@ class Concurrency:
                 }
                 for p in self._plans.values()
             ],
-            "leases": [[lid, list(ids)] for lid, ids in self._leases.items()],
+            "leases": [
+                [lid, list(ids), self._expiry.get(lid)] for lid, ids in self._leases.items()
+            ],
+            "expired": list(self._expired),
         }
 
     @classmethod
-    def from_snapshot(cls, data: Mapping[str, object]) -> Concurrency:
-        """from_snapshot rebuilds a registry; raises ValueError naming what is wrong."""
+    def from_snapshot(
+        cls, data: Mapping[str, object], *, clock: Clock | None = None
+    ) -> Concurrency:
+        """from_snapshot rebuilds a registry; raises ValueError naming what is wrong.
+
+        A snapshot taken with ``lease_ttl`` needs ``clock=``.
+        """
         _expect_header(data, "Concurrency")
         try:
             acct = data["account_limit"]
@@ -519,8 +657,21 @@ class Concurrency:
             raise ValueError(f"Concurrency snapshot: seq must be an int >= 0, got {seq!r}")
         if not isinstance(acct, int):
             raise ValueError(f"Concurrency snapshot: account_limit must be an int, got {acct!r}")
-        m = cls(account_limit=acct)
+        ttl, now, expired = data.get("lease_ttl"), data.get("now", 0), data.get("expired", [])
+        if ttl is not None and (not isinstance(ttl, int) or isinstance(ttl, bool) or ttl <= 0):
+            raise ValueError(f"Concurrency snapshot: lease_ttl must be null or > 0, got {ttl!r}")
+        if not isinstance(now, int) or isinstance(now, bool):
+            raise ValueError(f"Concurrency snapshot: now must be an int, got {now!r}")
+        if ttl is not None and clock is None:
+            raise ValueError("Concurrency snapshot: it has a lease_ttl, so pass clock=")
+        m = cls(account_limit=acct, lease_ttl=ttl, clock=clock)
         m._seq = seq
+        if ttl is not None:
+            m._now = max(m._now, now)
+        for lid in _as_list(expired, "expired"):
+            if not isinstance(lid, int | str) or isinstance(lid, bool):
+                raise ValueError(f"Concurrency snapshot: expired holds a bad lease id {lid!r}")
+            m._expired.append(lid)
         for i, f in enumerate(_as_list(functions, "functions")):
             where = f"Concurrency snapshot: functions[{i}]"
             if not isinstance(f, Mapping):
@@ -543,12 +694,15 @@ class Concurrency:
             where = f"Concurrency snapshot: leases[{i}]"
             if not (
                 isinstance(entry, list)
-                and len(entry) == 2
+                and len(entry) in (2, 3)
                 and isinstance(entry[0], int | str)
                 and not isinstance(entry[0], bool)
             ):
-                raise ValueError(f"{where} must be [lease_id (int or str), [counter ids]]")
-            lid, raw_ids = entry
+                raise ValueError(f"{where} must be [lease_id (int or str), [counter ids], expiry]")
+            lid, raw_ids = entry[0], entry[1]
+            at = entry[2] if len(entry) == 3 else None
+            if (at is None) != (ttl is None) or (at is not None and not isinstance(at, int)):
+                raise ValueError(f"{where}: expiry must be an int with lease_ttl, else null")
             ids = tuple(_as_str_list(raw_ids, where))
             if len(ids) < 2 or ids[1] != _ACCOUNT or not ids[0].startswith("F:"):
                 raise ValueError(f"{where}: counter ids must start with the fn and account ids")
@@ -557,6 +711,8 @@ class Concurrency:
             m._leases[lid] = ids
             for cid in ids:
                 m._counts[cid] = m._counts.get(cid, 0) + 1
+            if isinstance(at, int):
+                m._set_expiry(lid, at)
         return m
 
 

@@ -20,7 +20,7 @@ from hypothesis.stateful import (
     rule,
 )
 
-from flowcontrol import Acquired, Concurrency, ConcurrencyConstraint, Refused
+from flowcontrol import Acquired, Concurrency, ConcurrencyConstraint, ManualClock, Refused
 
 FUNCTIONS = ("f1", "f2", "f3")
 KEYS = ("k1", "k2", "k3")
@@ -45,9 +45,14 @@ class ConcurrencyMachine(RuleBasedStateMachine):
     leases = Bundle("leases")
 
     @initialize(account_limit=st.integers(0, 6), configs=st.lists(
-        function_configs, min_size=len(FUNCTIONS), max_size=len(FUNCTIONS)))
-    def setup(self, account_limit: int, configs: list[dict[str, object]]) -> None:
-        self.c = Concurrency(account_limit=account_limit)
+        function_configs, min_size=len(FUNCTIONS), max_size=len(FUNCTIONS)),
+        ttl=st.sampled_from((None, None, 10, 30)))
+    def setup(self, account_limit: int, configs: list[dict[str, object]], ttl: int | None) -> None:
+        self.clock = ManualClock(0)
+        self.ttl = ttl
+        self.c = Concurrency(account_limit=account_limit, lease_ttl=ttl, clock=self.clock)
+        self.expiry: dict[object, int] = {}  # lease id -> expiry (with a ttl)
+        self.expired: list[object] = []  # expired and not yet polled
         self.account_limit = account_limit
         self.configs = dict(zip(FUNCTIONS, configs, strict=True))
         for fn, cfg in self.configs.items():
@@ -78,6 +83,16 @@ class ConcurrencyMachine(RuleBasedStateMachine):
         out += [e for e in keyed if rank[e[0]] == 2]
         return out
 
+    def expire(self) -> None:
+        """The model's expiry: leases whose time has come stop counting."""
+        now = self.clock.now
+        order = sorted(self.expiry.items(), key=lambda e: (e[1], isinstance(e[0], str), e[0]))
+        for lid, at in order:
+            if at <= now:
+                del self.expiry[lid]
+                del self.held[lid]
+                self.expired.append(lid)
+
     def count(self, ident: Ident) -> int:
         return sum(ident in ids for ids in self.held.values())
 
@@ -90,6 +105,7 @@ class ConcurrencyMachine(RuleBasedStateMachine):
           named=st.booleans())
     def acquire(self, fn: str, pick: tuple[str, str], named: bool) -> object:
         keys = self.keys_for(fn, pick)
+        self.expire()
         entries = self.entries(fn, keys)
         full = [e for e in entries if e[4] and self.count(e[1]) >= e[4]]
         lease_id = f"n{len(self.held) + len(self.released)}" if named else None
@@ -105,13 +121,39 @@ class ConcurrencyMachine(RuleBasedStateMachine):
         assert lease_id is None or got.lease_id == lease_id
         assert got.lease_id not in self.held
         self.held[got.lease_id] = tuple(e[1] for e in entries)
+        if self.ttl is not None:
+            self.expiry[got.lease_id] = self.clock.now + self.ttl
         return got
 
     @rule(lease=consumes(leases), by_id=st.booleans())
     def release(self, lease: Acquired, by_id: bool) -> None:
-        assert self.c.release(lease.lease_id if by_id else lease) is True
-        del self.held[lease.lease_id]
+        self.expire()
+        held = lease.lease_id in self.held
+        assert self.c.release(lease.lease_id if by_id else lease) is held
+        if held:
+            del self.held[lease.lease_id]
+            self.expiry.pop(lease.lease_id, None)
         self.released.add(lease.lease_id)
+
+    @rule(step=st.sampled_from((1, 5, 10, 29)))
+    def advance(self, step: int) -> None:
+        self.clock.advance(step)
+
+    @rule(lease=leases)
+    def extend(self, lease: Acquired) -> None:
+        self.expire()
+        held = lease.lease_id in self.held
+        assert self.c.extend(lease) is held
+        if held and self.ttl is not None:
+            self.expiry[lease.lease_id] = self.clock.now + self.ttl
+
+    @rule()
+    def poll(self) -> None:
+        self.expire()
+        assert self.c.poll() == tuple(self.expired)
+        self.expired.clear()
+        want = min(self.expiry.values()) if self.expiry else None
+        assert self.c.next_deadline() == want
 
     @rule(lease_id=st.sampled_from(("n0", "n1", 1, 2, "nope")))
     def release_unknown(self, lease_id: object) -> None:
@@ -125,6 +167,7 @@ class ConcurrencyMachine(RuleBasedStateMachine):
           pick=st.tuples(st.sampled_from(KEYS), st.sampled_from(KEYS)))
     def capacity(self, fn: str, pick: tuple[str, str]) -> None:
         keys = self.keys_for(fn, pick)
+        self.expire()
         free = [e[4] - self.count(e[1]) for e in self.entries(fn, keys) if e[4]]
         want = max(min(free), 0) if free else None
         assert self.c.capacity(fn, keys) == want
@@ -134,7 +177,7 @@ class ConcurrencyMachine(RuleBasedStateMachine):
     @rule()
     def snapshot_and_restore(self) -> None:
         data = json.loads(json.dumps(self.c.snapshot()))
-        restored = Concurrency.from_snapshot(data)
+        restored = Concurrency.from_snapshot(data, clock=self.clock)
         assert restored.snapshot() == self.c.snapshot()
         self.c = restored
 
@@ -142,9 +185,10 @@ class ConcurrencyMachine(RuleBasedStateMachine):
     def counts_match_the_leases(self) -> None:
         if not hasattr(self, "c"):
             return
+        self.expire()
+        assert set(self.c.leases()) == set(self.held)  # leases() expires what is due
         self.c._check_invariants()
         assert len(self.c) == len(self.held)
-        assert set(self.c.leases()) == set(self.held)
         # Never above any limit: each counter stays within the largest limit any function
         # sharing it checks against (each acquire checked its own).
         caps: dict[Ident, int] = {}

@@ -15,9 +15,12 @@ from flowcontrol import (
     Concurrency,
     ConcurrencyConstraint,
     ConcurrencyUsage,
+    ManualClock,
     Refused,
     UnknownFunctionError,
 )
+
+S = 1_000_000_000
 
 Step = tuple[str, tuple[str, ...], object]
 
@@ -359,3 +362,106 @@ def test_Concurrency_memory_follows_active_keys() -> None:
     for lease in leases:
         assert isinstance(lease, Acquired) and c.release(lease)
     assert c.usage() == {}
+
+
+def test_Concurrency_expired_leases_are_not_counted() -> None:
+    # lua_edge_cases_test "expired leases are not counted": limit 3 with 1 active and
+    # 1 expired lease -> 2 more leases. QueueLeaseDuration is 30 s.
+    clock = ManualClock(0)
+    c = Concurrency(lease_ttl="30s", clock=clock)
+    c.register("f", function_limit=3)
+    stale = c.acquire("f")  # its worker dies: never released nor extended
+    clock.set(20 * S)
+    active = c.acquire("f")
+    assert isinstance(stale, Acquired) and isinstance(active, Acquired)
+    steps = [  # (time, acquire ok?)
+        (29 * S, True),
+        (29 * S, False),  # 3 in use: stale, active and the one just granted
+        (30 * S, True),  # stale expired exactly at 0 + 30 s
+        (30 * S, False),
+    ]
+    for i, (t, want) in enumerate(steps):
+        clock.set(t)
+        assert c.acquire("f").ok is want, f"step {i}: acquire at {t}"
+    assert c.poll() == (stale.lease_id,)
+    assert c.poll() == ()
+    assert c.release(stale) is False  # expired: no longer held, nothing changes
+    assert c.release(active) is True
+    c._check_invariants()
+
+
+def test_Concurrency_extend_keeps_a_lease_alive() -> None:
+    clock = ManualClock(0)
+    c = Concurrency(lease_ttl=10 * S, clock=clock)
+    c.register("f", function_limit=1)
+    lease = c.acquire("f")
+    assert isinstance(lease, Acquired)
+    assert c.next_deadline() == 10 * S
+    for t in (5, 12, 19, 26):  # the platform extends while the item is processed
+        clock.set(t * S)
+        assert c.extend(lease) is True
+        assert c.next_deadline() == (t + 10) * S
+    clock.set(36 * S - 1)
+    assert not c.acquire("f").ok and c.poll() == ()
+    clock.set(36 * S)
+    assert c.extend(lease) is False  # too late
+    assert c.poll() == (lease.lease_id,) and c.next_deadline() is None
+    assert c.acquire("f").ok
+
+
+def test_Concurrency_without_a_ttl_leases_never_expire_and_no_clock_is_read() -> None:
+    def no_clock() -> int:
+        raise AssertionError("the clock was read")
+
+    c = Concurrency(clock=no_clock)
+    c.register("f", function_limit=1)
+    lease = c.acquire("f")
+    assert isinstance(lease, Acquired)
+    assert c.extend(lease) is True and c.poll() == () and c.next_deadline() is None
+    assert c.release(lease) is True and c.extend(lease) is False
+
+
+def test_Concurrency_clock_going_backwards_counts_as_no_time_passing() -> None:
+    times = iter([0, 0, 25 * S, 5 * S, 5 * S, 31 * S])
+    c = Concurrency(lease_ttl=30 * S, clock=lambda: next(times))  # reads 0
+    c.register("f", function_limit=1)
+    first = c.acquire("f")  # at 0: expires at 30 s
+    assert isinstance(first, Acquired)
+    assert not c.acquire("f").ok  # 25 s
+    assert not c.acquire("f").ok  # 5 s: treated as 25 s, the lease is still held
+    assert c.extend(first) is True  # 5 s -> 25 s: now expires at 55 s, not 35 s
+    assert not c.acquire("f").ok  # 31 s
+
+
+def test_Concurrency_snapshot_keeps_expiries() -> None:
+    clock = ManualClock(0)
+    c = Concurrency(lease_ttl=30 * S, clock=clock)
+    c.register("f", function_limit=2)
+    c.acquire("f")
+    clock.set(10 * S)
+    c.acquire("f", lease_id="b")
+    data = json.loads(json.dumps(c.snapshot()))
+    with pytest.raises(ValueError, match="pass clock="):
+        Concurrency.from_snapshot(data)
+    clock2 = ManualClock(10 * S)
+    c2 = Concurrency.from_snapshot(data, clock=clock2)
+    c2._check_invariants()
+    for m, clk in ((c, clock), (c2, clock2)):
+        clk.set(30 * S)
+        assert m.acquire("f").ok and not m.acquire("f").ok
+        assert m.poll() == (1,)
+    assert c.snapshot() == c2.snapshot()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"lease_ttl": "30s"}, "lease_ttl needs clock="),
+        ({"lease_ttl": 0, "clock": lambda: 0}, "lease_ttl must be > 0"),
+        ({"lease_ttl": "-1s", "clock": lambda: 0}, "lease_ttl must be > 0"),
+        ({"lease_ttl": "30x", "clock": lambda: 0}, "invalid duration"),
+    ],
+)
+def test_Concurrency_lease_ttl_validation(kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        Concurrency(**kwargs)  # type: ignore[arg-type]
