@@ -287,3 +287,83 @@ TestConfigEditing = ConfigEditing.TestCase
 
 def test_source_error_is_a_value_error() -> None:
     assert issubclass(SourceError, ValueError)
+
+
+# --------------------------------------------------------------------------- TOML positions
+
+TOML_KEYS = st.from_regex(r"[A-Za-z_][A-Za-z0-9_-]{0,6}", fullmatch=True) | st.text(
+    st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), max_size=4)
+TOML_SCALARS = (st.booleans() | st.integers(-(2**63), 2**63 - 1)
+                | st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=8))
+TOML_VALUES = st.recursive(TOML_SCALARS, lambda inner: st.lists(inner, max_size=3)
+                           | st.dictionaries(TOML_KEYS, inner, max_size=3), max_leaves=12)
+
+
+def _toml_str(s: str) -> str:
+    """A TOML basic string: JSON's escapes, no surrogate pairs, DEL escaped."""
+    return json.dumps(s, ensure_ascii=False).replace("\x7f", "\\u007f")
+
+
+def _toml_key(k: str) -> str:
+    import re
+
+    return k if re.fullmatch(r"[A-Za-z0-9_-]+", k) else _toml_str(k)
+
+
+def _toml_inline(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, str):
+        return _toml_str(v)
+    if isinstance(v, list):
+        return "[\n  " + ",\n  ".join(_toml_inline(x) for x in v) + "\n]" if v else "[]"
+    return "{ " + ", ".join(f"{_toml_key(k)} = {_toml_inline(x)}" for k, x in v.items()) + " }"
+
+
+def _toml_document(data: dict[str, Any]) -> str:
+    """Scalars and arrays as ``key = value``, sub-tables as ``[headers]``."""
+    lines: list[str] = []
+    tables = []
+    for k, v in data.items():
+        if isinstance(v, dict) and v:
+            tables.append((k, v))
+        else:
+            lines.append(f"{_toml_key(k)} = {_toml_inline(v)}  # comment")
+    for k, v in tables:
+        lines.append(f"\n[{_toml_key(k)}]")
+        lines.extend(f"{_toml_key(kk)} = {_toml_inline(vv)}" for kk, vv in v.items())
+    return "\n".join(lines) + "\n"
+
+
+@given(st.dictionaries(TOML_KEYS, TOML_VALUES, max_size=5))
+def test_toml_positions_point_at_each_value(data: dict[str, Any]) -> None:
+    import tomllib
+
+    from flowcontrol.config.source import Node, parse_toml
+
+    text = _toml_document(data)
+    note(text)
+    assert tomllib.loads(text) == data
+    root = parse_toml(text)
+    assert root.plain() == data
+    lines = text.split("\n")
+
+    def check(node: Node) -> None:
+        if node.kind == "object":
+            for child in node.value.values():
+                check(child)
+        elif node.kind == "array":
+            for child in node.value:
+                check(child)
+        if node is root or node.line is None or node.column is None:
+            return
+        at = lines[node.line - 1][node.column - 1:]
+        if node.kind in ("string", "int", "bool", "array"):
+            assert at.startswith(_toml_inline(node.plain())[:1]), (node, at)
+        if node.kind == "string" and node.value and node.value.isascii() \
+                and node.value.isprintable() and '"' not in node.value and "\\" not in node.value:
+            assert node.position_in(0) == (node.line, node.column + 1)
+
+    check(root)

@@ -377,54 +377,173 @@ def parse_yaml(text: str) -> Node:
 
 # --------------------------------------------------------------------------- TOML
 
-_TABLE = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(?:#.*)?$")
-_KEYVAL = re.compile(r"""^\s*((?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*')"""
-                     r"""(?:\s*\.\s*(?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*'))*)\s*=\s*""")
-_KEYPART = re.compile(r"""[A-Za-z0-9_-]+|"[^"]*"|'[^']*'""")
+_BARE = re.compile(r"[A-Za-z0-9_-]+")
+_SCALAR = re.compile(r"[^,\]}\s#]+")
+_TPath = tuple[str | int, ...]
+_TPos = tuple[int, int, int, int, int]
 
 
-def _toml_keys(dotted: str) -> list[str]:
-    return [p[1:-1] if p[0] in "\"'" else p for p in _KEYPART.findall(dotted)]
+class _TomlScanner:
+    """Walks text that ``tomllib`` has accepted and records where each key's value starts.
+
+    Handles table headers (``[a.b]``, ``[[a]]`` with the index of the current element),
+    dotted keys, inline tables and arrays (also across lines), strings of all four kinds
+    and comments. The input is known to be valid TOML, so errors only cut the scan short.
+    """
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.lines = _Lines(text)
+        self.pos = 0
+        self.out: dict[_TPath, _TPos] = {}
+        self.arrays: dict[_TPath, int] = {}
+
+    def skip(self, newlines: bool) -> None:
+        text, n = self.text, len(self.text)
+        while self.pos < n:
+            ch = text[self.pos]
+            if ch in " \t\r" or (newlines and ch == "\n"):
+                self.pos += 1
+            elif ch == "#":
+                end = text.find("\n", self.pos)
+                self.pos = n if end < 0 else end
+            else:
+                return
+
+    def key(self) -> list[str]:
+        parts: list[str] = []
+        text = self.text
+        while True:
+            self.skip(False)
+            ch = text[self.pos]
+            if ch in "\"'":
+                end = self.pos + 1
+                while text[end] != ch:
+                    end += 2 if ch == '"' and text[end] == "\\" else 1
+                raw = text[self.pos:end + 1]
+                parts.append(tomllib.loads(f"k = {raw}")["k"])
+                self.pos = end + 1
+            else:
+                m = _BARE.match(text, self.pos)
+                if m is None:
+                    raise ValueError("expected a key")
+                parts.append(m.group())
+                self.pos = m.end()
+            self.skip(False)
+            if text.startswith(".", self.pos):
+                self.pos += 1
+                continue
+            return parts
+
+    def resolve(self, keys: list[str], base: _TPath = ()) -> _TPath:
+        path: _TPath = base
+        for k in keys:
+            path = (*path, k)
+            if path in self.arrays:
+                path = (*path, self.arrays[path])
+        return path
+
+    def record(self, path: _TPath, key_at: int, value_at: int) -> None:
+        kline, kcol = self.lines.at(key_at)
+        vline, vcol = self.lines.at(value_at)
+        self.out[path] = (kline, kcol, vline, vcol, value_at)
+
+    def value(self, path: _TPath) -> None:
+        text = self.text
+        ch = text[self.pos]
+        if ch == "{":
+            self.pos += 1
+            while True:
+                self.skip(False)
+                if text[self.pos] == "}":
+                    self.pos += 1
+                    return
+                key_at = self.pos
+                sub = (*path, *self.key())
+                self.pos += 1  # '='
+                self.skip(False)
+                self.record(sub, key_at, self.pos)
+                self.value(sub)
+                self.skip(False)
+                if text[self.pos] == ",":
+                    self.pos += 1
+        elif ch == "[":
+            self.pos += 1
+            index = 0
+            while True:
+                self.skip(True)
+                if text[self.pos] == "]":
+                    self.pos += 1
+                    return
+                self.record((*path, index), self.pos, self.pos)
+                self.value((*path, index))
+                self.skip(True)
+                if text[self.pos] == ",":
+                    self.pos += 1
+                    index += 1
+        elif text.startswith(('"""', "'''"), self.pos):
+            quote = text[self.pos:self.pos + 3]
+            end = self.pos + 3
+            while True:
+                end = text.index(quote, end)
+                if quote == '"""' and _escaped(text, end):
+                    end += 1
+                    continue
+                break
+            while text.startswith(quote[0], end + 3):  # up to two quotes may end the body
+                end += 1
+            self.pos = end + 3
+        elif ch in "\"'":
+            end = self.pos + 1
+            while text[end] != ch:
+                end += 2 if ch == '"' and text[end] == "\\" else 1
+            self.pos = end + 1
+        else:
+            m = _SCALAR.match(text, self.pos)
+            self.pos = m.end() if m else self.pos + 1
+
+    def scan(self) -> dict[_TPath, _TPos]:
+        text, n = self.text, len(self.text)
+        table: _TPath = ()
+        while True:
+            self.skip(True)
+            if self.pos >= n:
+                return self.out
+            at = self.pos
+            if text[self.pos] == "[":
+                double = text.startswith("[[", self.pos)
+                self.pos += 2 if double else 1
+                keys = self.key()
+                self.pos += 2 if double else 1
+                if double:
+                    array = (*self.resolve(keys[:-1]), keys[-1])
+                    self.arrays[array] = self.arrays.get(array, -1) + 1
+                    self.out.setdefault(array, (*self.lines.at(at), *self.lines.at(at), at))
+                table = self.resolve(keys)
+                self.record(table, at, at)
+                continue
+            path = (*table, *self.key())
+            self.pos += 1  # '='
+            self.skip(False)
+            self.record(path, at, self.pos)
+            self.value(path)
 
 
-def _toml_positions(text: str) -> dict[tuple[str | int, ...], tuple[int, int, int, int, int]]:
+def _escaped(text: str, index: int) -> bool:
+    """True when the character at ``index`` is preceded by an odd number of backslashes."""
+    count = 0
+    while index - count - 1 >= 0 and text[index - count - 1] == "\\":
+        count += 1
+    return count % 2 == 1
+
+
+def _toml_positions(text: str) -> dict[_TPath, _TPos]:
     """Map key paths to (key line, key col, value line, value col, value offset)."""
-    out: dict[tuple[str | int, ...], tuple[int, int, int, int, int]] = {}
-    counts: dict[tuple[str | int, ...], int] = {}
-    table: tuple[str | int, ...] = ()
-    offset = 0
-    skip_until: str | None = None
-    for lineno, line in enumerate(text.split("\n"), start=1):
-        line_offset = offset
-        offset += len(line) + 1
-        if skip_until is not None:
-            if skip_until in line:
-                skip_until = None
-            continue
-        m = _TABLE.match(line)
-        if m and not _KEYVAL.match(line):
-            keys: tuple[str | int, ...] = tuple(_toml_keys(m.group(2)))
-            if m.group(1) == "[[":
-                n = counts.get(keys, 0)
-                counts[keys] = n + 1
-                col = line.index("[") + 1
-                out.setdefault(keys, (lineno, col, lineno, col, line_offset + col - 1))
-                keys = (*keys, n)
-            table = keys
-            col = line.index("[") + 1
-            out.setdefault(table, (lineno, col, lineno, col, line_offset + col - 1))
-            continue
-        m = _KEYVAL.match(line)
-        if m:
-            path = (*table, *_toml_keys(m.group(1)))
-            kcol = len(line) - len(line.lstrip()) + 1
-            vcol = m.end() + 1
-            out[path] = (lineno, kcol, lineno, vcol, line_offset + m.end())
-            rest = line[m.end():]
-            for q in ('"""', "'''"):
-                if rest.startswith(q) and rest.count(q) == 1:
-                    skip_until = q
-    return out
+    scanner = _TomlScanner(text)
+    try:
+        return scanner.scan()
+    except (ValueError, IndexError, tomllib.TOMLDecodeError):
+        return scanner.out  # what was found before the scanner lost its way
 
 
 def parse_toml(text: str) -> Node:
