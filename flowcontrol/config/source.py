@@ -14,9 +14,10 @@ Precision by format:
   exact for plain and quoted one-line scalars and literal blocks without escapes; for folded
   blocks and escaped or multi-line quoted scalars the decoded text is aligned greedily with
   the raw text (it lands on the right token, whitespace may be off).
-* TOML: ``tomllib`` keeps no positions, so a line scanner recovers the line of every
-  ``key = value`` and table header; values inside inline tables and arrays take the position
-  of the key that holds them. Inside strings the same greedy alignment as YAML applies.
+* TOML: ``tomllib`` parses and checks the text; it keeps no positions, so a structural
+  scanner over the accepted text recovers where every key and value starts (table headers,
+  ``[[array]]`` elements, dotted keys, inline tables and arrays, all exact). Inside strings
+  the same greedy alignment as YAML applies (exact for strings without escapes).
 
 Parse failures raise ``SourceError`` with the line and column of the problem.
 """
@@ -547,7 +548,7 @@ def _toml_positions(text: str) -> dict[_TPath, _TPos]:
 
 
 def parse_toml(text: str) -> Node:
-    """Parse TOML with ``tomllib``; positions are recovered by a line scanner (best effort)."""
+    """Parse TOML with ``tomllib``; positions come from ``_TomlScanner``."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
