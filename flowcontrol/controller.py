@@ -142,11 +142,13 @@ class _Function:
         "rl",
         "rl_key",
         "seen",
+        "seen_next",
         "singleton",
         "skey",
         "start_timeout",
         "throttle",
         "tkey",
+        "trigger_free",
         "triggers",
     )
 
@@ -190,6 +192,9 @@ class _Function:
         )
         self.live: dict[str, _Run] = {}
         self.seen: OrderedDict[str, tuple[int, str]] = OrderedDict()
+        self.seen_next = 0
+        # Plain triggers without a filter: a name match is enough.
+        self.trigger_free = all(x is None and "*" not in n for n, x in self.triggers)
 
 
 def _compile(source: str | None) -> CompiledExpr | None:
@@ -349,29 +354,32 @@ class FlowControl:
 
     # -- inputs ------------------------------------------------------------------------
 
-    def receive_event(self, event: Mapping[str, Any]) -> list[Decision]:
+    def receive_event(
+        self, event: Mapping[str, Any], *, activation: dict[str, Any] | None = None
+    ) -> list[Decision]:
         """receive_event routes one event (platform shape) to every matching function.
 
         ``event`` has ``name`` (required), ``data``, ``id``, ``ts`` (ms), ``user``. A
         missing ``id`` is generated, a missing ``ts`` is now. Raises ValueError, changing
-        nothing, if the event is malformed.
+        nothing, if the event is malformed. A host that already built
+        ``keys.make_activation(event)`` (for an ``id``-carrying event) may pass it.
         """
         now = self._tick()
-        ev = self._normalise(event, now)
+        act, explicit = self._normalise(event, now, activation)
         out: list[Decision] = []
         self._out = out
-        name = ev["name"]
+        name = act["event"]["name"]
         fns = self._by_name.get(name)
         if self._wild:
             fns = list(fns or ()) + [f for p, f in self._wild if _glob(p, name)]
         if fns:
-            act = make_activation(ev)
             for fn in fns:
-                if self._triggered(fn, name, act):
-                    self._event_for(fn, ev, act, now)
+                if fn.trigger_free or self._triggered(fn, name, act):
+                    self._event_for(fn, act, explicit, now)
         if name in self._cancel_by_name:
-            self._cancel_matching(ev, now)
-        self._pump(now)
+            self._cancel_matching(act, now)
+        if self._ready:
+            self._pump(now)
         return out
 
     def step_ready(self, run_id: str) -> list[Decision]:
@@ -523,7 +531,10 @@ class FlowControl:
             self._now = now
         return self._now
 
-    def _normalise(self, event: Mapping[str, Any], now: int) -> dict[str, Any]:
+    def _normalise(
+        self, event: Mapping[str, Any], now: int, act: dict[str, Any] | None
+    ) -> tuple[dict[str, Any], bool]:
+        """The activation ``{"event": ...}`` (Go-typed) and whether the id was given."""
         if not isinstance(event, Mapping):
             raise ValueError(f"an event must be a mapping, got {type(event).__name__}")
         name = event.get("name")
@@ -548,11 +559,13 @@ class FlowControl:
             ts = now // NS_PER_MS
         elif isinstance(ts, bool) or not isinstance(ts, int | float):
             raise ValueError(f"event.ts must be a number of milliseconds, got {ts!r}")
-        ev = {"name": name, "data": data, "id": eid, "ts": int(ts), "_explicit_id": explicit}
+        if act is not None and explicit:
+            return act, True
+        ev = {"name": name, "data": data, "id": eid, "ts": ts}
         user = event.get("user")
         if user is not None:
             ev["user"] = user
-        return ev
+        return make_activation(ev), explicit
 
     def _triggered(self, fn: _Function, name: str, act: dict[str, Any]) -> bool:
         for tname, texpr in fn.triggers:
@@ -562,13 +575,11 @@ class FlowControl:
                 return True
         return False
 
-    def _event_for(
-        self, fn: _Function, ev: dict[str, Any], act: dict[str, Any], now: int
-    ) -> None:
+    def _event_for(self, fn: _Function, act: dict[str, Any], explicit: bool, now: int) -> None:
         out = self._out
-        eid = ev["id"]
+        eid = act["event"]["id"]
         if fn.batcher is not None and (fn.batch_if is None or fn.batch_if.is_true(act)):
-            self._batch_add(fn, ev, act, now)
+            self._batch_add(fn, act, now)
             return
         if fn.rl is not None:
             if fn.rl_key is None:
@@ -590,15 +601,16 @@ class FlowControl:
                     out.append(EventDropped(eid, fn.id, why, key, d.retry_at))
                     return
         if fn.debounce is not None:
-            self._debounce(fn, ev, act, now)
+            self._debounce(fn, act, explicit, now)
             return
-        self._schedule(fn, (ev,), act, now, "run")
+        self._schedule(fn, (act,), now, "run", explicit=explicit)
 
-    def _debounce(self, fn: _Function, ev: dict[str, Any], act: dict[str, Any], now: int) -> None:
+    def _debounce(self, fn: _Function, act: dict[str, Any], explicit: bool, now: int) -> None:
         assert fn.debounce is not None
-        eid = ev["id"]
+        e = act["event"]
+        eid = e["id"]
         key = fn.deb_key.key(act, on_error="<invalid>") if fn.deb_key else fn.id
-        p = fn.debounce.push(key, eid, ev["ts"] * NS_PER_MS, (ev, act))
+        p = fn.debounce.push(key, eid, int(e["ts"]) * NS_PER_MS, (act, explicit))
         out = self._out
         if p.outcome == DebounceOutcome.IGNORED:
             self._note(eid, fn.id, "superseded", None, "an event with a later ts is pending")
@@ -613,9 +625,9 @@ class FlowControl:
             fn.deb_armed = p.fire_at
             self._timer(p.fire_at, _T_DEBOUNCE, fn)
 
-    def _batch_add(self, fn: _Function, ev: dict[str, Any], act: dict[str, Any], now: int) -> None:
+    def _batch_add(self, fn: _Function, act: dict[str, Any], now: int) -> None:
         assert fn.batcher is not None
-        eid = ev["id"]
+        eid = act["event"]["id"]
         out = self._out
         if fn.batch_key is None:
             key = "default"
@@ -631,7 +643,7 @@ class FlowControl:
             self._note(eid, fn.id, "skipped", None, "duplicate event id (batch dedupe)")
             out.append(EventSkipped(eid, fn.id, "duplicate event id (batch dedupe)"))
             return
-        fn.batch_events[eid] = (ev, act)
+        fn.batch_events[eid] = act
         self._note(eid, fn.id, "batched", None, f"batch key {key!r}")
         out.append(EventBatched(eid, fn.id, key, a.size))
         if a.batch is not None:
@@ -641,37 +653,39 @@ class FlowControl:
             self._timer(a.deadline, _T_BATCH, fn)
 
     def _flush(self, fn: _Function, batch: Batch, now: int) -> None:
-        pairs = [fn.batch_events.pop(e) for e in batch.event_ids]
-        events = tuple(p[0] for p in pairs)
+        acts = tuple(fn.batch_events.pop(e) for e in batch.event_ids)
         self._run_seq += 1
         run_id = f"run-{self._run_seq}"
         self._out.append(
             BatchFlushed(run_id, fn.id, batch.key, batch.event_ids, str(batch.reason))
         )
-        self._schedule(fn, events, pairs[0][1], now, "batched", run_id=run_id)
+        self._schedule(fn, acts, now, "batched", run_id=run_id)
 
     def _schedule(
         self,
         fn: _Function,
-        events: tuple[dict[str, Any], ...],
-        act: dict[str, Any],
+        acts: tuple[dict[str, Any], ...],
         now: int,
         outcome: str,
         *,
         run_id: str | None = None,
+        explicit: bool = False,
     ) -> _Run | None:
         """Create, check and enqueue one run (steps 4-6 of the module doc)."""
         out = self._out
-        first = events[0]
-        eids = tuple(e["id"] for e in events)
-        check_ids = run_id is None and first["_explicit_id"]
+        act = acts[0]
+        first = act["event"]
+        eids = (first["id"],) if len(acts) == 1 else tuple(a["event"]["id"] for a in acts)
+        check_ids = run_id is None and explicit
         if check_ids:
             seen = fn.seen
-            while seen:
-                oldest = next(iter(seen.values()))
-                if oldest[0] > now:
-                    break
-                seen.popitem(last=False)
+            if now >= fn.seen_next:
+                while seen:
+                    oldest = next(iter(seen.values()))
+                    if oldest[0] > now:
+                        fn.seen_next = oldest[0]
+                        break
+                    seen.popitem(last=False)
             prev = seen.get(first["id"])
             if prev is not None:
                 why = f"duplicate event id: run {prev[1]} already exists"
@@ -683,6 +697,8 @@ class FlowControl:
             run_id = f"run-{self._run_seq}"
         run = _Run(run_id, fn, eids, now)
         if check_ids:
+            if not fn.seen:
+                fn.seen_next = now + IDEMPOTENCY_WINDOW
             fn.seen[first["id"]] = (now + IDEMPOTENCY_WINDOW, run.id)
         low, high = self._prio
         run.factor = priority_factor(fn.priority, act, low, high)
@@ -721,7 +737,7 @@ class FlowControl:
             self._note(e, fn.id, outcome, run.id, "")
         if fn.start_timeout is not None:
             self._timer(now + fn.start_timeout, _T_START_TIMEOUT, run)
-        ts_ns = first["ts"] * NS_PER_MS
+        ts_ns = int(first["ts"]) * NS_PER_MS
         if outcome == "run" and ts_ns > now:
             run.state = _WAITING_TS
             run.created_at = ts_ns
@@ -731,7 +747,8 @@ class FlowControl:
             self._timer(ts_ns, _T_ENQUEUE, run)
             return run
         self._enqueue(run, True, now)
-        self._pump(now)
+        if self._ready:
+            self._pump(now)
         if run.state == _QUEUED:
             self._queued(run, now)
         return run
@@ -742,14 +759,12 @@ class FlowControl:
             run.first_hold = hold
         self._out.append(RunQueued(run.id, run.fn.id, run.event_ids, run.created_at, hold))
 
-    def _cancel_matching(self, ev: dict[str, Any], now: int) -> None:
-        act = None
+    def _cancel_matching(self, act: dict[str, Any], now: int) -> None:
+        ev = act["event"]
         for fn in self._cancel_by_name[ev["name"]]:
             for cname, cif, match, _timeout in fn.cancel_on:
                 if cname != ev["name"]:
                     continue
-                if act is None:
-                    act = make_activation(ev)
                 for run in list(fn.live.values()):
                     if run.act is None or ev["id"] in run.event_ids or run.created_at > now:
                         continue
@@ -965,7 +980,7 @@ class FlowControl:
             assert fn.debounce is not None
             for f in fn.debounce.poll():
                 payload: Any = f.payload
-                self._schedule(fn, (payload[0],), payload[1], now, "debounced")
+                self._schedule(fn, (payload[0],), now, "debounced", explicit=payload[1])
             nxt = fn.debounce.next_deadline()
             if nxt is not None:
                 fn.deb_armed = nxt

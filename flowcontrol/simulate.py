@@ -137,7 +137,7 @@ class _Sim:
         self.runs: dict[str, RunRow] = {}
         self.events: list[EventRow] = []
         self.event_index: dict[tuple[str, str], EventRow] = {}
-        self.acts: dict[str, dict[str, Any]] = {}
+        self.cur_act: dict[str, Any] = {"event": {"id": None}}
         self.heap: list[tuple[int, int, int, str]] = []
         self.seq = 0
         self.step: dict[str, int] = {}
@@ -150,9 +150,17 @@ class _Sim:
         self.want_timeline = timeline
         self.timeline: list[tuple[int, str, str, int, int]] = []
 
-    def group_of(self, fn_id: str, act: Mapping[str, Any]) -> str:
+    def group_of(self, fn_id: str, eid: str) -> str:
+        """The group key of event ``eid`` for a function: from its row, or evaluated on the
+        event arriving now."""
         e = self.group_expr[fn_id]
-        return e.key(act) if e is not None else ""
+        if e is None:
+            return ""
+        er = self.event_index.get((eid, fn_id))
+        if er is not None:
+            return er.group
+        act = self.cur_act
+        return e.key(act) if act["event"]["id"] == eid else ""
 
     def push(self, t: int, kind: int, run_id: str) -> None:
         self.seq += 1
@@ -210,8 +218,7 @@ class _Sim:
     def row(self, run_id: str, fn: str, event_ids: tuple[str, ...], created: int) -> RunRow:
         row = self.runs.get(run_id)
         if row is None:
-            act = self.acts.get(event_ids[0]) if event_ids else None
-            group = self.group_of(fn, act) if act is not None else ""
+            group = self.group_of(fn, event_ids[0]) if event_ids else ""
             row = RunRow(run_id, fn, event_ids, created, group=group)
             self.runs[run_id] = row
             for e in event_ids:
@@ -225,9 +232,7 @@ class _Sim:
     def outcome(self, eid: str, fn: str, outcome: str, run_id: str | None, reason: str) -> None:
         er = self.event_index.get((eid, fn))
         if er is None:
-            act = self.acts.get(eid)
-            group = self.group_of(fn, act) if act is not None else ""
-            er = EventRow(eid, fn, outcome, run_id, reason, group)
+            er = EventRow(eid, fn, outcome, run_id, reason, self.group_of(fn, eid))
             self.event_index[(eid, fn)] = er
             self.events.append(er)
         else:
@@ -396,9 +401,9 @@ def simulate(
             if not wild and name not in names:
                 unmatched += 1
                 continue
-            eid = ev["id"]
-            sim.acts[eid] = make_activation(ev)
-            decisions = fc.receive_event(ev)
+            act = make_activation(ev)
+            sim.cur_act = act
+            decisions = fc.receive_event(ev, activation=act)
             if not decisions:
                 unmatched += 1
             sim.handle(decisions, t)
