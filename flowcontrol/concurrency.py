@@ -491,6 +491,10 @@ class Concurrency:
         return self._now
 
     def _set_expiry(self, lease_id: LeaseId, at: int) -> None:
+        # Expiries only move forward (the clock never goes back here), so an index entry
+        # is live exactly when it matches; an unchanged expiry needs no new entry.
+        if self._expiry.get(lease_id) == at:
+            return
         self._expiry[lease_id] = at
         heap = self._exp_heap
         if len(heap) > 64 and len(heap) > 2 * len(self._expiry):
@@ -528,6 +532,21 @@ class Concurrency:
         out = tuple(self._expired)
         self._expired.clear()
         return out
+
+    def prune(self) -> int:
+        """prune expires the leases that are due and compacts the expiry index.
+
+        Returns how many leases it dropped (always 0 without ``lease_ttl``: counters
+        of zero are dropped as they happen).
+        """
+        if not self._ttl:
+            return 0
+        before = len(self._leases)
+        self._advance()
+        expiry = self._expiry
+        self._exp_heap = [e for e in self._exp_heap if expiry.get(e[2]) == e[0]]
+        heapq.heapify(self._exp_heap)
+        return before - len(self._leases)
 
     def _refuse(self, plan: _Plan, keys: tuple[str, ...], ids: tuple[CounterId, ...]) -> Refused:
         usages = self._usages(plan, keys, ids)

@@ -237,6 +237,13 @@ class PriorityQueue:
             self._compact()
         return True
 
+    def prune(self) -> int:
+        """prune drops the heap entries of removed items now; returns how many it dropped."""
+        dropped = self._dead
+        if dropped:
+            self._compact()
+        return dropped
+
     def _compact(self) -> None:
         live = self._live
         self._heap = [e for e in self._heap if live.get(e[2].item_id) is e]

@@ -385,6 +385,7 @@ def test_Concurrency_expired_leases_are_not_counted() -> None:
         assert c.acquire("f").ok is want, f"step {i}: acquire at {t}"
     assert c.poll() == (stale.lease_id,)
     assert c.poll() == ()
+    assert c.prune() == 0
     assert c.release(stale) is False  # expired: no longer held, nothing changes
     assert c.release(active) is True
     c._check_invariants()
@@ -401,9 +402,19 @@ def test_Concurrency_extend_keeps_a_lease_alive() -> None:
         clock.set(t * S)
         assert c.extend(lease) is True
         assert c.next_deadline() == (t + 10) * S
-    clock.set(36 * S - 1)
+    for t in (27, 28, 29):
+        clock.set(t * S)
+        c.extend(lease)  # each leaves a stale index entry...
+    assert len(c._exp_heap) == 4
+    assert c.prune() == 0 and len(c._exp_heap) == 1  # ...until a prune
+    clock.set(39 * S - 1)
     assert not c.acquire("f").ok and c.poll() == ()
-    clock.set(36 * S)
+    clock.set(100 * S)
+    assert c.prune() == 1 and len(c) == 0 and c.usage() == {}
+    assert c.poll() == (lease.lease_id,)
+    lease = c.acquire("f")
+    assert isinstance(lease, Acquired)
+    clock.set(110 * S)
     assert c.extend(lease) is False  # too late
     assert c.poll() == (lease.lease_id,) and c.next_deadline() is None
     assert c.acquire("f").ok
@@ -414,6 +425,7 @@ def test_Concurrency_without_a_ttl_leases_never_expire_and_no_clock_is_read() ->
         raise AssertionError("the clock was read")
 
     c = Concurrency(clock=no_clock)
+    assert c.prune() == 0
     c.register("f", function_limit=1)
     lease = c.acquire("f")
     assert isinstance(lease, Acquired)

@@ -167,6 +167,7 @@ def test_PriorityQueue_remove_is_exact() -> None:
         assert q.remove(f"r{i}") is True
         q._check_invariants()
     assert q.remove("r0") is False and q.remove("nope") is False
+    assert q.prune() == 100 and q.prune() == 0  # dead never outnumbered live: no compaction yet
     assert len(q) == 100 and "r1" in q and "r0" not in q
     assert q.get("r1") is not None and q.get("r0") is None
     q.push("r0", created_at=10**6)  # an id may be queued again once removed
