@@ -161,6 +161,15 @@ def _function_rules(out: _Out, e: Entry, fn: FunctionConfig) -> None:
                 f"burst), but concurrency allows {fl} steps at once: the extra starts queue "
                 "behind concurrency, so the real start rate is lower than the throttle's",
                 e, "throttle")
+    busy = sum(st.duration_ns for st in fn.steps if st.kind == "run")
+    if th is not None and fl is not None and busy > 0 and th.limit * busy > fl * th.period_ns:
+        # Sustained: the throttle admits limit/period runs; concurrency finishes fl/busy.
+        served = fl * th.period_ns // busy
+        out.add("FC206", f"throttle admits {th.limit} runs per {format_duration(th.period_ns)}"
+                f", but with {fl} concurrent steps and {format_duration(busy)} of running "
+                f"steps per run only about {served} runs finish per "
+                f"{format_duration(th.period_ns)}: under sustained load the backlog grows "
+                "without bound", e, "throttle")
     if fn.singleton is not None and fn.concurrency:
         out.add("FC210", "singleton with concurrency: both apply independently, and the "
                 "platform's docs ask to treat this combination with care", e, "singleton")
