@@ -1,0 +1,28 @@
+"""``expr``: a compiled evaluator for a subset of CEL (Common Expression Language).
+
+Promise: ``expr.compile(source, dialect="cel"|"inngest")`` returns a cached, immutable
+:class:`Program`; ``program.evaluate(activation)`` returns a native Python value. ``compile`` raises
+only :class:`ExprSyntaxError` (or :class:`ExprError` for a bad argument); ``evaluate`` raises only
+:class:`ExprEvalError`. Values: int -> ``int``, uint -> :class:`UInt`, double -> ``float``,
+string -> ``str``, bytes -> ``bytes``, bool -> ``bool``, null -> ``None``, list -> ``list``,
+map -> ``dict``, type -> :class:`Type`. See ``_program`` for the dialects.
+"""
+
+from __future__ import annotations
+
+from ._errors import ExprError, ExprEvalError, ExprSyntaxError
+from ._format import go_format
+from ._program import DIALECTS, Program, compile
+from ._values import Type, UInt
+
+__all__ = [
+    "DIALECTS",
+    "ExprError",
+    "ExprEvalError",
+    "ExprSyntaxError",
+    "Program",
+    "Type",
+    "UInt",
+    "compile",
+    "go_format",
+]

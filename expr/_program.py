@@ -1,0 +1,124 @@
+"""Compiled programs and the cached ``compile`` entry point.
+
+Promise: ``compile(source, dialect)`` parses, checks limits, and compiles once per
+(source, dialect) (an LRU cache; safe to call from several threads: compilation is pure, so a race
+at worst compiles twice). A :class:`Program` is immutable and keeps no state between evaluations.
+
+Dialects:
+
+* ``"cel"``: CEL semantics exactly as cel-spec defines them; runtime errors raise
+  :class:`ExprEvalError`.
+* ``"inngest"``: the semantics Inngest applies to user expressions (see ``_inngest``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from functools import lru_cache
+from typing import Any, Final
+
+from . import _ast as A
+from ._compiler import Compiler
+from ._errors import ExprError, ExprSyntaxError, syntax_error_at
+from ._parser import parse
+from ._values import TYPES
+
+__all__ = ["DIALECTS", "Program", "compile"]
+
+DIALECTS: Final = ("cel", "inngest")
+CACHE_SIZE: Final = 4096
+
+
+class Program:
+    """A compiled expression.
+
+    ``evaluate(activation)`` runs it against a mapping of variable names to values (it is a
+    plain attribute holding the compiled closure, so calling it costs a single call).
+    ``references`` is the set of variable paths read, e.g. ``{"event.data.user_id"}``.
+    """
+
+    __slots__ = ("dialect", "evaluate", "references", "source")
+
+    source: str
+    dialect: str
+    references: frozenset[str]
+    evaluate: Callable[[Mapping[str, Any]], Any]
+
+    def __init__(
+        self, source: str, dialect: str, references: frozenset[str],
+        evaluate: Callable[[Mapping[str, Any]], Any],
+    ) -> None:
+        object.__setattr__(self, "source", source)
+        object.__setattr__(self, "dialect", dialect)
+        object.__setattr__(self, "references", references)
+        object.__setattr__(self, "evaluate", evaluate)
+
+    def __setattr__(self, key: str, value: object) -> None:
+        raise AttributeError("Program is immutable")
+
+    def __repr__(self) -> str:
+        return f"Program({self.source!r}, dialect={self.dialect!r})"
+
+
+def compile(source: str, dialect: str = "cel") -> Program:
+    """Compile ``source`` in ``dialect`` ("cel" or "inngest"); cached by (source, dialect)."""
+    if type(source) is not str:
+        if not isinstance(source, str):
+            raise ExprError(f"expression source must be a str, not {type(source).__name__}")
+        source = str(source)
+    if dialect not in DIALECTS:
+        raise ExprError(f"unknown dialect {dialect!r}; expected one of {DIALECTS}")
+    return _compile(source, dialect)
+
+
+@lru_cache(maxsize=CACHE_SIZE)
+def _compile(source: str, dialect: str) -> Program:
+    node = parse(source)
+    try:
+        if dialect == "inngest":
+            raise ExprError("the inngest dialect is not implemented yet")
+        else:
+            fn = Compiler().compile_top(node)
+        refs = references(node)
+    except ExprSyntaxError:
+        raise
+    except RecursionError:
+        raise syntax_error_at("expression too complex to compile", source, 0) from None
+    return Program(source, dialect, refs, fn)
+
+
+def references(root: A.Node) -> frozenset[str]:
+    """Variable paths read by the expression (macro variables and type names excluded)."""
+    out: set[str] = set()
+    stack: list[tuple[A.Node, frozenset[str]]] = [(root, frozenset())]
+    while stack:
+        node, bound = stack.pop()
+        path = _path(node)
+        if path is not None:
+            head, rest = path
+            if (head.name not in bound or head.root) and (rest or head.name not in TYPES):
+                out.add(".".join([head.name, *rest]))
+            continue
+        if isinstance(node, A.Has):
+            inner = _path(node.operand)
+            if inner is not None:
+                head, rest = inner
+                if head.name not in bound or head.root:
+                    out.add(".".join([head.name, *rest, node.field]))
+                continue
+        if isinstance(node, A.Comprehension):
+            stack.append((node.target, bound))
+            inner_bound = bound | {node.var}
+            if node.pred is not None:
+                stack.append((node.pred, inner_bound))
+            if node.transform is not None:
+                stack.append((node.transform, inner_bound))
+            continue
+        stack.extend((child, bound) for child in A.children(node))
+    return frozenset(out)
+
+
+def _path(node: A.Node) -> tuple[A.Ident, list[str]] | None:
+    from ._compiler import path_of
+
+    return path_of(node)
