@@ -47,6 +47,13 @@ Lease expiry (optional)
     the ids of leases that expired, and releasing one afterwards returns False. Without
     ``lease_ttl`` leases never expire and no clock is read.
 
+Run-level semaphores
+    The platform's newer fn-run concurrency (``{"fn": [...]}``) counts *runs*: a
+    semaphore taken by the start item and held until the run ends, and not part of the
+    account's step count. Model it with a second ``Concurrency`` object (register the
+    function with ``function_limit`` or a keyed ``fn`` constraint, acquire at start,
+    release at the end), so its leases never meet the step counters of this one.
+
 Warts and deliberate choices
     The host releases every lease exactly once. Re-registering a function changes the
     limits for later acquires only; leases already held release the counters they took.
@@ -371,6 +378,12 @@ class Concurrency:
                 f"function {function_id!r} has {plan.nkeys} keyed constraint(s) and needs "
                 f"{plan.nkeys} evaluated key(s), got {len(keys)}: {keys!r}"
             )
+        for i, k in enumerate(keys):
+            if not isinstance(k, str):
+                raise ValueError(
+                    f"keys[{i}] of function {function_id!r} must be an evaluated key string, "
+                    f"got {k!r}"
+                )
         return plan
 
     # -- the hot path --------------------------------------------------------------
@@ -403,12 +416,16 @@ class Concurrency:
         if nkeys:
             prefixes = plan.keyed_prefixes
             limits = plan.keyed_limits
-            c0 = prefixes[0] + keys[0]
+            try:
+                c0 = prefixes[0] + keys[0]
+                c1 = prefixes[1] + keys[1] if nkeys == 2 else ""
+            except TypeError:
+                self._plan(function_id, keys)  # raises the precise error
+                raise
             n0 = get(c0, 0)
             if n0 >= limits[0]:
                 return self._refuse(plan, keys, plan.ids(keys))
             if nkeys == 2:
-                c1 = prefixes[1] + keys[1]
                 n1 = get(c1, 0)
                 if n1 >= limits[1]:
                     return self._refuse(plan, keys, plan.ids(keys))
@@ -607,7 +624,7 @@ class Concurrency:
         return {lid: ids[0][2:] for lid, ids in self._leases.items()}
 
     def __len__(self) -> int:
-        """The number of leases held."""
+        """The number of leases held (expiry is applied by calls that read the clock)."""
         return len(self._leases)
 
     def __contains__(self, lease: object) -> bool:

@@ -279,6 +279,10 @@ def test_Concurrency_unknown_function_and_wrong_keys_raise_and_change_nothing() 
         c.acquire("f", ("a", "b"))
     with pytest.raises(UnknownFunctionError):
         c.capacity("g")
+    with pytest.raises(ValueError, match=r"keys\[0\] of function 'f' must be an evaluated key"):
+        c.acquire("f", (42,))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="must be an evaluated key string"):
+        c.in_use("f", (None,))  # type: ignore[arg-type]
     assert c.usage() == {} and len(c) == 0
 
 
