@@ -72,7 +72,7 @@ CODES: Final[dict[str, tuple[Severity, str]]] = {
     "FC203": (Severity.WARNING, "priority without a limit that builds a backlog has no effect"),
     "FC204": (Severity.WARNING, "debounce without timeout can postpone a run forever"),
     "FC205": (Severity.WARNING, "rate limit admits only limit/10+1 at once"),
-    "FC206": (Severity.WARNING, "throttle burst exceeds the function's concurrency limit"),
+    "FC206": (Severity.WARNING, "throttle outpaces the function's concurrency limit"),
     "FC207": (Severity.WARNING, "key expression result is not a string"),
     "FC208": (Severity.WARNING, "shared concurrency key declared with different limits"),
     "FC209": (Severity.WARNING, "shared concurrency keys written differently do not share"),
