@@ -48,8 +48,11 @@ _SIMPLE_ESCAPES: Final = {
 _ESCAPE_RE: Final = re.compile(r"\\(.)", re.S)
 
 
-def decode_string_token(text: str, pos: int) -> str | bytes:
-    """Decode a STRING token (prefixes, quotes, escapes) to ``str`` or ``bytes``."""
+def decode_string_token(text: str, pos: int, lenient: bool = False) -> str | bytes:
+    """Decode a STRING token (prefixes, quotes, escapes) to ``str`` or ``bytes``.
+
+    ``lenient`` keeps an unknown escape such as ``\\w`` verbatim instead of rejecting it.
+    """
     i = 0
     is_bytes = is_raw = False
     if text[i] in "bB":
@@ -63,10 +66,10 @@ def decode_string_token(text: str, pos: int) -> str | bytes:
     body_pos = pos + i + q
     if is_raw:
         return body.encode("utf-8", "surrogatepass") if is_bytes else body
-    return _unescape(body, body_pos, is_bytes)
+    return _unescape(body, body_pos, is_bytes, lenient)
 
 
-def _unescape(body: str, pos: int, is_bytes: bool) -> str | bytes:
+def _unescape(body: str, pos: int, is_bytes: bool, lenient: bool) -> str | bytes:
     out: list[Any] = []  # str pieces, or ints (raw octets) when is_bytes
     i = 0
     n = len(body)
@@ -92,6 +95,10 @@ def _unescape(body: str, pos: int, is_bytes: bool) -> str | bytes:
             digits, width = body[j + 2 : j + 10], 8
         elif c in "0123":
             digits, width = body[j + 1 : j + 4], 3
+        elif lenient:
+            out.append("\\" + c)
+            i = j + 2
+            continue
         else:
             raise _Problem(f"invalid escape sequence '\\{c}'", pos + j)
         base = 8 if c in "0123" else 16
@@ -157,6 +164,10 @@ class _Args(list[A.Node]):
 class _Builder(lark.Transformer[Token, A.Node]):
     """Inline LALR callbacks: each grammar alias builds one AST node."""
 
+    def __init__(self, lenient_escapes: bool) -> None:
+        super().__init__()
+        self.lenient = lenient_escapes
+
     # --- literals -------------------------------------------------------------------------
     def num(self, c: list[Any]) -> A.Node:
         tok: Token = c[0]
@@ -164,7 +175,8 @@ class _Builder(lark.Transformer[Token, A.Node]):
 
     def string(self, c: list[Any]) -> A.Node:
         tok: Token = c[0]
-        return A.Lit(tok.start_pos or 0, decode_string_token(str(tok), tok.start_pos or 0))
+        pos = tok.start_pos or 0
+        return A.Lit(pos, decode_string_token(str(tok), pos, self.lenient))
 
     def true_(self, c: list[Any]) -> A.Node:
         return A.Lit(c[0].start_pos or 0, True)
@@ -289,28 +301,32 @@ def _check_reserved(tok: Token) -> None:
         raise _Problem(f"reserved identifier '{tok}'", tok.start_pos or 0)
 
 
-_PARSER: lark.Lark | None = None
+_PARSERS: dict[bool, lark.Lark] = {}
 
 
-def _parser() -> lark.Lark:
-    global _PARSER
-    if _PARSER is None:
-        _PARSER = lark.Lark(
-            GRAMMAR, parser="lalr", lexer="contextual", transformer=_Builder(),
+def _parser(lenient_escapes: bool) -> lark.Lark:
+    parser = _PARSERS.get(lenient_escapes)
+    if parser is None:
+        parser = lark.Lark(
+            GRAMMAR, parser="lalr", lexer="contextual", transformer=_Builder(lenient_escapes),
             maybe_placeholders=False, cache=False,
         )
-    return _PARSER
+        _PARSERS[lenient_escapes] = parser
+    return parser
 
 
-def parse(source: str) -> A.Node:
-    """Parse ``source`` into an AST, or raise :class:`ExprSyntaxError`."""
+def parse(source: str, lenient_escapes: bool = False) -> A.Node:
+    """Parse ``source`` into an AST, or raise :class:`ExprSyntaxError`.
+
+    ``lenient_escapes`` keeps unknown string escapes verbatim (the ``inngest`` dialect).
+    """
     if len(source) > MAX_SOURCE_LENGTH:
         raise syntax_error_at(
             f"expression too long ({len(source)} characters; the limit is {MAX_SOURCE_LENGTH})",
             source, MAX_SOURCE_LENGTH,
         )
     try:
-        tree: Any = _parser().parse(source)
+        tree: Any = _parser(lenient_escapes).parse(source)
     except _Problem as p:
         raise syntax_error_at(p.message, source, p.pos) from None
     except lark.exceptions.UnexpectedCharacters as e:

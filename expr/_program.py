@@ -73,10 +73,12 @@ def compile(source: str, dialect: str = "cel") -> Program:
 
 @lru_cache(maxsize=CACHE_SIZE)
 def _compile(source: str, dialect: str) -> Program:
-    node = parse(source)
+    node = parse(source, lenient_escapes=dialect == "inngest")
     try:
         if dialect == "inngest":
-            raise ExprError("the inngest dialect is not implemented yet")
+            from ._inngest import InngestCompiler
+
+            fn = InngestCompiler().compile_top(node)
         else:
             fn = Compiler().compile_top(node)
         refs = references(node)

@@ -1,0 +1,542 @@
+"""The ``inngest`` dialect: the expression semantics Inngest applies to user keys and conditions.
+
+Promise: :class:`InngestCompiler` compiles the same AST as the ``cel`` dialect with these
+differences, which reproduce Inngest's cel-go environment (``pkg/expressions``: partial
+evaluation with unknowns, ``unknownDecorator``, truthy logical operators, disabled type guards):
+
+* **Missing data is unknown, not an error.** An unbound variable, a missing map key, or a field
+  selected through ``null`` or a non-map yields an internal *unknown*. Errors raised while
+  evaluating an operand of an operator or function are treated like unknowns.
+* **Operators on unknowns** (when an operand is unknown or failed): ``+`` returns the other
+  operand (both unknown: unknown); ``==`` is true only against ``null``; ``!=`` is false only
+  against ``null``; ``<`` and ``<=`` are true iff the *left* operand is unknown; ``>`` and ``>=``
+  are true iff the left operand is known; ``in`` is false; ``size()`` is 0; every other operator
+  or function (``- * / % !``, unary minus, ``contains``, ``int()``...) returns ``false``. A macro
+  over an unknown target is ``false``.
+* **null in an ordering** is replaced by the zero value of the other operand's type
+  (``null > 0`` is ``0 > 0``); ``null`` against ``null`` orders as equal.
+* **``+`` with operands of two different types** that CEL rejects concatenates their Go ``%v``
+  renderings (``"a" + 9.1`` -> ``"a9.1"``, ``"x" + [1, "y"]`` -> ``"x[1 y]"``).
+* **``&&`` and ``||`` use truthiness and return an operand**, left to right with short-circuit:
+  ``||`` returns the first truthy operand, else the last one; ``&&`` returns the first falsy
+  operand, else the last one. Falsy: unknown, error, ``null``, ``false``, ``""``, ``0``, ``0u``,
+  ``0.0``; everything else (including empty lists and maps) is truthy. With bool operands this
+  is plain CEL. A ternary condition and a macro predicate use the same truthiness.
+* **Functions** ``lowercase(s)``, ``uppercase(s)``, ``b64decode(s)`` (standard alphabet, padding
+  required; invalid UTF-8 is replaced by U+FFFD) and ``json_parse(s)`` (numbers become ``float``,
+  as Go's ``encoding/json`` gives ``float64``; NaN/Infinity are rejected). The time functions
+  (``date``, ``now``, ``now_plus``, ``now_minus``, ``duration``) are not supported: calling one is
+  an evaluation error.
+* **String literals** accept unknown escapes verbatim (``'\\w'`` is the two characters ``\\w``), as
+  Inngest does.
+* **The top-level result**: an unknown result is ``False`` (so a key becomes ``"false"``); an
+  unknown inside a list or map literal (or a ``map()`` result) becomes ``None``. An error that
+  reaches the top (``1 / 0``, ``int('x')``) raises :class:`ExprEvalError`, where Inngest's
+  ``Evaluate`` returns ``(false, ErrInvalidResult)``: the caller decides (keys fall back to
+  ``"false"``/``"<invalid>"``, priority to 0, per mechanism).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Callable, Mapping
+from typing import Any, Final
+
+from . import _ast as A
+from . import _stdlib as S
+from ._compiler import Compiler, Fn, Scope, _fast_path, _iter_items, guard, path_of
+from ._errors import ExprEvalError
+from ._format import go_format
+from ._values import (
+    BOOL,
+    BYTES,
+    DOUBLE,
+    INT,
+    MAP,
+    STRING,
+    TYPES,
+    UINT,
+    UInt,
+    cel_eq,
+    kind,
+    no_overload,
+)
+
+__all__ = ["UNKNOWN", "InngestCompiler", "truthy"]
+
+
+class _Unknown:
+    """The internal marker for a missing or failed value (never returned to callers)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<unknown>"
+
+
+UNKNOWN: Final = _Unknown()
+
+
+def truthy(v: Any) -> bool:
+    """Inngest's JS-like truthiness."""
+    if v is True:
+        return True
+    if v is False or v is None or v is UNKNOWN:
+        return False
+    if type(v) is str:
+        return v != ""
+    k = kind(v)
+    if k in (INT, UINT, DOUBLE, BOOL):
+        return bool(v)
+    if k == STRING:
+        return str(v) != ""
+    return True
+
+
+def _known(v: Any) -> Any:
+    """Replace an unknown stored in a container by ``None``."""
+    return None if v is UNKNOWN else v
+
+
+def _run(fn: Fn, act: Any) -> Any:
+    try:
+        return fn(act)
+    except ExprEvalError:
+        return UNKNOWN
+
+
+def _lookup(act: Any, name: str, root: bool) -> Any:
+    if root and type(act) is Scope:
+        act = act.root
+    if type(act) is not Scope and not isinstance(act, Mapping):
+        raise ExprEvalError(
+            f"the activation must be a mapping of names to values, not {type(act).__name__}"
+        )
+    try:
+        return act[name]
+    except KeyError:
+        pass
+    return TYPES.get(name, UNKNOWN)
+
+
+def _step(v: Any, field: str) -> Any:
+    """Select ``field`` leniently: anything but a present key is unknown."""
+    if type(v) is dict:
+        return v.get(field, UNKNOWN)
+    if kind(v) == MAP:
+        try:
+            return v[field]
+        except Exception:
+            return UNKNOWN
+    return UNKNOWN
+
+
+def _zero(v: Any) -> Any:
+    k = kind(v)
+    return {INT: 0, UINT: UInt(0), DOUBLE: 0.0, STRING: "", BYTES: b"", BOOL: False}.get(k, v)
+
+
+def _order(op: str) -> Callable[[Any, Any], Any]:
+    impl = S.BINARY[op]
+    left_unknown_result = op in ("<", "<=")
+
+    def compare(a: Any, b: Any) -> Any:
+        if a is UNKNOWN or b is UNKNOWN:
+            return left_unknown_result if a is UNKNOWN else not left_unknown_result
+        if a is None or b is None:
+            if a is None and b is None:
+                return op in ("<=", ">=")
+            if a is None:
+                a = _zero(b)
+            else:
+                b = _zero(a)
+        return impl(a, b)
+
+    return compare
+
+
+def inngest_add(a: Any, b: Any) -> Any:
+    """Inngest ``+``: unknown yields the other operand; mixed types concatenate ``%v`` text."""
+    if a is UNKNOWN:
+        return b
+    if b is UNKNOWN:
+        return a
+    try:
+        return S.add(a, b)
+    except ExprEvalError:
+        if kind(a) != kind(b):
+            return go_format(a) + go_format(b)
+        raise
+
+
+def lowercase(s: Any) -> str:
+    """Inngest ``lowercase(string)``."""
+    if kind(s) != STRING:
+        raise no_overload("lowercase", s)
+    return str(s).lower()
+
+
+def uppercase(s: Any) -> str:
+    """Inngest ``uppercase(string)``."""
+    if kind(s) != STRING:
+        raise no_overload("uppercase", s)
+    return str(s).upper()
+
+
+def b64decode(s: Any) -> str:
+    """Inngest ``b64decode(string) -> string`` (standard alphabet, padded)."""
+    if kind(s) != STRING:
+        raise no_overload("b64decode", s)
+    try:
+        raw = base64.b64decode(str(s).encode("ascii"), validate=True)
+    except (binascii.Error, ValueError, UnicodeError):
+        raise ExprEvalError("b64decode: illegal base64 data") from None
+    return raw.decode("utf-8", "replace")
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"invalid JSON constant {name}")
+
+
+def json_parse(s: Any) -> Any:
+    """Inngest ``json_parse(string)``: JSON to values; numbers are doubles as in Go."""
+    if kind(s) != STRING:
+        raise no_overload("json_parse", s)
+    try:
+        return json.loads(str(s), parse_int=float, parse_constant=_reject_constant)
+    except (ValueError, RecursionError, OverflowError):
+        raise ExprEvalError("json_parse: invalid JSON") from None
+
+
+INNGEST_FUNCTIONS: Final[dict[str, dict[int, Callable[..., Any]]]] = {
+    **S.FUNCTIONS,
+    "lowercase": {1: lowercase},
+    "uppercase": {1: uppercase},
+    "b64decode": {1: b64decode},
+    "json_parse": {1: json_parse},
+}
+
+
+class InngestCompiler(Compiler):
+    """Compiler for the ``inngest`` dialect (see the module docstring for the semantics)."""
+
+    def compile_top(self, node: A.Node) -> Fn:
+        path = path_of(node)
+        if path is not None and path[1] and not path[0].root:
+            ident, fields = path
+            slow = self._path_slow(ident, fields)
+
+            def top_slow(act: Any) -> Any:
+                v = slow(act)
+                return False if v is UNKNOWN else v
+
+            return _fast_path(ident.name, tuple(fields), guard(top_slow))
+        fn = self.compile(node)
+        if self.is_const(fn):
+            return fn
+
+        def top(act: Any) -> Any:
+            v = fn(act)
+            return False if v is UNKNOWN else v
+
+        return guard(top)
+
+    # --- names and paths --------------------------------------------------------------------
+    def ident(self, node: A.Ident) -> Fn:
+        name, root = node.name, node.root
+        if root:
+
+            def root_ident(act: Any) -> Any:
+                return _lookup(act, name, True)
+
+            return root_ident
+
+        def ident(act: Any) -> Any:
+            try:
+                return act[name]
+            except Exception:
+                return _lookup(act, name, False)
+
+        return ident
+
+    def _path_slow(self, ident: A.Ident, fields: list[str]) -> Fn:
+        name, root = ident.name, ident.root
+        names = tuple(fields)
+
+        def slow(act: Any) -> Any:
+            v = _lookup(act, name, root)
+            for f in names:
+                v = _step(v, f)
+                if v is UNKNOWN:
+                    return v
+            return v
+
+        return slow
+
+    def path(self, ident: A.Ident, fields: list[str]) -> Fn:
+        slow = self._path_slow(ident, fields)
+        if ident.root:
+            return slow
+        return _fast_path(ident.name, tuple(fields), slow)
+
+    def select(self, node: A.Select) -> Fn:
+        operand = self.compile(node.operand)
+        field = node.field
+
+        def sel(act: Any) -> Any:
+            v = operand(act)
+            if v is UNKNOWN or v is None:
+                return UNKNOWN
+            return S.select(v, field)
+
+        return self.fold(sel, operand)
+
+    def index(self, node: A.Index) -> Fn:
+        operand = self.compile(node.operand)
+        idx = self.compile(node.index)
+
+        def ix(act: Any) -> Any:
+            a = operand(act)
+            i = idx(act)
+            if a is UNKNOWN or i is UNKNOWN or a is None:
+                return UNKNOWN
+            if kind(a) == MAP:
+                try:
+                    return S.index(a, i)
+                except ExprEvalError:
+                    return UNKNOWN
+            return S.index(a, i)
+
+        return self.fold(ix, operand, idx)
+
+    def has(self, node: A.Has) -> Fn:
+        operand = self.compile(node.operand)
+        field = node.field
+
+        def h(act: Any) -> Any:
+            v = operand(act)
+            if v is UNKNOWN or v is None:
+                return UNKNOWN
+            return S.has(v, field)
+
+        return self.fold(h, operand)
+
+    # --- calls --------------------------------------------------------------------------------
+    def call(self, node: A.Call) -> Fn:
+        args = [self.compile(a) for a in node.args]
+        if node.target is None:
+            impl = INNGEST_FUNCTIONS.get(node.name, {}).get(len(args))
+            parts = args
+        else:
+            impl = S.METHODS.get(node.name, {}).get(len(args))
+            parts = [self.compile(node.target), *args]
+        if impl is None:
+            return self.unknown_function(node, parts)
+        on_unknown: Any = 0 if node.name == "size" else False
+        f = impl
+
+        def call(act: Any) -> Any:
+            values = []
+            for p in parts:
+                v = _run(p, act)
+                if v is UNKNOWN:
+                    return on_unknown
+                values.append(v)
+            return f(*values)
+
+        return self.fold(call, *parts)
+
+    # --- literals -----------------------------------------------------------------------------
+    def list_lit(self, node: A.ListLit) -> Fn:
+        items = [self.compile(i) for i in node.items]
+        if all(self.is_const(i) for i in items):
+            return super().list_lit(node)
+
+        def make_list(act: Any) -> Any:
+            return [_known(i(act)) for i in items]
+
+        return make_list
+
+    def map_lit(self, node: A.MapLit) -> Fn:
+        entries = [(self.compile(k), self.compile(v)) for k, v in node.entries]
+        from ._compiler import _check_key
+
+        def make_map(act: Any) -> Any:
+            out: dict[Any, Any] = {}
+            for kf, vf in entries:
+                k = kf(act)
+                v = _known(vf(act))
+                _check_key(out, k)
+                out[k] = v
+            return out
+
+        return make_map
+
+    # --- operators ----------------------------------------------------------------------------
+    def unary(self, node: A.Unary) -> Fn:
+        operand = self.compile(node.operand)
+        impl = S.lnot if node.op == "!" else S.neg
+
+        def un(act: Any) -> Any:
+            v = _run(operand, act)
+            if v is UNKNOWN:
+                return False
+            return impl(v)
+
+        return self.fold(un, operand)
+
+    def binary(self, node: A.Binary) -> Fn:
+        op = node.op
+        if op == "+":
+            return self.plus(node)
+        left = self.compile(node.left)
+        right = self.compile(node.right)
+        fn: Fn
+        if op in ("==", "!="):
+            fn = _equality(left, right, op == "!=")
+        elif op in ("<", "<=", ">", ">="):
+            cmp = _order(op)
+
+            def rel(act: Any) -> Any:
+                return cmp(_run(left, act), _run(right, act))
+
+            fn = rel
+        elif op == "in":
+
+            def in_(act: Any) -> Any:
+                a = _run(left, act)
+                b = _run(right, act)
+                if a is UNKNOWN or b is UNKNOWN:
+                    return False
+                return S.in_(a, b)
+
+            fn = in_
+        else:
+            impl = S.BINARY[op]
+
+            def arith(act: Any) -> Any:
+                a = _run(left, act)
+                b = _run(right, act)
+                if a is UNKNOWN or b is UNKNOWN:
+                    return False
+                return impl(a, b)
+
+            fn = arith
+        return self.fold(fn, left, right)
+
+    def plus(self, node: A.Binary) -> Fn:
+        from ._compiler import _plus_chain
+
+        parts = [self.compile(p) for p in _plus_chain(node)]
+        if len(parts) == 3 and self.is_const(parts[1]) and type(self.value_of(parts[1])) is str:
+            a, mid, c = parts[0], self.value_of(parts[1]), parts[2]
+
+            def cat3(act: Any) -> Any:
+                try:
+                    x = a(act)
+                    y = c(act)
+                except ExprEvalError:
+                    x = y = UNKNOWN
+                if type(x) is str and type(y) is str:
+                    return x + mid + y
+                x = _run(a, act)
+                y = _run(c, act)
+                return inngest_add(inngest_add(x, mid), y)
+
+            return cat3
+
+        def cat(act: Any) -> Any:
+            acc = _run(parts[0], act)
+            for p in parts[1:]:
+                acc = inngest_add(acc, _run(p, act))
+            return acc
+
+        return self.fold(cat, *parts)
+
+    def and_(self, node: A.And) -> Fn:
+        return self._logic([self.compile(t) for t in node.terms], is_or=False)
+
+    def or_(self, node: A.Or) -> Fn:
+        return self._logic([self.compile(t) for t in node.terms], is_or=True)
+
+    def _logic(self, terms: list[Fn], is_or: bool) -> Fn:
+        last = terms[-1]
+        head = terms[:-1]
+
+        def logic(act: Any) -> Any:
+            for t in head:
+                v = _run(t, act)
+                if truthy(v) is is_or:
+                    return False if v is UNKNOWN else v
+            v = _run(last, act)
+            return False if v is UNKNOWN else v
+
+        return self.fold(logic, *terms)
+
+    def cond(self, node: A.Cond) -> Fn:
+        switch = self.switch(node)
+        if switch is not None:
+            return switch
+        c = self.compile(node.cond)
+        t = self.compile(node.then)
+        f = self.compile(node.other)
+
+        def cond(act: Any) -> Any:
+            return t(act) if truthy(_run(c, act)) else f(act)
+
+        return self.fold(cond, c, t, f)
+
+    # --- macros -------------------------------------------------------------------------------
+    def comprehension(self, node: A.Comprehension) -> Fn:
+        target = self.compile(node.target)
+        pred = self.compile(node.pred) if node.pred is not None else None
+        transform = self.compile(node.transform) if node.transform is not None else None
+        kind_, var = node.kind, node.var
+
+        def macro(act: Any) -> Any:
+            t = _run(target, act)
+            if t is UNKNOWN:
+                return False
+            items = _iter_items(t, kind_)
+            scope = Scope(act, var)
+            if kind_ in ("all", "exists"):
+                want = kind_ == "exists"
+                for x in items:
+                    scope.value = x
+                    assert pred is not None
+                    if truthy(_run(pred, scope)) is want:
+                        return want
+                return not want
+            if kind_ == "exists_one":
+                count = 0
+                for x in items:
+                    scope.value = x
+                    assert pred is not None
+                    count += truthy(_run(pred, scope))
+                return count == 1
+            out = []
+            for x in items:
+                scope.value = x
+                if pred is not None and not truthy(_run(pred, scope)):
+                    continue
+                out.append(x if transform is None else _known(transform(scope)))
+            return out
+
+        return macro
+
+
+def _equality(left: Fn, right: Fn, negate: bool) -> Fn:
+    def eq(act: Any) -> Any:
+        a = _run(left, act)
+        b = _run(right, act)
+        if a is UNKNOWN or b is UNKNOWN:
+            other = b if a is UNKNOWN else a
+            return (other is not None) if negate else (other is None)
+        r = cel_eq(a, b)
+        return not r if negate else r
+
+    return eq
+
+
