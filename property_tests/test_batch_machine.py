@@ -151,6 +151,7 @@ class BatcherMachine(RuleBasedStateMachine):
     def prune(self) -> None:
         before = self.b.dedupe_size()
         dropped = self.b.prune()
+        self.now()  # prune reads the clock too
         assert self.b.dedupe_size() == before - dropped
 
     @rule()
