@@ -151,7 +151,10 @@ class BatcherMachine(RuleBasedStateMachine):
     def prune(self) -> None:
         before = self.b.dedupe_size()
         dropped = self.b.prune()
-        self.now()  # prune reads the clock too
+        now = self.now()  # prune reads the clock too
+        # After a prune the dedupe memory is exactly the ids still inside their window.
+        live = {e for e, t, _ in self.accepted if now < t + self.window}
+        assert self.b.dedupe_size() == len(live)
         assert self.b.dedupe_size() == before - dropped
 
     @rule()
