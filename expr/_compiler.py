@@ -122,6 +122,21 @@ class Compiler:
     def __init__(self) -> None:
         self._consts: dict[int, Any] = {}
         self._keep: list[Fn] = []
+        # closures that raise only ExprEvalError and never return an internal marker
+        self._plain: set[int] = set()
+        # fast path closures: id -> (root name, fields)
+        self._paths: dict[int, tuple[str, tuple[str, ...]]] = {}
+
+    def mark_plain(self, fn: Fn) -> Fn:
+        self._plain.add(id(fn))
+        self._keep.append(fn)
+        return fn
+
+    def is_plain(self, fn: Fn) -> bool:
+        return id(fn) in self._plain or id(fn) in self._consts
+
+    def path_info(self, fn: Fn) -> tuple[str, tuple[str, ...]] | None:
+        return self._paths.get(id(fn))
 
     # --- constants ----------------------------------------------------------------------------
     def const(self, value: Any) -> Fn:
@@ -153,7 +168,7 @@ class Compiler:
     def compile_top(self, node: A.Node) -> Fn:
         """The program's closure: the whole expression, guarded."""
         fn = self.compile(node)
-        if self.is_const(fn):
+        if self.is_plain(fn):
             return fn
         return guard(fn)
 
@@ -223,7 +238,9 @@ class Compiler:
         slow = self.path_slow(ident, fields)
         if ident.root:
             return slow
-        return _fast_path(ident.name, tuple(fields), slow)
+        fn = _fast_path(ident.name, tuple(fields), guard(slow))
+        self._paths[id(fn)] = (ident.name, tuple(fields))
+        return self.mark_plain(fn)
 
     def select(self, node: A.Select) -> Fn:
         operand = self.compile(node.operand)
@@ -398,6 +415,7 @@ class Compiler:
         add = S.add
         if len(parts) == 3 and self.is_const(parts[1]) and not self.is_const(parts[0]):
             a, mid, c = parts[0], self.value_of(parts[1]), parts[2]
+
             def cat3(act: Any) -> Any:
                 x = a(act)
                 y = c(act)
@@ -405,7 +423,7 @@ class Compiler:
                     return x + mid + y
                 return add(add(x, mid), y)
 
-            return cat3
+            return self.fuse_cat3(a, mid, c, cat3)
 
         def cat(act: Any) -> Any:
             acc = parts[0](act)
@@ -414,6 +432,26 @@ class Compiler:
             return acc
 
         return self.fold(cat, *parts)
+
+    def fuse_cat3(self, a: Fn, mid: str, c: Fn, general: Fn) -> Fn:
+        """``p + 'lit' + q`` with two 2-field paths: one closure, no nested calls."""
+        pa, pc = self.path_info(a), self.path_info(c)
+        if pa is None or pc is None or len(pa[1]) != 2 or len(pc[1]) != 2:
+            return general
+        (n1, (a1, a2)), (n2, (c1, c2)) = pa, pc
+        slow = guard(general)
+
+        def cat_paths(act: Any) -> Any:
+            try:
+                x = act[n1][a1][a2]
+                y = act[n2][c1][c2]
+            except Exception:
+                return slow(act)
+            if type(x) is str and type(y) is str:
+                return x + mid + y
+            return slow(act)
+
+        return self.mark_plain(cat_paths)
 
     def and_(self, node: A.And) -> Fn:
         terms = [self.compile(t) for t in node.terms]
@@ -492,15 +530,30 @@ class Compiler:
             values = {k: self.value_of(b) for k, b in branches.items()}
             if self.is_const(default):
                 dv = self.value_of(default)
+                info = self.path_info(get)
+                if info is not None and len(info[1]) == 2:
+                    root, (g1, g2) = info[0], info[1]
+
+                    def switch_path2(act: Any) -> Any:
+                        try:
+                            v = act[root][g1][g2]
+                        except Exception:
+                            v = get(act)
+                        if type(v) is str:
+                            return values.get(v, dv)
+                        if isinstance(v, str):
+                            return values.get(str(v), dv)
+                        return dv
+
+                    return self.mark_plain(switch_path2)
 
                 def switch_consts(act: Any) -> Any:
                     v = get(act)
-                    if type(v) is not str:
-                        if not isinstance(v, str):
-                            return dv
-                        v = str(v)
-                    r = values.get(v, _MISSING)
-                    return dv if r is _MISSING else r
+                    if type(v) is str:
+                        return values.get(v, dv)
+                    if isinstance(v, str):
+                        return values.get(str(v), dv)
+                    return dv
 
                 return switch_consts
 

@@ -234,7 +234,7 @@ class InngestCompiler(Compiler):
 
             return _fast_path(ident.name, tuple(fields), guard(top_slow))
         fn = self.compile(node)
-        if self.is_const(fn):
+        if self.is_plain(fn):
             return fn
 
         def top(act: Any) -> Any:
@@ -279,7 +279,10 @@ class InngestCompiler(Compiler):
         slow = self._path_slow(ident, fields)
         if ident.root:
             return slow
-        return _fast_path(ident.name, tuple(fields), slow)
+        fn = _fast_path(ident.name, tuple(fields), guard(slow))
+        self._paths[id(fn)] = (ident.name, tuple(fields))
+        self._keep.append(fn)
+        return fn
 
     def select(self, node: A.Select) -> Fn:
         operand = self.compile(node.operand)
@@ -445,7 +448,7 @@ class InngestCompiler(Compiler):
                 y = _run(c, act)
                 return inngest_add(inngest_add(x, mid), y)
 
-            return cat3
+            return self.fuse_cat3(a, mid, c, cat3)
 
         def cat(act: Any) -> Any:
             acc = _run(parts[0], act)
