@@ -15,6 +15,7 @@ from flowcontrol._time import (
     parse_duration,
     parse_duration_strict,
 )
+from flowcontrol.batch import Added, AddOutcome, Batch, Batcher, FlushReason
 from flowcontrol.concurrency import (
     Acquired,
     Concurrency,
@@ -23,20 +24,31 @@ from flowcontrol.concurrency import (
     Refused,
     UnknownFunctionError,
 )
+from flowcontrol.debounce import Debounce, DebounceCancelled, DebounceOutcome, Fired, Pushed
 from flowcontrol.gcra import GcraDecision, RateLimit, Throttle
 from flowcontrol.priority import PriorityQueue, QueuedItem, item_score
 from flowcontrol.singleton import Singleton, SingletonSkipped, SingletonStarted
 
 __all__ = [
     "Acquired",
+    "AddOutcome",
+    "Added",
+    "Batch",
+    "Batcher",
     "Clock",
     "Concurrency",
     "ConcurrencyConstraint",
     "ConcurrencyUsage",
+    "Debounce",
+    "DebounceCancelled",
+    "DebounceOutcome",
     "DurationError",
+    "Fired",
+    "FlushReason",
     "GcraDecision",
     "ManualClock",
     "PriorityQueue",
+    "Pushed",
     "QueuedItem",
     "RateLimit",
     "Refused",

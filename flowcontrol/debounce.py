@@ -20,7 +20,7 @@ Accounting: every pushed event ends in exactly one place.
   event it replaced; ``IGNORED`` names the pushed event itself, superseded by the
   newer stored one), or
 * it is the ``event_id`` of a :class:`Fired` from ``poll()``, or of a
-  :class:`Cancelled` from ``cancel()``.
+  :class:`DebounceCancelled` from ``cancel()``.
 
 Deliberate deviations from the platform (document, don't emulate):
 
@@ -52,8 +52,8 @@ from flowcontrol._time import NS_PER_S, Clock, to_ns
 __all__ = [
     "MAX_DEBOUNCE_PERIOD",
     "MIN_DEBOUNCE_PERIOD",
-    "Cancelled",
     "Debounce",
+    "DebounceCancelled",
     "DebounceOutcome",
     "Fired",
     "Pushed",
@@ -108,7 +108,7 @@ class Fired:
 
 
 @dataclass(frozen=True, slots=True)
-class Cancelled:
+class DebounceCancelled:
     """A debounce removed by :meth:`Debounce.cancel` before it fired."""
 
     key: str
@@ -260,7 +260,7 @@ class Debounce:
         heapq.heappush(self._heap, (fire_at, did, d))
         return _pushed(_SCHEDULED, did, fire_at, None)
 
-    def cancel(self, key: str) -> Cancelled | None:
+    def cancel(self, key: str) -> DebounceCancelled | None:
         """cancel drops ``key``'s open debounce before it fires; None if there is none.
 
         A debounce whose fire time has come is already firing and is not cancelled.
@@ -277,7 +277,7 @@ class Debounce:
         d.done = True
         self._stale += 1
         self._compact()
-        return Cancelled(key, d.id, d.event_id, d.payload, d.count)
+        return DebounceCancelled(key, d.id, d.event_id, d.payload, d.count)
 
     def poll(self) -> tuple[Fired, ...]:
         """poll hands out every debounce due at the current time, by (fire_at, id)."""

@@ -14,8 +14,8 @@ import pytest
 
 from flowcontrol._time import ManualClock
 from flowcontrol.debounce import (
-    Cancelled,
     Debounce,
+    DebounceCancelled,
     DebounceOutcome,
     Fired,
     Pushed,
@@ -280,7 +280,7 @@ def test_cancel_accounts_for_the_pending_event() -> None:
     assert d.cancel("k") is None
     d.push("k", "a")
     d.push("k", "b")
-    assert d.cancel("k") == Cancelled("k", 1, "b", None, 2)
+    assert d.cancel("k") == DebounceCancelled("k", 1, "b", None, 2)
     assert len(d) == 0 and d.next_deadline() is None and d.poll() == ()
     assert d.push("k", "c").outcome is SCHEDULED
     clock.set(10 * S)
