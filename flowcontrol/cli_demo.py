@@ -20,8 +20,9 @@ from typing import Any, TextIO
 
 from flowcontrol._time import NS_PER_MS, NS_PER_S, format_duration
 from flowcontrol.config.model import FunctionConfig
-from flowcontrol.report import Stats, render_text, summarize
+from flowcontrol.report import render_text, summarize
 from flowcontrol.simulate import SimResult, simulate
+from flowcontrol.stats import Stats
 from flowcontrol.tracegen import TraceSpec, generate
 
 __all__ = ["DEMO_CONFIG", "DEMO_TRACE", "VARIANTS", "add_arguments", "main", "run"]

@@ -165,7 +165,7 @@ class _Function:
         self.batcher = Batcher(b.max_size, b.timeout_ns, clock=clock) if b else None
         self.batch_key = _compile(b.key) if b else None
         self.batch_if = _compile(b.if_expr) if b else None
-        self.batch_events: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
+        self.batch_events: dict[str, dict[str, Any]] = {}
         self.batch_armed: int | None = None
         rl = cfg.effective_rate_limit()
         self.rl = RateLimit(rl.limit, rl.period_ns, clock=clock) if rl else None

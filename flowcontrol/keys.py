@@ -41,6 +41,7 @@ __all__ = [
 ]
 
 FALSE: Final = "false"
+DIALECT: Final = "inngest"
 
 
 class _Error:
@@ -97,7 +98,7 @@ class CompiledExpr:
 
     def __init__(self, source: str) -> None:
         self.source = source
-        self._program = expr.compile(source, dialect="inngest")
+        self._program = expr.compile(source, dialect=DIALECT)
         self.is_constant = False
         self.constant: Any = None
         refs = getattr(self._program, "references", None)

@@ -22,71 +22,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
-from flowcontrol._time import NS_PER_MS, NS_PER_S, format_duration
+from flowcontrol._time import NS_PER_MS, format_duration
 from flowcontrol.simulate import EventRow, RunRow, SimResult
+from flowcontrol.stats import RUN_STATUSES, Stats
 
-__all__ = ["SCHEMA_VERSION", "Stats", "render_json", "render_text", "summarize", "to_document"]
+__all__ = ["SCHEMA_VERSION", "Summary", "render_json", "render_text", "summarize", "to_document"]
 
 SCHEMA_VERSION = 1
-EVENT_OUTCOMES = ("run", "dropped", "skipped", "debounced", "batched", "superseded")
-RUN_STATUSES = ("completed", "cancelled", "skipped", "pending")
-
-
-@dataclass(slots=True)
-class Stats:
-    """Counts and latencies of one function, or of one key of a function."""
-
-    events_in: int = 0
-    outcomes: dict[str, int] = field(default_factory=lambda: dict.fromkeys(EVENT_OUTCOMES, 0))
-    runs: int = 0
-    runs_started: int = 0
-    completed: int = 0
-    cancelled: int = 0
-    skipped_runs: int = 0
-    pending: int = 0
-    latencies: list[int] = field(default_factory=list)
-    peak_concurrency: int = 0
-
-    def latency_ms(self) -> dict[str, float | int | None]:
-        if not self.latencies:
-            return {"p50": None, "p90": None, "p99": None, "max": None, "mean": None}
-        a = np.asarray(self.latencies, dtype=np.float64) / NS_PER_MS
-        p50, p90, p99 = np.percentile(a, [50.0, 90.0, 99.0])
-        return {
-            "p50": _num(float(p50)),
-            "p90": _num(float(p90)),
-            "p99": _num(float(p99)),
-            "max": _num(float(a.max())),
-            "mean": _num(float(a.mean())),
-        }
-
-    def to_dict(self, span_ns: int) -> dict[str, Any]:
-        span_s = span_ns / NS_PER_S
-        return {
-            "events_in": self.events_in,
-            "events": dict(self.outcomes),
-            "runs": self.runs,
-            "runs_started": self.runs_started,
-            "runs_completed": self.completed,
-            "runs_cancelled": self.cancelled,
-            "runs_skipped": self.skipped_runs,
-            "runs_pending": self.pending,
-            "start_latency_ms": self.latency_ms(),
-            "peak_concurrency": self.peak_concurrency,
-            "throughput_per_s": _num(self.completed / span_s) if span_s > 0 else None,
-        }
-
-
-def _num(x: float) -> float | int:
-    """A JSON-stable number: an int when whole, else rounded to 6 decimals."""
-    if x == int(x) and abs(x) < 2**53:
-        return int(x)
-    return round(x, 6)
 
 
 def ms(ns: int | None) -> float | int | None:
@@ -99,46 +44,23 @@ def ms(ns: int | None) -> float | int | None:
 
 @dataclass(slots=True)
 class Summary:
+    """Per function (``functions``) and per function and key (``keys``)."""
+
     functions: dict[str, Stats]
     keys: dict[str, dict[str, Stats]]
     span_ns: int
 
 
 def summarize(result: SimResult) -> Summary:
-    """Aggregate a simulation per function and per group key."""
-    functions = {f: Stats() for f in result.functions}
+    """Gather a simulation's statistics per function and per group key."""
     keys: dict[str, dict[str, Stats]] = {f: {} for f in result.functions}
-
-    def at(fn: str, group: str) -> tuple[Stats, Stats]:
-        per = keys[fn]
-        s = per.get(group)
-        if s is None:
-            s = per[group] = Stats()
-        return functions[fn], s
-
-    for e in result.events:
-        for s in at(e.function, e.group):
-            s.events_in += 1
-            s.outcomes[e.outcome] += 1
-    for r in result.runs:
-        for s in at(r.function, r.group):
-            s.runs += 1
-            if r.status == "skipped":
-                s.skipped_runs += 1
-                continue
-            if r.started_at is not None:
-                s.runs_started += 1
-                s.latencies.append(r.started_at - r.created_at)
-            if r.status == "completed":
-                s.completed += 1
-            elif r.status == "cancelled":
-                s.cancelled += 1
-            else:
-                s.pending += 1
-    for (fn, group), peak in result.peak.items():
-        at(fn, group)[1].peak_concurrency = peak
-    for fn, peak in result.peak_function.items():
-        functions[fn].peak_concurrency = peak
+    for (fn, group), st in result.stats.items():
+        keys[fn][group] = st
+    functions = {}
+    for fn in result.functions:
+        total = Stats.merged(keys[fn].values())
+        total.peak_concurrency = result.peak_function.get(fn, 0)
+        functions[fn] = total
     return Summary(functions, keys, max(result.end - result.start, 0))
 
 
@@ -173,7 +95,12 @@ def _event_doc(e: EventRow) -> dict[str, Any]:
 
 
 def to_document(result: SimResult, summary: Summary | None = None) -> dict[str, Any]:
-    """The ``--format json`` document (schema in ``docs/simulate-json.md``)."""
+    """The ``--format json`` document (schema in ``docs/simulate-json.md``).
+
+    Needs every row: raises ValueError for a simulation run with ``keep_rows=False``."""
+    if not result.complete:
+        raise ValueError("the JSON document lists every run and event: simulate with "
+                         "keep_rows=True")
     s = summary or summarize(result)
     functions = []
     for fn, st in s.functions.items():

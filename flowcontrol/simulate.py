@@ -15,7 +15,7 @@ rendered (``flowcontrol.report``).
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Sized
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -38,6 +38,7 @@ from flowcontrol.decisions import (
 )
 from flowcontrol.fairness import WaitQueuePolicy
 from flowcontrol.keys import CompiledExpr, make_activation
+from flowcontrol.stats import Stats
 
 __all__ = ["EventRow", "RunRow", "SimResult", "report_key_expression", "simulate"]
 
@@ -88,8 +89,11 @@ class SimResult:
     end: int
     run_duration: int
     group_by: dict[str, str]
-    peak: dict[tuple[str, str], int]
+    stats: dict[tuple[str, str], Stats]
+    """Per (function, group key): counts and latencies (``flowcontrol.stats``)."""
     peak_function: dict[str, int]
+    complete: bool
+    """Whether ``runs`` and ``events`` hold every row (``keep_rows=True``)."""
     timeline: list[tuple[int, str, str, int, int]] = field(default_factory=list)
     """(time, function, group, running, backlog) samples, when asked for."""
 
@@ -120,12 +124,15 @@ def _plan(cfg: FunctionConfig, run_duration: int) -> tuple[tuple[str, int], ...]
 
 
 class _Sim:
+    """The host side: runs the steps, keeps rows and statistics."""
+
     def __init__(
         self,
         functions: Sequence[FunctionConfig],
         run_duration: int,
         group_by: str | None,
         timeline: bool,
+        keep_rows: bool,
         controller_options: dict[str, Any],
     ) -> None:
         self.clock = ManualClock(0)
@@ -134,33 +141,59 @@ class _Sim:
         self.group_src = {f.id: group_by if group_by is not None else report_key_expression(f)
                           for f in functions}
         self.group_expr = {k: CompiledExpr(v) if v else None for k, v in self.group_src.items()}
-        self.runs: dict[str, RunRow] = {}
-        self.events: list[EventRow] = []
-        self.event_index: dict[tuple[str, str], EventRow] = {}
+        self.keep_rows = keep_rows
+        self.runs: dict[str, RunRow] = {}  # every run (keep_rows) or the live ones
+        self.events: list[EventRow] = []  # every event row (keep_rows only)
+        self.pending: dict[tuple[str, str], EventRow] = {}  # rows whose outcome may change
+        self.stats: dict[tuple[str, str], Stats] = {}
         self.cur_act: dict[str, Any] = {"event": {"id": None}}
+        self.cur_groups: dict[str, str] = {}
         self.heap: list[tuple[int, int, int, str]] = []
         self.seq = 0
         self.step: dict[str, int] = {}
         self.running: dict[tuple[str, str], int] = {}
         self.running_fn: dict[str, int] = {f.id: 0 for f in functions}
-        self.peak: dict[tuple[str, str], int] = {}
         self.peak_fn: dict[str, int] = {f.id: 0 for f in functions}
         self.backlog: dict[tuple[str, str], int] = {}
         self.queued: set[str] = set()
         self.want_timeline = timeline
         self.timeline: list[tuple[int, str, str, int, int]] = []
+        self.dispatch = {
+            RunStarted: self.on_started,
+            StepStarted: self.on_step_started,
+            RunQueued: self.on_queued,
+            RunCancelled: self.on_cancelled,
+            RunSkipped: self.on_skipped,
+            EventDropped: self.on_dropped,
+            EventSkipped: self.on_event_skipped,
+            EventSuperseded: self.on_superseded,
+            EventDebounced: self.on_debounced,
+            EventBatched: self.on_batched,
+            BatchFlushed: self.on_flushed,
+        }
+
+    def at(self, fn: str, group: str) -> Stats:
+        k = (fn, group)
+        st = self.stats.get(k)
+        if st is None:
+            st = self.stats[k] = Stats()
+        return st
 
     def group_of(self, fn_id: str, eid: str) -> str:
-        """The group key of event ``eid`` for a function: from its row, or evaluated on the
-        event arriving now."""
+        """The group key of event ``eid`` for a function: from its pending row, or evaluated
+        on the event arriving now."""
         e = self.group_expr[fn_id]
         if e is None:
             return ""
-        er = self.event_index.get((eid, fn_id))
+        er = self.pending.get((eid, fn_id))
         if er is not None:
             return er.group
-        act = self.cur_act
-        return e.key(act) if act["event"]["id"] == eid else ""
+        if self.cur_act["event"]["id"] != eid:
+            return ""
+        g = self.cur_groups.get(fn_id)
+        if g is None:
+            g = self.cur_groups[fn_id] = e.key(self.cur_act)
+        return g
 
     def push(self, t: int, kind: int, run_id: str) -> None:
         self.seq += 1
@@ -170,75 +203,62 @@ class _Sim:
         k = (fn, group)
         self.timeline.append((t, fn, group, self.running.get(k, 0), self.backlog.get(k, 0)))
 
-    # -- decisions ---------------------------------------------------------------------
+    # -- event rows ----------------------------------------------------------------------
 
-    def handle(self, decisions: list[Decision], t: int) -> None:
-        for d in decisions:
-            tp = type(d)
-            if tp is RunStarted:
-                self.started(d, t)  # type: ignore[arg-type]
-            elif tp is StepStarted:
-                self.step_started(d.run_id, t)  # type: ignore[attr-defined]
-            elif tp is RunQueued:
-                row = self.row(d.run_id, d.function, d.event_ids, d.created_at)  # type: ignore[attr-defined]
-                if d.run_id not in self.queued:  # type: ignore[attr-defined]
-                    self.queued.add(row.run_id)
-                    self.bump_backlog(row, 1, t)
-            elif tp is RunCancelled:
-                got = self.runs.get(d.run_id)  # type: ignore[attr-defined]
-                if got is not None:
-                    got.status = "cancelled"
-                    got.reason = d.reason  # type: ignore[attr-defined]
-                    got.ended_at = t
-                    if got.run_id in self.queued:
-                        self.queued.discard(got.run_id)
-                        self.bump_backlog(got, -1, t)
-            elif tp is RunSkipped:
-                row = self.row(d.run_id, d.function, d.event_ids, t)  # type: ignore[attr-defined]
-                row.status = "skipped"
-                row.reason = d.reason  # type: ignore[attr-defined]
-                row.ended_at = t
-                for e in d.event_ids:  # type: ignore[attr-defined]
-                    self.outcome(e, d.function, "skipped", d.run_id, d.reason)  # type: ignore[attr-defined]
-            elif tp is EventDropped:
-                self.outcome(d.event_id, d.function, "dropped", None, d.reason)  # type: ignore[attr-defined]
-            elif tp is EventSkipped:
-                self.outcome(d.event_id, d.function, "skipped", d.run_id, d.reason)  # type: ignore[attr-defined]
-            elif tp is EventSuperseded:
-                by = d.by_event_id  # type: ignore[attr-defined]
-                why = f"superseded by event {by}" if by else "a newer event was pending"
-                self.outcome(d.event_id, d.function, "superseded", None, why)  # type: ignore[attr-defined]
-            elif tp is EventDebounced:
-                self.outcome(d.event_id, d.function, "debounced", None, "")  # type: ignore[attr-defined]
-            elif tp is EventBatched:
-                self.outcome(d.event_id, d.function, "batched", None, "")  # type: ignore[attr-defined]
-            elif tp is BatchFlushed:
-                pass  # the run's own RunStarted/RunQueued/RunSkipped follows
+    def outcome(self, eid: str, fn: str, outcome: str, run_id: str | None, reason: str) -> None:
+        """Record an event's outcome; an outcome is final unless it is a debounce or batch
+        still waiting for its run."""
+        key = (eid, fn)
+        er = self.pending.pop(key, None)
+        if er is None:
+            er = EventRow(eid, fn, outcome, run_id, reason, self.group_of(fn, eid))
+            if self.keep_rows:
+                self.events.append(er)
+        else:
+            er.outcome, er.reason = outcome, reason
+            if run_id is not None or outcome == "superseded":
+                er.run_id = run_id
+        if er.run_id is None and outcome in ("debounced", "batched"):
+            self.pending[key] = er
+            return
+        st = self.at(fn, er.group)
+        st.events_in += 1
+        st.outcomes[outcome] += 1
 
-    def row(self, run_id: str, fn: str, event_ids: tuple[str, ...], created: int) -> RunRow:
+    # -- run rows ------------------------------------------------------------------------
+
+    def row(self, run_id: str, fn: str, event_ids: tuple[str, ...], created: int,
+            attach: bool = True) -> RunRow:
+        """The run's row, created on first sight; ``attach`` gives its events their
+        outcome (``run``, or the debounce/batch they waited in)."""
         row = self.runs.get(run_id)
         if row is None:
             group = self.group_of(fn, event_ids[0]) if event_ids else ""
             row = RunRow(run_id, fn, event_ids, created, group=group)
             self.runs[run_id] = row
-            for e in event_ids:
-                er = self.event_index.get((e, fn))
+            self.at(fn, group).runs += 1
+            for e in event_ids if attach else ():
+                er = self.pending.get((e, fn))
                 if er is None:
                     self.outcome(e, fn, "run", run_id, "")
-                elif er.run_id is None and er.outcome in ("debounced", "batched"):
-                    er.run_id = run_id
+                else:
+                    self.outcome(e, fn, er.outcome, run_id, er.reason)
         return row
 
-    def outcome(self, eid: str, fn: str, outcome: str, run_id: str | None, reason: str) -> None:
-        er = self.event_index.get((eid, fn))
-        if er is None:
-            er = EventRow(eid, fn, outcome, run_id, reason, self.group_of(fn, eid))
-            self.event_index[(eid, fn)] = er
-            self.events.append(er)
+    def end(self, row: RunRow, status: str, t: int) -> None:
+        row.status = status
+        row.ended_at = t
+        st = self.at(row.function, row.group)
+        if status == "completed":
+            st.completed += 1
+        elif status == "cancelled":
+            st.cancelled += 1
         else:
-            er.outcome, er.reason = outcome, reason
-            if run_id is not None or outcome == "superseded":
-                er.run_id = run_id
+            st.skipped_runs += 1
+
+    def forget(self, run_id: str) -> None:
+        if not self.keep_rows:
+            self.runs.pop(run_id, None)
 
     def bump_backlog(self, row: RunRow, delta: int, t: int) -> None:
         k = (row.function, row.group)
@@ -246,23 +266,34 @@ class _Sim:
         if self.want_timeline:
             self.sample(t, row.function, row.group)
 
-    def started(self, d: RunStarted, t: int) -> None:
+    # -- decisions ---------------------------------------------------------------------
+
+    def handle(self, decisions: list[Decision], t: int) -> None:
+        dispatch = self.dispatch
+        for d in decisions:
+            dispatch[type(d)](d, t)  # type: ignore[operator]
+
+    def on_started(self, d: RunStarted, t: int) -> None:
         row = self.row(d.run_id, d.function, d.event_ids, d.created_at)
         row.started_at = t
-        row.status = "running"
+        st = self.at(row.function, row.group)
+        st.runs_started += 1
+        st.latencies.append(t - row.created_at)
         if row.run_id in self.queued:
             self.queued.discard(row.run_id)
             self.bump_backlog(row, -1, t)
         self.step[row.run_id] = 0
-        self.step_started(row.run_id, t)
+        self.on_step_started(d, t)
 
-    def step_started(self, run_id: str, t: int) -> None:
+    def on_step_started(self, d: RunStarted | StepStarted, t: int) -> None:
+        run_id = d.run_id
         row = self.runs[run_id]
         k = (row.function, row.group)
         n = self.running.get(k, 0) + 1
         self.running[k] = n
-        if n > self.peak.get(k, 0):
-            self.peak[k] = n
+        st = self.at(row.function, row.group)
+        if n > st.peak_concurrency:
+            st.peak_concurrency = n
         m = self.running_fn[row.function] + 1
         self.running_fn[row.function] = m
         if m > self.peak_fn[row.function]:
@@ -272,6 +303,54 @@ class _Sim:
         plan = self.plans[row.function]
         self.push(t + plan[self.step[run_id]][1], _STEP_END, run_id)
 
+    def on_queued(self, d: RunQueued, t: int) -> None:
+        row = self.row(d.run_id, d.function, d.event_ids, d.created_at)
+        if d.run_id not in self.queued and row.started_at is None:
+            self.queued.add(row.run_id)
+            self.bump_backlog(row, 1, t)
+
+    def on_cancelled(self, d: RunCancelled, t: int) -> None:
+        row = self.runs.get(d.run_id)
+        if row is None or row.status == "cancelled":
+            return
+        row.reason = d.reason
+        self.end(row, "cancelled", t)
+        if row.run_id in self.queued:
+            self.queued.discard(row.run_id)
+            self.bump_backlog(row, -1, t)
+        if row.run_id not in self.step:  # never started: nothing of it is left to run
+            self.forget(row.run_id)
+
+    def on_skipped(self, d: RunSkipped, t: int) -> None:
+        for e in d.event_ids:
+            self.outcome(e, d.function, "skipped", d.run_id, d.reason)
+        row = self.row(d.run_id, d.function, d.event_ids, t, attach=False)
+        row.reason = d.reason
+        self.end(row, "skipped", t)
+        self.forget(row.run_id)
+
+    def on_dropped(self, d: EventDropped, t: int) -> None:
+        self.outcome(d.event_id, d.function, "dropped", None, d.reason)
+
+    def on_event_skipped(self, d: EventSkipped, t: int) -> None:
+        self.outcome(d.event_id, d.function, "skipped", d.run_id, d.reason)
+
+    def on_superseded(self, d: EventSuperseded, t: int) -> None:
+        by = d.by_event_id
+        why = f"superseded by event {by}" if by else "a newer event was pending"
+        self.outcome(d.event_id, d.function, "superseded", None, why)
+
+    def on_debounced(self, d: EventDebounced, t: int) -> None:
+        self.outcome(d.event_id, d.function, "debounced", None, "")
+
+    def on_batched(self, d: EventBatched, t: int) -> None:
+        self.outcome(d.event_id, d.function, "batched", None, "")
+
+    def on_flushed(self, d: BatchFlushed, t: int) -> None:
+        pass  # the run's own RunStarted/RunQueued/RunSkipped follows
+
+    # -- the run's steps -----------------------------------------------------------------
+
     def step_ended(self, run_id: str, t: int) -> None:
         row = self.runs[run_id]
         k = (row.function, row.group)
@@ -279,16 +358,17 @@ class _Sim:
         self.running_fn[row.function] -= 1
         if self.want_timeline:
             self.sample(t, row.function, row.group)
+        if row.status == "cancelled":
+            self.handle(self.fc.step_finished(run_id), t)
+            self.step.pop(run_id, None)
+            self.forget(run_id)
+            return
         plan = self.plans[row.function]
         i = self.step[run_id] + 1
         sleep = 0
         while i < len(plan) and plan[i][0] == "sleep":
             sleep += plan[i][1]
             i += 1
-        if row.status == "cancelled":
-            self.handle(self.fc.step_finished(run_id), t)
-            self.step.pop(run_id, None)
-            return
         if i >= len(plan):
             if sleep:
                 self.handle(self.fc.step_finished(run_id), t)
@@ -305,11 +385,10 @@ class _Sim:
 
     def finish(self, row: RunRow, t: int) -> None:
         self.step.pop(row.run_id, None)
-        if row.status == "cancelled":
-            return
-        self.handle(self.fc.run_finished(row.run_id), t)
-        row.status = "completed"
-        row.ended_at = t
+        if row.status != "cancelled":
+            self.handle(self.fc.run_finished(row.run_id), t)
+            self.end(row, "completed", t)
+        self.forget(row.run_id)
 
     def timer(self, kind: int, run_id: str, t: int) -> None:
         if kind == _STEP_END:
@@ -318,6 +397,7 @@ class _Sim:
         row = self.runs[run_id]
         if row.status == "cancelled":
             self.step.pop(run_id, None)
+            self.forget(run_id)
             return
         if kind == _STEP_READY:
             self.handle(self.fc.step_ready(run_id), t)
@@ -325,22 +405,35 @@ class _Sim:
             self.finish(row, t)
 
 
-def _arrivals(events: Iterable[Mapping[str, Any]]) -> list[tuple[int, int, Mapping[str, Any]]]:
-    out: list[tuple[int, int, Mapping[str, Any]]] = []
-    last = 0
-    for i, ev in enumerate(events):
-        ts = ev.get("ts")
-        if ts is None:
-            ev = {**ev, "ts": last}
-            ts = last
-        if not isinstance(ts, int | float) or isinstance(ts, bool):
-            raise ValueError(f"event {i + 1}: ts must be a number of milliseconds, got {ts!r}")
-        if ev.get("id") in (None, ""):
-            ev = {**ev, "id": f"evt-{i + 1}"}
-        last = int(ts)
-        out.append((round(ts * NS_PER_MS), i, ev))
-    out.sort(key=lambda a: (a[0], a[1]))
-    return out
+def _arrivals(
+    events: Iterable[Mapping[str, Any]], presorted: bool
+) -> Iterator[tuple[int, Mapping[str, Any]]]:
+    """(time in ns, event) in time order; ids and missing ``ts`` filled in."""
+
+    def fill() -> Iterator[tuple[int, int, Mapping[str, Any]]]:
+        last: int | float = 0
+        for i, ev in enumerate(events):
+            ts = ev.get("ts")
+            if ts is None:
+                ev = {**ev, "ts": last}
+                ts = last
+            elif not isinstance(ts, int | float) or isinstance(ts, bool):
+                raise ValueError(f"event {i + 1}: ts must be a number of milliseconds, got {ts!r}")
+            if ev.get("id") in (None, ""):
+                ev = {**ev, "id": f"evt-{i + 1}"}
+            last = ts
+            yield round(ts * NS_PER_MS), i, ev
+
+    if not presorted:
+        for t, _, ev in sorted(fill(), key=lambda a: (a[0], a[1])):
+            yield t, ev
+        return
+    prev = -_INF
+    for t, i, ev in fill():
+        if t < prev:
+            raise ValueError(f"event {i + 1}: ts goes backwards in a presorted trace")
+        prev = t
+        yield t, ev
 
 
 def simulate(
@@ -350,6 +443,8 @@ def simulate(
     run_duration: int = NS_PER_S,
     group_by: str | None = None,
     timeline: bool = False,
+    keep_rows: bool = True,
+    presorted: bool = False,
     progress: Callable[[int, int], None] | None = None,
     account_concurrency: int = 0,
     priority_range: tuple[int, int] = (-600, 600),
@@ -360,27 +455,35 @@ def simulate(
     ``run_duration`` (ns) is one run's length for functions without ``steps``;
     ``group_by`` is an expression that groups runs in the report (default: see
     ``report_key_expression``); ``timeline`` keeps (time, running, backlog) samples for
-    plots; ``progress(done, total)`` is called now and then. Events without ``id`` get
-    ``evt-<n>`` (their position, from 1). Raises ValueError on a malformed event.
+    plots; ``progress(done, total)`` is called now and then (``total`` is 0 when
+    ``events`` has no length). Events without ``id`` get ``evt-<n>`` (their position,
+    from 1). Raises ValueError on a malformed event.
+
+    For long traces: ``keep_rows=False`` keeps statistics only (rows of finished runs and
+    events are dropped, so memory follows live work and keys), and ``presorted=True``
+    consumes ``events`` lazily (they must come in ``ts`` order).
     """
     opts: dict[str, Any] = {
         "account_concurrency": account_concurrency,
         "priority_range": priority_range,
         "fairness": fairness,
     }
-    sim = _Sim(functions, run_duration, group_by, timeline, opts)
-    arrivals = _arrivals(events)
+    sim = _Sim(functions, run_duration, group_by, timeline, keep_rows, opts)
+    total = len(events) if isinstance(events, Sized) else 0
+    arrivals = _arrivals(events, presorted)
     fc, clock, heap = sim.fc, sim.clock, sim.heap
-    n = len(arrivals)
-    start = arrivals[0][0] if arrivals else 0
-    clock.set(max(start, 0)) if start > 0 else None
+    nxt = next(arrivals, None)
+    start = nxt[0] if nxt is not None else 0
+    if start > 0:
+        clock.set(start)
     unmatched = 0
-    i = 0
-    every = max(1, n // 100)
+    done = 0
+    every = max(1, total // 100) if total else 10_000
     names = {e for f in functions for e in f.events}
     wild = any("*" in e for e in names)
+    handle = sim.handle
     while True:
-        t_arr = arrivals[i][0] if i < n else _INF
+        t_arr = nxt[0] if nxt is not None else _INF
         t_heap = heap[0][0] if heap else _INF
         dl = fc.next_deadline()
         t_ctl = dl if dl is not None else _INF
@@ -390,29 +493,28 @@ def simulate(
         if t > clock.now:
             clock.set(t)
         if t_ctl <= t:
-            sim.handle(fc.poll(), t)
+            handle(fc.poll(), t)
         while heap and heap[0][0] <= t:
             _, _, kind, run_id = heapq.heappop(heap)
             sim.timer(kind, run_id, t)
-        while i < n and arrivals[i][0] <= t:
-            ev = arrivals[i][2]
-            i += 1
-            name = ev.get("name")
-            if not wild and name not in names:
+        while nxt is not None and nxt[0] <= t:
+            ev = nxt[1]
+            nxt = next(arrivals, None)
+            done += 1
+            if progress is not None and done % every == 0:
+                progress(done, total)
+            if not wild and ev.get("name") not in names:
                 unmatched += 1
                 continue
             act = make_activation(ev)
             sim.cur_act = act
+            sim.cur_groups = {}
             decisions = fc.receive_event(ev, activation=act)
             if not decisions:
                 unmatched += 1
-            sim.handle(decisions, t)
-            if progress is not None and i % every == 0:
-                progress(i, n)
-        if not heap and i >= n and fc.next_deadline() is None:
-            break
+            handle(decisions, t)
     if progress is not None:
-        progress(n, n)
+        progress(done, total or done)
     return SimResult(
         functions=tuple(f.id for f in functions),
         runs=list(sim.runs.values()),
@@ -422,7 +524,8 @@ def simulate(
         end=clock.now,
         run_duration=run_duration,
         group_by=sim.group_src,
-        peak=sim.peak,
+        stats=sim.stats,
         peak_function=sim.peak_fn,
+        complete=keep_rows,
         timeline=sim.timeline,
     )

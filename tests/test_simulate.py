@@ -133,3 +133,21 @@ def test_simulate_events_without_ts_or_id() -> None:
     assert [(r.event_ids, r.created_at) for r in result.runs] == [
         (("evt-1",), 1 * S), (("evt-2",), 1 * S),
     ]
+
+
+def test_simulate_stats_only_streaming_gives_the_same_summary() -> None:
+    cfgs = [fn(throttle={"limit": 2, "period": "5s"}, concurrency=2,
+               debounce={"period": "1s"}, steps=[{"run": "1s"}, {"sleep": "2s"}])]
+    trace = generate(TraceSpec(events=300, rate=3.0, name="e", seed=5))
+    full = simulate(cfgs, trace)
+    lean = simulate(cfgs, iter(trace), keep_rows=False, presorted=True)
+    assert lean.runs == [] and lean.events == []
+    assert render_text(lean) == render_text(full)
+    with pytest.raises(ValueError, match="keep_rows=True"):
+        render_json(lean)
+
+
+def test_simulate_presorted_refuses_time_going_backwards() -> None:
+    with pytest.raises(ValueError, match="event 2: ts goes backwards"):
+        simulate([fn()], iter([{"name": "e", "ts": 5}, {"name": "e", "ts": 4}]),
+                 presorted=True)
