@@ -131,3 +131,20 @@ def test_sample_events() -> None:
 
 def test_sample_events_that_never_trigger() -> None:
     assert ("FC223", "$[0].triggers") in warnings(BASE, events=[{"name": "other", "data": {}}])
+
+
+@needs_expr
+def test_sample_numbers_are_doubles_as_on_the_platform() -> None:
+    fn = {**BASE, "concurrency": 1, "priority": {"run": "event.data.priority"}}
+    events = [{"name": "app/x", "data": {"priority": 10}}]  # an int in the JSON sample
+    assert ("FC222", "$[0].priority.run") in warnings(fn, events=events)
+    fn["priority"] = {"run": "int(event.data.priority)"}
+    assert warnings(fn, events=events) == []
+
+
+@needs_expr
+def test_sample_priority_out_of_range() -> None:
+    fn = {**BASE, "concurrency": 1, "priority": {"run": "int(event.data.p) * 100"}}
+    assert ("FC222", "$[0].priority.run") in warnings(
+        fn, events=[{"name": "app/x", "data": {"p": 7}}])
+    assert warnings(fn, events=[{"name": "app/x", "data": {"p": 6}}]) == []

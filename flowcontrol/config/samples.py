@@ -19,7 +19,7 @@ from flowcontrol.config.model import FunctionConfig, Trigger
 from flowcontrol.config.source import Node
 from flowcontrol.config.validate import Entry
 
-__all__ = ["check_samples", "matches_trigger"]
+__all__ = ["as_platform_event", "check_samples", "matches_trigger"]
 
 PRIORITY_BOUND = 600
 _MISSING_MEANS = {
@@ -61,9 +61,24 @@ def matches_trigger(trigger: Trigger, event: dict[str, Any]) -> bool:
         return False
 
 
+def as_platform_event(value: Any) -> Any:
+    """The event as the platform's evaluator sees it: JSON numbers become doubles (Go
+    ``float64``), so ``event.data.priority`` is ``10.0``, not ``10``."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return float(value)
+    if isinstance(value, dict):
+        return {k: as_platform_event(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [as_platform_event(v) for v in value]
+    return value
+
+
 def check_samples(entry: Entry, fn: FunctionConfig, events: Sequence[dict[str, Any]],
                   ) -> list[Diagnostic]:
     """Warnings from evaluating ``fn``'s expressions on the sample events it receives."""
+    events = [as_platform_event(e) for e in events]
     from flowcontrol.config.lint import _at, key_fields
 
     out: list[Diagnostic] = []
