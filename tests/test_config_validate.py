@@ -298,3 +298,14 @@ def test_cancellation_if_allows_only_conversions(monkeypatch: pytest.MonkeyPatch
     assert codes(**bad) == ["FC191"]
     assert codes(**{"cancelOn": [{"event": "e", "if": "lowercase(async.name) == 'x'"}]}) == \
         ["FC191"]
+
+
+def test_validate_data_on_plain_data_has_paths_and_warnings() -> None:
+    from flowcontrol.config import validate_data
+
+    result = validate_data([{**BASE, "debounce": {"period": "5s"}}, {"id": ""}])
+    got = sorted((d.code, d.path, d.line) for d in result.diagnostics)
+    assert got == [("FC103", "$[1].triggers", None), ("FC110", "$[1].id", None),
+                   ("FC204", "$[0].debounce", None)]
+    assert [f.id for f in result.functions] == ["fn"]
+    assert validate_data(object()).diagnostics[0].code == "FC109"

@@ -1,10 +1,11 @@
 """Flow-control configs: load, validate and lint them.
 
 ``validate_text(text, fmt, file=...)`` checks a JSON, YAML or TOML document and returns a
-``Report`` (typed ``FunctionConfig`` values and ``Diagnostic`` values with stable codes,
-paths and positions); ``FunctionConfig.from_mapping(data)`` builds one function from plain
-data or raises ``ConfigError``. Reading files lives in ``flowcontrol.config.files``
-(``load_functions(path)``), the only module here that does I/O.
+``Result`` (typed ``FunctionConfig`` values and ``Diagnostic`` values with stable codes,
+paths and positions); ``lint.lint(result.entries)`` adds the interaction warnings;
+``validate_data(data)`` does both for plain Python data; ``FunctionConfig.from_mapping(data)``
+builds one function from plain data or raises ``ConfigError``. Reading files lives in
+``flowcontrol.config.files`` (``load_functions(path)``), the only module here that does I/O.
 """
 
 from __future__ import annotations
@@ -27,11 +28,17 @@ from flowcontrol.config.model import (
     Trigger,
 )
 from flowcontrol.config.source import Node, SourceError, parse_text
-from flowcontrol.config.validate import Entry, Result, validate_node
+from flowcontrol.config.validate import (
+    Entry,
+    Result,
+    validate_data,
+    validate_node,
+    validate_text,
+)
 
 __all__ = [
     "CODES", "OUTPUT_FORMATS", "Batch", "Cancel", "ConcurrencyLimit", "ConfigError", "Debounce",
     "Diagnostic", "Entry", "FunctionConfig", "Node", "Priority", "RateLimit", "Result",
     "Severity", "Singleton", "SourceError", "Step", "Throttle", "Timeouts", "Trigger",
-    "has_errors", "parse_text", "render", "validate_node",
+    "has_errors", "parse_text", "render", "validate_data", "validate_node", "validate_text",
 ]

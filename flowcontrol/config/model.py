@@ -167,7 +167,7 @@ class FunctionConfig:
         """Validate one function's config (SDK or registration field names) and build it.
 
         Raises ``ConfigError`` listing every error; warnings are not reported here
-        (use ``flowcontrol.config.validate_data`` for those)."""
+        (``flowcontrol.config.validate_data`` reports those)."""
         from flowcontrol.config.validate import build_function
 
         function, diagnostics = build_function(data)

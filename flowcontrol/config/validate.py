@@ -26,7 +26,8 @@ from flowcontrol.config.diagnostics import Diagnostic
 from flowcontrol.config.model import FunctionConfig, Trigger
 from flowcontrol.config.source import Node, SourceError, parse_text, plain_to_node
 
-__all__ = ["Entry", "Result", "build_function", "child_path", "validate_node", "validate_text"]
+__all__ = ["Entry", "Result", "build_function", "child_path", "validate_data", "validate_node",
+           "validate_text"]
 
 T = TypeVar("T")
 
@@ -201,6 +202,24 @@ def build_function(data: Mapping[str, Any]) -> tuple[FunctionConfig | None, list
     c = Checker("<config>")
     config = _function(c, node, "$", payload=False)
     return config, c.diagnostics
+
+
+def validate_data(data: Any, file: str = "<config>", *, lint: bool = True) -> Result:
+    """Validate plain data (one function, a list, or a payload); never raises.
+
+    With ``lint`` (the default) the interaction warnings are added too. Paths are exact;
+    lines and columns are ``None`` since the data came from no text."""
+    try:
+        root = plain_to_node(data)
+    except Exception as exc:  # unconvertible input is a diagnostic
+        return Result(diagnostics=[Diagnostic.make("FC109", f"not plain data: {exc}",
+                                                   file=file)])
+    result = validate_node(root, file)
+    if lint:
+        from flowcontrol.config.lint import lint as run_lint
+
+        result.diagnostics.extend(run_lint(result.entries))
+    return result
 
 
 def validate_text(text: str, fmt: str, file: str = "<config>") -> Result:
