@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from flowcontrol._time import NS_PER_MS, format_duration
+from flowcontrol._time import NS_PER_MS, NS_PER_S, format_duration
 from flowcontrol.simulate import EventRow, RunRow, SimResult
 from flowcontrol.stats import RUN_STATUSES, Stats
 
@@ -131,13 +131,14 @@ def render_json(result: SimResult) -> str:
 
 
 def _fmt_ms(v: float | int | None) -> str:
+    """Milliseconds for people: ``12ms``, ``3.25s``, ``14m47s``."""
     if v is None:
         return "-"
     if v >= 100_000:
-        return format_duration(int(v * NS_PER_MS) // NS_PER_MS * NS_PER_MS)
+        return format_duration(round(v / 1000) * NS_PER_S)
     if v >= 1000:
         return f"{v / 1000:.2f}s"
-    return f"{v:g}ms"
+    return f"{v:.3g}ms"
 
 
 _COLUMNS = ("events", "started", "dropped", "skipped", "cancel", "p50", "p90", "p99", "max",
