@@ -18,6 +18,23 @@ MAX_CANCELLATIONS: Final = 5
 MAX_TRIGGERS: Final = 10
 
 
+_CRON_FIELD: Final = re.compile(r"[0-9A-Za-z*/,?#-]+")
+_CRON_MACROS: Final = frozenset({"@yearly", "@annually", "@monthly", "@weekly", "@daily",
+                                 "@midnight", "@hourly"})
+
+
+def _cron_ok(cron: str) -> bool:
+    """A light check of a cron schedule: field count and characters, or a macro."""
+    fields = cron.split()
+    if fields and fields[0].startswith(("TZ=", "CRON_TZ=")):
+        fields = fields[1:]
+    if len(fields) == 1 and fields[0] in _CRON_MACROS:
+        return True
+    if len(fields) == 2 and fields[0] == "@every":
+        return bool(re.fullmatch(r"[0-9hms.]+", fields[1]))
+    return len(fields) in (5, 6) and all(_CRON_FIELD.fullmatch(f) for f in fields)
+
+
 def triggers(c: Checker, node: Node, path: str) -> tuple[Trigger, ...]:
     """One trigger object or a list of at most ten: ``{event, expression?}`` or ``{cron}``."""
     items = [node] if node.kind == "object" else node.value if node.kind == "array" else None
@@ -42,6 +59,11 @@ def triggers(c: Checker, node: Node, path: str) -> tuple[Trigger, ...]:
                 c.add("FC102", "a cron trigger takes no 'expression'",
                       child_path(ipath, "expression"), members["expression"])
             cron = c.string(members["cron"], child_path(ipath, "cron"), "trigger cron")
+            if cron is not None and not _cron_ok(cron):
+                c.add("FC106", f"invalid cron schedule {cron!r}: expected 5 or 6 fields "
+                      "(optionally after TZ=Zone/Name) or a macro such as @hourly",
+                      child_path(ipath, "cron"), members["cron"])
+                cron = None
             if cron is not None:
                 out.append(Trigger(cron=cron))
             continue
