@@ -13,9 +13,9 @@ from typing import Any, TextIO
 
 from flowcontrol.config.codes import CODES, Severity
 from flowcontrol.config.diagnostics import OUTPUT_FORMATS, Diagnostic, render, sort_key
-from flowcontrol.config.files import read_events, validate_file
+from flowcontrol.config.files import detect_format, read_events, validate_file
 from flowcontrol.config.lint import lint
-from flowcontrol.config.validate import Entry
+from flowcontrol.config.validate import Entry, validate_text
 
 __all__ = ["add_arguments", "main", "run"]
 
@@ -23,7 +23,7 @@ __all__ = ["add_arguments", "main", "run"]
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare the options of ``flowcontrol validate``."""
     parser.add_argument("files", nargs="*", metavar="FILE",
-                        help="config files (.json, .yaml/.yml, .toml)")
+                        help="config files (.json, .yaml/.yml, .toml; '-' reads stdin)")
     parser.add_argument("--format", choices=OUTPUT_FORMATS, default="text",
                         help="output format (default: text, one line per diagnostic)")
     parser.add_argument("--strict", action="store_true",
@@ -48,7 +48,12 @@ def run(args: Any, out: TextIO, err: TextIO) -> int:
     diagnostics: list[Diagnostic] = []
     entries: list[Entry] = []
     for name in args.files:
-        result = validate_file(name, args.input_format)
+        if name == "-":
+            text = sys.stdin.read()
+            fmt = args.input_format or detect_format("-", text)
+            result = validate_text(text, fmt, "<stdin>")
+        else:
+            result = validate_file(name, args.input_format)
         diagnostics.extend(result.diagnostics)
         entries.extend(result.entries)
     events = None

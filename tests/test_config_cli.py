@@ -107,3 +107,12 @@ def test_never_a_traceback(capsys: pytest.CaptureFixture[str], tmp_path: Path,
         code, _, err = run(capsys, str(path))
         assert code in (0, 1, 2)
         assert "internal error" not in err and "Traceback" not in err
+
+
+def test_stdin(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("id: a\ntriggers: {event: e}\nretries: 99\n"))
+    code, out, _ = run(capsys, "-")
+    assert code == 1
+    assert out.startswith("<stdin>:3:10: FC195 ")
