@@ -5,7 +5,9 @@ Promise: ``expr.compile(source, dialect="cel"|"inngest")`` returns a cached, imm
 only :class:`ExprSyntaxError` (or :class:`ExprError` for a bad argument); ``evaluate`` raises only
 :class:`ExprEvalError`. Values: int -> ``int``, uint -> :class:`UInt`, double -> ``float``,
 string -> ``str``, bytes -> ``bytes``, bool -> ``bool``, null -> ``None``, list -> ``list``,
-map -> ``dict``, type -> :class:`Type`. See ``_program`` for the dialects.
+map -> ``dict``, type -> :class:`Type`. See ``_program`` for the dialects. The one exception to
+native values: a map literal holding both ``true`` and an equal int key (``{1: 'a', true: 'b'}``)
+stores the bool key as a :class:`BoolKey`, because a Python dict cannot hold both.
 """
 
 from __future__ import annotations
@@ -13,10 +15,11 @@ from __future__ import annotations
 from ._errors import ExprError, ExprEvalError, ExprSyntaxError
 from ._format import go_format
 from ._program import DIALECTS, Program, compile
-from ._values import Type, UInt
+from ._values import BoolKey, Type, UInt
 
 __all__ = [
     "DIALECTS",
+    "BoolKey",
     "ExprError",
     "ExprEvalError",
     "ExprSyntaxError",

@@ -26,6 +26,7 @@ from ._values import (
     STRING,
     TYPES,
     UINT,
+    BoolKey,
     cel_eq,
     kind,
     map_find,
@@ -334,8 +335,7 @@ class Compiler:
             for kf, vf in entries:
                 k = kf(act)
                 v = vf(act)
-                _check_key(out, k)
-                out[k] = v
+                out[_check_key(out, k)] = v
             return out
 
         return make_map
@@ -675,17 +675,21 @@ def _apply(impl: Callable[..., Any], parts: list[Fn]) -> Fn:
     return call_n
 
 
-def _check_key(out: dict[Any, Any], k: Any) -> None:
+def _check_key(out: dict[Any, Any], k: Any) -> Any:
+    """Validate a map-literal key; returns the key to store (a ``BoolKey`` on a collision)."""
     kk = kind(k)
     if kk not in (BOOL, INT, UINT, STRING):
         raise ExprEvalError(f"unsupported map key type: {kind_name(k)}")
-    if k in out:
-        found, _ = map_find(out, k)
-        if found:
-            raise ExprEvalError("Failed with repeated key in map literal")
-        raise ExprEvalError(
-            "map literal mixes a bool key with an equal int/uint key; Python dicts cannot hold both"
-        )
+    if map_find(out, k)[0]:
+        raise ExprEvalError("Failed with repeated key in map literal")
+    if k in out:  # a bool and an equal int/uint: Python dicts cannot hold both
+        if kk == BOOL:
+            return BoolKey(bool(k))
+        for existing in list(out):
+            if existing == k and type(existing) is bool:
+                out[BoolKey(existing)] = out.pop(existing)
+                break
+    return k
 
 
 def kind_name(v: Any) -> str:
@@ -778,7 +782,7 @@ def _iter_items(target: Any, macro: str) -> list[Any]:
     if k == LIST:
         return list(target)
     if k == MAP:
-        return list(target.keys())
+        return [bool(x) if type(x) is BoolKey else x for x in target]
     raise ExprEvalError(f"{macro}() applies to a list or map, not {kind_name(target)}")
 
 

@@ -133,8 +133,8 @@ def _sorted_items(m: Mapping[Any, Any]) -> list[tuple[Any, Any]]:
         r = rank.get(kk, 4)
         if r == 4:
             return (r, id(item[0]))
-        if r == 0:
-            return (r, 0)
+        if r in (0, 1):
+            return (r, bool(item[0]))
         if kk == DOUBLE and item[0] != item[0]:
             return (r, float("-inf"))
         return (r, item[0])

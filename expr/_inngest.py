@@ -371,8 +371,7 @@ class InngestCompiler(Compiler):
             for kf, vf in entries:
                 k = kf(act)
                 v = _known(vf(act))
-                _check_key(out, k)
-                out[k] = v
+                out[_check_key(out, k)] = v
             return out
 
         return make_map

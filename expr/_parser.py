@@ -331,10 +331,13 @@ def parse(source: str, lenient_escapes: bool = False) -> A.Node:
         raise syntax_error_at(p.message, source, p.pos) from None
     except lark.exceptions.UnexpectedCharacters as e:
         at: int = e.pos_in_stream or 0
-        raise syntax_error_at(
-            f"unexpected character {source[at]!r}" if at < len(source)
-            else "unexpected end of input", source, at,
-        ) from None
+        if at >= len(source):
+            message = "unexpected end of input"
+        elif source[at] in "'\"" or source[at : at + 3].lstrip("bBrR")[:1] in ("'", '"'):
+            message = "unterminated or invalid string literal"
+        else:
+            message = f"unexpected character {source[at]!r}"
+        raise syntax_error_at(message, source, at) from None
     except lark.exceptions.UnexpectedEOF:
         raise syntax_error_at("unexpected end of input", source, len(source)) from None
     except lark.exceptions.UnexpectedToken as e:

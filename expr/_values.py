@@ -19,6 +19,7 @@ __all__ = [
     "INT64_MAX",
     "INT64_MIN",
     "UINT64_MAX",
+    "BoolKey",
     "Type",
     "UInt",
     "cel_cmp",
@@ -84,6 +85,40 @@ class Type:
         return f"Type({self.name!r})"
 
 
+class BoolKey:
+    """A bool map key stored beside an equal int key (``{1: 'a', true: 'b'}``).
+
+    Python dicts cannot hold both ``True`` and ``1``; only in that collision does a CEL map
+    literal store its bool key as a ``BoolKey``. ``bool(key)`` and ``str(key)`` give the value
+    (``"true"``/``"false"``); map lookups and equality treat it as the bool it stands for.
+    """
+
+    __slots__ = ("value",)
+
+    value: bool
+
+    def __init__(self, value: bool) -> None:
+        object.__setattr__(self, "value", bool(value))
+
+    def __setattr__(self, key: str, value: object) -> None:
+        raise AttributeError("BoolKey is immutable")
+
+    def __bool__(self) -> bool:
+        return self.value
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is BoolKey and other.value == self.value
+
+    def __hash__(self) -> int:
+        return hash(("cel-bool-key", self.value))
+
+    def __str__(self) -> str:
+        return "true" if self.value else "false"
+
+    def __repr__(self) -> str:
+        return f"BoolKey({self.value})"
+
+
 # Kinds: small ints, cheap to compare.
 NULL: Final = 0
 BOOL: Final = 1
@@ -104,7 +139,7 @@ TYPES: Final = {name: Type(name) for name in KIND_NAMES}
 
 _EXACT: Final[dict[type, int]] = {
     type(None): NULL, bool: BOOL, int: INT, UInt: UINT, float: DOUBLE, str: STRING,
-    bytes: BYTES, list: LIST, tuple: LIST, dict: MAP, Type: TYPE,
+    bytes: BYTES, list: LIST, tuple: LIST, dict: MAP, Type: TYPE, BoolKey: BOOL,
 }
 
 
@@ -156,6 +191,8 @@ def _scalar_eq(a: object, ka: int, b: object, kb: int) -> bool:
             return bytes(ba) == bytes(bb)
         if ka == OTHER:
             return a is b
+        if ka == BOOL:
+            return bool(a) == bool(b)
         return bool(a == b)
     if _is_num(ka) and _is_num(kb):
         return _num_cmp(a, ka, b, kb) == 0
@@ -279,6 +316,8 @@ def map_find(m: Mapping[Any, Any], key: object) -> tuple[bool, Any]:
             return True, m[key]
         except Exception:
             return False, None
+    if type(key) is BoolKey:
+        key = key.value
     kk = kind(key)
     if kk == DOUBLE:
         f: Any = key
@@ -289,15 +328,26 @@ def map_find(m: Mapping[Any, Any], key: object) -> tuple[bool, Any]:
     try:
         value = m[key]
     except Exception:
-        return False, None
+        if kk != BOOL:
+            return False, None
+        value = _MISSING
     if kk == STRING:
         return True, value
     # The dict matched a Python-equal key; confirm it has a CEL-compatible kind (True == 1!).
     want_bool = kk == BOOL
-    for k in m:
-        if k == key and (kind(k) == BOOL) == want_bool:
-            return True, m[k]
+    if value is not _MISSING:
+        for k in m:
+            if k == key and type(k) is not BoolKey and (kind(k) == BOOL) == want_bool:
+                return True, m[k]
+    if want_bool:
+        try:
+            return True, m[BoolKey(bool(key))]
+        except Exception:
+            return False, None
     return False, None
+
+
+_MISSING: Final = object()
 
 
 def no_overload(op: str, *args: object) -> ExprEvalError:
