@@ -110,6 +110,9 @@ RULES: list[tuple[str, dict[str, Any], list[str]]] = [
     ("steps", {"steps": [{"run": "1s"}, {"sleep": "2s"}]}, []),
     ("step with two kinds", {"steps": [{"run": "1s", "sleep": "1s"}]}, ["FC194"]),
     ("registration steps empty", {"steps": {}}, ["FC194"]),
+    ("registration step retries", {"steps": {"s": {
+        "id": "s", "name": "s", "runtime": {"type": "http", "url": "https://a.example/api"},
+        "retries": {"attempts": 25}}}}, ["FC195"]),
     # shape
     ("unknown key", {"throtle": {}}, ["FC102"]),
     ("cancel and cancelOn", {"cancel": [], "cancelOn": []}, ["FC112"]),

@@ -12,10 +12,12 @@ from flowcontrol.config.checker import Checker, child_path
 from flowcontrol.config.model import Cancel, Step, Timeouts, Trigger
 from flowcontrol.config.source import Node
 
-__all__ = ["MAX_CANCELLATIONS", "MAX_TRIGGERS", "cancels", "steps", "timeouts", "triggers"]
+__all__ = ["MAX_CANCELLATIONS", "MAX_RETRIES", "MAX_TRIGGERS", "cancels", "steps", "timeouts",
+           "triggers"]
 
 MAX_CANCELLATIONS: Final = 5
 MAX_TRIGGERS: Final = 10
+MAX_RETRIES: Final = 20
 
 
 _CRON_FIELD: Final = re.compile(r"[0-9A-Za-z*/,?#-]+")
@@ -193,6 +195,15 @@ def _registration_steps(c: Checker, node: Node, path: str) -> None:
         sm = c.obj(step, spath, ("id", "name", "runtime", "retries"), "a step definition")
         if sm is None:
             continue
+        if "retries" in sm:
+            rpath = child_path(spath, "retries")
+            rmembers = c.obj(sm["retries"], rpath, ("attempts",), "step retries")
+            attempts = rmembers.get("attempts") if rmembers is not None else None
+            if attempts is not None:
+                n = c.integer(attempts, child_path(rpath, "attempts"), "retry attempts")
+                if n is not None and not 0 <= n <= MAX_RETRIES:
+                    c.add("FC195", f"retry attempts must be between 0 and {MAX_RETRIES}, got {n}",
+                          child_path(rpath, "attempts"), attempts)
         name = sm.get("name")
         if name is None or name.kind != "string" or not name.value:
             c.add("FC194", "All steps must have a name", child_path(spath, "name"),

@@ -31,7 +31,6 @@ __all__ = ["Entry", "Result", "build_function", "child_path", "validate_data", "
 
 T = TypeVar("T")
 
-MAX_RETRIES: Final = 20
 FUNCTION_KEYS: Final = (
     "id", "name", "description", "triggers", "concurrency", "throttle", "rateLimit", "debounce",
     "priority", "singleton", "batchEvents", "cancelOn", "cancel", "idempotency", "timeouts",
@@ -121,8 +120,8 @@ def _function(c: Checker, node: Node, path: str, payload: bool) -> FunctionConfi
     retries = None
     if "retries" in members:
         retries = c.integer(members["retries"], child_path(path, "retries"), "retries")
-        if retries is not None and not 0 <= retries <= MAX_RETRIES:
-            c.add("FC195", f"retries must be between 0 and {MAX_RETRIES}, got {retries}",
+        if retries is not None and not 0 <= retries <= structure.MAX_RETRIES:
+            c.add("FC195", f"retries must be between 0 and {structure.MAX_RETRIES}, got {retries}",
                   child_path(path, "retries"), members["retries"])
     steps = opt("steps", structure.steps) or ()
     if payload and "steps" not in members:
