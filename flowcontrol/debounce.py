@@ -143,6 +143,30 @@ def _pushed(outcome: DebounceOutcome, debounce_id: int, fire_at: int, sup: str |
     return r
 
 
+_F_KEY = _setter(Fired, "key")
+_F_ID = _setter(Fired, "debounce_id")
+_F_EVENT = _setter(Fired, "event_id")
+_F_PAYLOAD = _setter(Fired, "payload")
+_F_FIRST = _setter(Fired, "first_at")
+_F_LAST = _setter(Fired, "last_at")
+_F_AT = _setter(Fired, "fire_at")
+_F_COUNT = _setter(Fired, "count")
+
+
+def _fired(d: _Open) -> Fired:
+    r: Fired = _new(Fired)
+    _F_KEY(r, d.key)
+    _F_ID(r, d.id)
+    _F_EVENT(r, d.event_id)
+    _F_PAYLOAD(r, d.payload)
+    _F_FIRST(r, d.first_at)
+    _F_LAST(r, d.last_at)
+    _F_AT(r, d.fire_at)
+    _F_COUNT(r, d.count)
+    return r
+
+
+_heappush = heapq.heappush
 _SCHEDULED: Final = DebounceOutcome.SCHEDULED
 _EXTENDED: Final = DebounceOutcome.EXTENDED
 _IGNORED: Final = DebounceOutcome.IGNORED
@@ -159,19 +183,19 @@ class _Open:
     )
 
     def __init__(
-        self, id: int, key: str, event_id: str, ts: int, payload: object,
-        first_at: int, last_at: int, fire_at: int, cap: int, count: int,
+        self, id: int, key: str, event_id: str, ts: int, payload: object, now: int,
+        fire_at: int, cap: int,
     ) -> None:
         self.id = id
         self.key = key
         self.event_id = event_id
         self.ts = ts
         self.payload = payload
-        self.first_at = first_at
-        self.last_at = last_at
+        self.first_at = now
+        self.last_at = now
         self.fire_at = fire_at
         self.cap = cap
-        self.count = count
+        self.count = 1
         self.done = False
 
 
@@ -230,7 +254,8 @@ class Debounce:
             ts = now
         elif type(ts) is not int:
             raise TypeError(f"ts must be an int in the clock's units or None, got {ts!r}")
-        d = self._active.get(key)
+        active = self._active
+        d = active.get(key)
         if d is not None:
             if d.fire_at > now:
                 if d.ts > ts:
@@ -248,16 +273,16 @@ class Debounce:
                 d.fire_at = fire_at
                 return _pushed(_EXTENDED, d.id, fire_at, previous)
             # Due but not polled yet: it has fired as far as the key is concerned.
-            del self._active[key]
+            del active[key]
         did = self._next_id
         self._next_id = did + 1
         cap = _NO_TIMEOUT if self.timeout is None else now + self.timeout
         fire_at = now + self.period
         if fire_at > cap:
             fire_at = cap
-        d = _Open(did, key, event_id, ts, payload, now, now, fire_at, cap, 1)
-        self._active[key] = d
-        heapq.heappush(self._heap, (fire_at, did, d))
+        d = _Open(did, key, event_id, ts, payload, now, fire_at, cap)
+        active[key] = d
+        _heappush(self._heap, (fire_at, did, d))
         return _pushed(_SCHEDULED, did, fire_at, None)
 
     def cancel(self, key: str) -> DebounceCancelled | None:
@@ -304,10 +329,7 @@ class Debounce:
                     del self._active[d.key]
                 due.append(d)
         due.sort(key=_fire_order)
-        return tuple(
-            Fired(d.key, d.id, d.event_id, d.payload, d.first_at, d.last_at, d.fire_at, d.count)
-            for d in due
-        )
+        return tuple(map(_fired, due))
 
     # -- queries ----------------------------------------------------------------------
 
@@ -410,8 +432,9 @@ class Debounce:
             seen_ids.add(did)
             d = _Open(
                 did, key, item.get("event_id", str), item.get("ts", int), item.raw("payload"),
-                first_at, last_at, fire_at, cap, count,
+                first_at, fire_at, cap,
             )
+            d.last_at, d.count = last_at, count
             if active:
                 m._active[key] = d
             m._heap.append((fire_at, did, d))

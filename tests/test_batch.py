@@ -382,3 +382,15 @@ def test_bad_snapshots_are_refused_with_a_path(
     corrupt(data)
     with pytest.raises(ValueError, match=message):
         Batcher.from_snapshot(data, clock=clock)
+
+
+def test_results_are_frozen_values() -> None:
+    import dataclasses
+
+    b = Batcher(2, "1s", clock=ManualClock())
+    first, second = b.add("k", "a"), b.add("k", "b")
+    assert second.batch is not None
+    for value in (first, second, second.batch):
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            value.batch_id = 9  # type: ignore[misc]
+        assert value == dataclasses.replace(value)

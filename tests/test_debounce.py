@@ -400,3 +400,17 @@ def test_bad_snapshots_are_refused_with_a_path(corrupt: object, message: str) ->
     corrupt(data)  # type: ignore[operator]
     with pytest.raises(ValueError, match=message):
         Debounce.from_snapshot(data, clock=clock)
+
+
+def test_results_are_frozen_values() -> None:
+    import dataclasses
+
+    clock = ManualClock()
+    d = Debounce("1s", clock=clock)
+    pushed = d.push("k", "a")
+    clock.set(S)
+    (fired,) = d.poll()
+    for value in (pushed, fired):
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            value.debounce_id = 9  # type: ignore[misc]
+        assert hash(value) == hash(dataclasses.replace(value))
