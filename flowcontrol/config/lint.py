@@ -109,51 +109,70 @@ def _compile(source: str) -> Any:
     return compiled.program
 
 
-def _function_rules(out: _Out, e: Entry, fn: FunctionConfig) -> None:
-    keyed = fn.keyed_concurrency()
-    if fn.batch is not None:
-        for i, c in enumerate(fn.concurrency):
-            if c.key is not None:
-                keys: tuple[str | int, ...] = ("concurrency", i, "key") if len(
-                    fn.concurrency) > 1 or _is_array(e, "concurrency") else ("concurrency", "key")
-                out.add("FC201", f"batching ignores the concurrency key {c.key!r}: the limit of "
-                        f"{c.limit} applies to all batches together", e, *keys)
-        if fn.rate_limit is not None:
-            out.add("FC202", "batched events bypass the rate limit: it applies only to events "
-                    "that fail batchEvents.if", e, "rateLimit")
-        if fn.idempotency is not None:
-            out.add("FC202", "batched events bypass idempotency (it is a rate limit)", e,
-                    "idempotency")
-    if fn.priority is not None and fn.priority.run is not None:
-        limits = any(c.limit > 0 for c in fn.concurrency) or fn.throttle is not None
-        if not limits:
-            out.add("FC203", "priority only reorders runs that wait; without a concurrency "
-                    "limit or a throttle nothing waits, so it has no effect", e, "priority")
-        src = fn.priority.run.strip()
-        program = _compile(src)
-        if program is not None and expressions.references(program) == {src}:
-            out.add("FC215", f"priority.run returns {src} directly: numbers in JSON event data "
-                    "are doubles and the platform uses factor 0 for non-integers; write "
-                    f"int({src})", e, "priority", "run")
-    if fn.debounce is not None:
-        d = fn.debounce
-        if d.timeout_ns is None:
-            out.add("FC204", "debounce without a timeout: a steady stream of events (one at "
-                    f"least every {format_duration(d.period_ns)}) postpones the run forever; "
-                    "set timeout", e, "debounce")
-        elif d.timeout_ns <= d.period_ns:
-            out.add("FC212", f"debounce timeout {format_duration(d.timeout_ns)} is not longer "
-                    f"than the period {format_duration(d.period_ns)}: every run starts at the "
-                    "timeout, so the debounce period never matters", e, "debounce", "timeout")
+def _batch_rules(out: _Out, e: Entry, fn: FunctionConfig) -> None:
+    """Batching ignores concurrency keys and bypasses rate limits (FC201, FC202)."""
+    if fn.batch is None:
+        return
+    for i, c in enumerate(fn.concurrency):
+        if c.key is not None:
+            out.add("FC201", f"batching ignores the concurrency key {c.key!r}: the limit of "
+                    f"{c.limit} applies to all batches together", e, *_conc_keys(e, i, "key"))
+    if fn.rate_limit is not None:
+        out.add("FC202", "batched events bypass the rate limit: it applies only to events "
+                "that fail batchEvents.if", e, "rateLimit")
+    if fn.idempotency is not None:
+        out.add("FC202", "batched events bypass idempotency (it is a rate limit)", e,
+                "idempotency")
+
+
+def _priority_rules(out: _Out, e: Entry, fn: FunctionConfig) -> None:
+    """Priority needs a backlog (FC203) and an integer (FC215)."""
+    if fn.priority is None or fn.priority.run is None:
+        return
+    if not (any(c.limit > 0 for c in fn.concurrency) or fn.throttle is not None):
+        out.add("FC203", "priority only reorders runs that wait; without a concurrency "
+                "limit or a throttle nothing waits, so it has no effect", e, "priority")
+    src = fn.priority.run.strip()
+    program = _compile(src)
+    if program is not None and expressions.references(program) == {src}:
+        out.add("FC215", f"priority.run returns {src} directly: numbers in JSON event data "
+                "are doubles and the platform uses factor 0 for non-integers; write "
+                f"int({src})", e, "priority", "run")
+
+
+def _debounce_rules(out: _Out, e: Entry, fn: FunctionConfig) -> None:
+    """Debounce without a timeout (FC204) or with one no longer than the period (FC212)."""
+    d = fn.debounce
+    if d is None:
+        return
+    if d.timeout_ns is None:
+        out.add("FC204", "debounce without a timeout: a steady stream of events (one at "
+                f"least every {format_duration(d.period_ns)}) postpones the run forever; "
+                "set timeout", e, "debounce")
+    elif d.timeout_ns <= d.period_ns:
+        out.add("FC212", f"debounce timeout {format_duration(d.timeout_ns)} is not longer "
+                f"than the period {format_duration(d.period_ns)}: every run starts at the "
+                "timeout, so the debounce period never matters", e, "debounce", "timeout")
+
+
+def _rate_rules(out: _Out, e: Entry, fn: FunctionConfig) -> None:
+    """The implicit burst (FC205) and idempotency overriding the rate limit (FC214)."""
     rl = fn.rate_limit
-    if rl is not None and fn.idempotency is None and rl.limit >= 2:
-        at_once = rl.limit // 10 + 1
-        out.add("FC205", f"rateLimit {rl.limit} per {format_duration(rl.period_ns)} admits "
-                f"{at_once} at once, then one every {format_duration(rl.period_ns // rl.limit)}"
-                f" (the implicit burst is limit/10), not {rl.limit} at once", e, "rateLimit")
-    if rl is not None and fn.idempotency is not None:
+    if rl is None:
+        return
+    if fn.idempotency is not None:
         out.add("FC214", "idempotency replaces rateLimit: the platform turns it into a rate "
                 "limit of 1 per 24h on its key and drops this rateLimit", e, "rateLimit")
+    elif rl.limit >= 2:
+        out.add("FC205", f"rateLimit {rl.limit} per {format_duration(rl.period_ns)} admits "
+                f"{rl.limit // 10 + 1} at once, then one every "
+                f"{format_duration(rl.period_ns // rl.limit)} (the implicit burst is "
+                f"limit/10), not {rl.limit} at once", e, "rateLimit")
+
+
+def _throughput_rules(out: _Out, e: Entry, fn: FunctionConfig) -> None:
+    """Throttle against concurrency (FC206), singleton with concurrency (FC210), keyed
+    limit 0 (FC213)."""
     fl = fn.function_limit()
     th = fn.throttle
     if th is not None and fl is not None and th.limit + th.burst > fl:
@@ -161,7 +180,7 @@ def _function_rules(out: _Out, e: Entry, fn: FunctionConfig) -> None:
                 f"burst), but concurrency allows {fl} steps at once: the extra starts queue "
                 "behind concurrency, so the real start rate is lower than the throttle's",
                 e, "throttle")
-    busy = sum(st.duration_ns for st in fn.steps if st.kind == "run")
+    busy = sum(step.duration_ns for step in fn.steps if step.kind == "run")
     if th is not None and fl is not None and busy > 0 and th.limit * busy > fl * th.period_ns:
         # Sustained: the throttle admits limit/period runs; concurrency finishes fl/busy.
         served = fl * th.period_ns // busy
@@ -173,14 +192,15 @@ def _function_rules(out: _Out, e: Entry, fn: FunctionConfig) -> None:
     if fn.singleton is not None and fn.concurrency:
         out.add("FC210", "singleton with concurrency: both apply independently, and the "
                 "platform's docs ask to treat this combination with care", e, "singleton")
-    for i, c in enumerate(keyed):
-        if c.limit == 0:
-            index = fn.concurrency.index(c)
-            keys = ("concurrency", index, "limit") if _is_array(e, "concurrency") else (
-                "concurrency", "limit")
+    for i, c in enumerate(fn.concurrency):
+        if c.key is not None and c.limit == 0:
             out.add("FC213", f"keyed concurrency limit 0 on {c.key!r}: documented as no limit, "
-                    "but the platform's current constraint path may block every run", e, *keys)
-        del i
+                    "but the platform's current constraint path may block every run", e,
+                    *_conc_keys(e, i, "limit"))
+
+
+def _expression_rules(out: _Out, e: Entry, fn: FunctionConfig) -> None:
+    """Keys that read unbound variables (FC216) or give non-strings (FC207)."""
     for mech, keys, src in key_fields(fn, e.node):
         program = _compile(src)
         if program is None:
@@ -194,13 +214,18 @@ def _function_rules(out: _Out, e: Entry, fn: FunctionConfig) -> None:
         ok, value = _evaluate(program, _probe(refs))
         if not ok:
             continue
-        if isinstance(value, bool) or (not refs and not isinstance(value, str)):
-            what = "a boolean" if isinstance(value, bool) else f"{type(value).__name__} " \
-                f"{value!r}"
-            extra = _MISSING_MEANS.get(mech, 'every "false" result shares one bucket')
-            out.add("FC207", f"{mech} key gives {what}, not a string: keys are compared as "
-                    f"strings, so there are at most two buckets; and where it is false "
-                    f"{extra}", e, *keys)
+        if isinstance(value, bool):
+            extra = _MISSING_MEANS.get(mech, 'the key is "false" for every such event')
+            out.add("FC207", f"{mech} key gives a boolean, not a string: there are at most two "
+                    f'keys ("true" and "false"), and where it is false {extra}', e, *keys)
+        elif not refs and not isinstance(value, str):
+            out.add("FC207", f"{mech} key is the constant {value!r}, not a string: it is "
+                    "stringified Go-style and every event shares that one key; write a "
+                    "string literal", e, *keys)
+
+
+def _trigger_rules(out: _Out, e: Entry, fn: FunctionConfig) -> None:
+    """Trigger expressions that read unbound variables (FC216)."""
     for i, t in enumerate(fn.triggers):
         if t.expression is None:
             continue
@@ -211,6 +236,15 @@ def _function_rules(out: _Out, e: Entry, fn: FunctionConfig) -> None:
                 "triggers", "expression")
             out.add("FC216", f"trigger expression reads {', '.join(sorted(roots - {'event'}))}"
                     ", which is never bound there (only 'event' is)", e, *keys)
+
+
+_RULES = (_batch_rules, _priority_rules, _debounce_rules, _rate_rules, _throughput_rules,
+          _expression_rules, _trigger_rules)
+
+
+def _function_rules(out: _Out, e: Entry, fn: FunctionConfig) -> None:
+    for rule in _RULES:
+        rule(out, e, fn)
 
 
 def _is_array(e: Entry, key: str) -> bool:
