@@ -146,6 +146,27 @@ def _added(outcome: AddOutcome, batch_id: int, size: int, deadline: int | None,
     return r
 
 
+_B_KEY = _setter(Batch, "key")
+_B_ID = _setter(Batch, "batch_id")
+_B_IDS = _setter(Batch, "event_ids")
+_B_BYTES = _setter(Batch, "size_bytes")
+_B_FIRST = _setter(Batch, "first_at")
+_B_AT = _setter(Batch, "flushed_at")
+_B_REASON = _setter(Batch, "reason")
+
+
+def _batch(b: _Open, flushed_at: int, reason: FlushReason) -> Batch:
+    r: Batch = _new(Batch)
+    _B_KEY(r, b.key)
+    _B_ID(r, b.id)
+    _B_IDS(r, tuple(b.event_ids))
+    _B_BYTES(r, b.nbytes)
+    _B_FIRST(r, b.first_at)
+    _B_AT(r, flushed_at)
+    _B_REASON(r, reason)
+    return r
+
+
 _NEW: Final = AddOutcome.NEW
 _APPENDED: Final = AddOutcome.APPENDED
 _FLUSHED: Final = AddOutcome.FLUSHED
@@ -293,10 +314,7 @@ class Batcher:
             b.done = True
             if self._active.get(b.key) is b:
                 del self._active[b.key]
-            out.append(
-                Batch(b.key, b.id, tuple(b.event_ids), b.nbytes, b.first_at, b.deadline,
-                      FlushReason.TIMEOUT)
-            )
+            out.append(_batch(b, b.deadline, FlushReason.TIMEOUT))
         return tuple(out)
 
     def prune(self) -> int:
@@ -442,7 +460,7 @@ class Batcher:
             self._heap = [entry for entry in self._heap if not entry[2].done]
             heapq.heapify(self._heap)
             self._stale = 0
-        return Batch(b.key, b.id, tuple(b.event_ids), b.nbytes, b.first_at, now, reason)
+        return _batch(b, now, reason)
 
     def _expire(self, now: int) -> int:
         seen = self._seen
