@@ -68,10 +68,10 @@ from flowcontrol.decisions import (
     Explanation,
     Hold,
     RunCancelled,
-    RunQueued,
     RunSkipped,
-    RunStarted,
-    StepStarted,
+    run_queued,
+    run_started,
+    step_started,
 )
 from flowcontrol.fairness import RoundRobin, WaitQueue, WaitQueuePolicy
 from flowcontrol.gcra import RateLimit, Throttle
@@ -700,13 +700,16 @@ class FlowControl:
             if not fn.seen:
                 fn.seen_next = now + IDEMPOTENCY_WINDOW
             fn.seen[first["id"]] = (now + IDEMPOTENCY_WINDOW, run.id)
-        low, high = self._prio
-        run.factor = priority_factor(fn.priority, act, low, high)
-        run.score = now - run.factor * NS_PER_S
-        if fn.ckey_exprs:
-            run.ckeys = tuple(c.key(act) for c in fn.ckey_exprs)
+        if fn.priority is not None:
+            low, high = self._prio
+            run.factor = priority_factor(fn.priority, act, low, high)
+            run.score = now - run.factor * NS_PER_S
+        ck = fn.ckey_exprs
+        if ck:
+            run.ckeys = (ck[0].key(act),) if len(ck) == 1 else (ck[0].key(act), ck[1].key(act))
         if fn.throttle is not None:
-            run.tkey = fn.tkey.key(act) if fn.tkey is not None else ""
+            tk = fn.tkey
+            run.tkey = "" if tk is None else tk.constant_key if tk.is_constant else tk.key(act)
         if fn.cancel_on:
             run.act = act
         if fn.singleton is not None:
@@ -733,8 +736,9 @@ class FlowControl:
                 self._cancel(fn.live[victim], now, f"singleton: replaced by run {run.id}", run.id)
         self._runs[run.id] = run
         fn.live[run.id] = run
-        for e in eids:
-            self._note(e, fn.id, outcome, run.id, "")
+        if self._record:
+            for e in eids:
+                self._note(e, fn.id, outcome, run.id, "")
         if fn.start_timeout is not None:
             self._timer(now + fn.start_timeout, _T_START_TIMEOUT, run)
         ts_ns = int(first["ts"]) * NS_PER_MS
@@ -743,7 +747,7 @@ class FlowControl:
             run.created_at = ts_ns
             run.score = ts_ns - run.factor * NS_PER_S
             run.first_hold = Hold("start", None, None, None, now, ts_ns)
-            out.append(RunQueued(run.id, fn.id, eids, now, run.first_hold))
+            out.append(run_queued(run.id, fn.id, eids, now, run.first_hold))
             self._timer(ts_ns, _T_ENQUEUE, run)
             return run
         self._enqueue(run, True, now)
@@ -757,7 +761,7 @@ class FlowControl:
         hold = self._current_hold(run) or Hold("queue", None, None, None, now)
         if run.first_hold is None:
             run.first_hold = hold
-        self._out.append(RunQueued(run.id, run.fn.id, run.event_ids, run.created_at, hold))
+        self._out.append(run_queued(run.id, run.fn.id, run.event_ids, run.created_at, hold))
 
     def _cancel_matching(self, act: dict[str, Any], now: int) -> None:
         ev = act["event"]
@@ -853,11 +857,11 @@ class FlowControl:
         run.state = _RUNNING
         if b.start:
             run.started_at = now
-            self._out.append(RunStarted(run.id, fn.id, run.event_ids, run.created_at, now))
+            self._out.append(run_started(run.id, fn.id, run.event_ids, run.created_at, now))
             if fn.finish_timeout is not None:
                 self._timer(now + fn.finish_timeout, _T_FINISH_TIMEOUT, run)
         else:
-            self._out.append(StepStarted(run.id, fn.id, now))
+            self._out.append(step_started(run.id, fn.id, now))
         wb = b.woken_by
         b.woken_by = None
         if b.live:

@@ -64,9 +64,9 @@ def as_go_json(value: Any) -> Any:
     if t is dict:
         if not value:
             return value
-        return {k: as_go_json(v) for k, v in value.items()}
+        return {k: v if type(v) is str else as_go_json(v) for k, v in value.items()}
     if t is list:
-        return [as_go_json(v) for v in value]
+        return [v if type(v) is str else as_go_json(v) for v in value]
     return value
 
 
@@ -94,17 +94,19 @@ class CompiledExpr:
     as ``'"gpu-cluster"'``), evaluated once at compile time.
     """
 
-    __slots__ = ("_program", "constant", "is_constant", "source")
+    __slots__ = ("_program", "constant", "constant_key", "is_constant", "source")
 
     def __init__(self, source: str) -> None:
         self.source = source
         self._program = expr.compile(source, dialect=DIALECT)
         self.is_constant = False
         self.constant: Any = None
+        self.constant_key = ""
         refs = getattr(self._program, "references", None)
         if refs is not None and not refs:
             v = self.value({"event": {}})
             if v is not ERROR:
+                self.constant_key = self.key({"event": {}})
                 self.is_constant = True
                 self.constant = v
 

@@ -62,6 +62,7 @@ class RunRow:
     status: str = "pending"
     reason: str = ""
     group: str = ""
+    stats: Stats | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(slots=True)
@@ -234,9 +235,10 @@ class _Sim:
         row = self.runs.get(run_id)
         if row is None:
             group = self.group_of(fn, event_ids[0]) if event_ids else ""
-            row = RunRow(run_id, fn, event_ids, created, group=group)
+            st = self.at(fn, group)
+            row = RunRow(run_id, fn, event_ids, created, group=group, stats=st)
             self.runs[run_id] = row
-            self.at(fn, group).runs += 1
+            st.runs += 1
             for e in event_ids if attach else ():
                 er = self.pending.get((e, fn))
                 if er is None:
@@ -248,7 +250,8 @@ class _Sim:
     def end(self, row: RunRow, status: str, t: int) -> None:
         row.status = status
         row.ended_at = t
-        st = self.at(row.function, row.group)
+        st = row.stats
+        assert st is not None
         if status == "completed":
             st.completed += 1
         elif status == "cancelled":
@@ -276,7 +279,8 @@ class _Sim:
     def on_started(self, d: RunStarted, t: int) -> None:
         row = self.row(d.run_id, d.function, d.event_ids, d.created_at)
         row.started_at = t
-        st = self.at(row.function, row.group)
+        st = row.stats
+        assert st is not None
         st.runs_started += 1
         st.latencies.append(t - row.created_at)
         if row.run_id in self.queued:
@@ -291,7 +295,8 @@ class _Sim:
         k = (row.function, row.group)
         n = self.running.get(k, 0) + 1
         self.running[k] = n
-        st = self.at(row.function, row.group)
+        st = row.stats
+        assert st is not None
         if n > st.peak_concurrency:
             st.peak_concurrency = n
         m = self.running_fn[row.function] + 1

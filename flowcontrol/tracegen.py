@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-__all__ = ["PATTERNS", "TraceSpec", "dumps_jsonl", "generate", "iter_jsonl"]
+__all__ = ["PATTERNS", "TraceSpec", "dumps_jsonl", "generate", "iter_jsonl", "iterate"]
 
 PATTERNS = ("poisson", "bursty")
 
@@ -102,8 +102,13 @@ def _zipf_keys(spec: TraceSpec, rng: np.random.Generator) -> np.ndarray[Any, Any
     return rng.choice(spec.keys, size=spec.events, p=weights / weights.sum())
 
 
-def generate(spec: TraceSpec) -> list[dict[str, Any]]:
-    """Generate the events ``spec`` describes (raises ``ValueError`` on a bad spec)."""
+def iterate(spec: TraceSpec) -> Iterator[dict[str, Any]]:
+    """Yield the events ``spec`` describes one at a time, in ``ts`` order.
+
+    The random draws are made up front as numpy arrays (16 bytes per event); the event
+    dicts are built lazily, so a million-event trace can stream into ``simulate``.
+    Raises ``ValueError`` on a bad spec (before yielding anything).
+    """
     bad = spec.problems()
     if bad:
         raise ValueError("; ".join(bad))
@@ -112,18 +117,27 @@ def generate(spec: TraceSpec) -> list[dict[str, Any]]:
     keys = _zipf_keys(spec, rng)
     pro = rng.random(spec.keys) < spec.pro_fraction
     ts = spec.start_ms + np.floor(arrivals * 1000.0).astype(np.int64)
-    events: list[dict[str, Any]] = []
-    for i in range(spec.events):
-        k = int(keys[i])
-        events.append(
-            {
-                "name": spec.name,
-                "data": {spec.key_field: f"user-{k + 1}", "plan": "pro" if pro[k] else "free"},
-                "id": f"evt-{spec.seed}-{i:07d}",
-                "ts": int(ts[i]),
-            }
-        )
-    return events
+    return _events(spec, ts.tolist(), keys.tolist(), pro.tolist())
+
+
+def _events(
+    spec: TraceSpec, ts: list[int], keys: list[int], pro: list[bool]
+) -> Iterator[dict[str, Any]]:
+    name, field, seed = spec.name, spec.key_field, spec.seed
+    users = [f"user-{k + 1}" for k in range(spec.keys)]
+    plans = ["pro" if p else "free" for p in pro]
+    for i, (t, k) in enumerate(zip(ts, keys, strict=True)):
+        yield {
+            "name": name,
+            "data": {field: users[k], "plan": plans[k]},
+            "id": f"evt-{seed}-{i:07d}",
+            "ts": t,
+        }
+
+
+def generate(spec: TraceSpec) -> list[dict[str, Any]]:
+    """Generate the events ``spec`` describes (raises ``ValueError`` on a bad spec)."""
+    return list(iterate(spec))
 
 
 def dumps_jsonl(events: list[dict[str, Any]]) -> str:
