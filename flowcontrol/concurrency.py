@@ -153,6 +153,14 @@ class ConcurrencyUsage:
         """Whether this constraint has no free slot."""
         return self.limit != 0 and self.in_use >= self.limit
 
+    def describe(self) -> str:
+        """describe says which constraint this is and how full, in one line."""
+        what = f"{self.scope} concurrency"
+        if self.key is not None:
+            what += f" key {self.key!r} ({self.key_expr})"
+        limit = "no limit" if self.limit == 0 else str(self.limit)
+        return f"{what}: {self.in_use}/{limit} in use"
+
 
 @dataclass(frozen=True, slots=True)
 class Acquired:
@@ -195,6 +203,11 @@ class Refused:
     @property
     def limit(self) -> int:
         return self.blocking[0].limit
+
+    @property
+    def reason(self) -> str:
+        """A one-line explanation, e.g. ``fn concurrency key 'u1' (event.data.u): 2/2 in use``."""
+        return "; ".join(u.describe() for u in self.blocking)
 
 
 class _Plan:

@@ -60,6 +60,11 @@ class SingletonSkipped:
     key: str
     held_by: str
 
+    @property
+    def reason(self) -> str:
+        """A one-line explanation: which key, held by which run."""
+        return f"singleton key {self.key!r} is held by run {self.held_by}"
+
 
 class Singleton:
     """Singleton locks for one function: ``acquire`` on arrival, ``release`` at the end."""

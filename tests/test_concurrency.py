@@ -180,6 +180,11 @@ def test_Concurrency_refusal_lists_every_full_constraint_in_check_order() -> Non
         ("account", None), ("env", "g"), ("fn", None), ("fn", "u"),
     ]
     assert got.function_id == "f"
+    assert got.reason == (
+        "account concurrency: 2/2 in use; env concurrency key 'g' (\"g\"): 2/2 in use; "
+        "fn concurrency: 2/2 in use; fn concurrency key 'u' (event.data.u): 1/1 in use"
+    )
+    assert c.in_use("f", ("w", "h"))[1].describe() == "env concurrency key 'h' (\"g\"): 0/2 in use"
 
 
 def test_Concurrency_counter_ids_name_the_shared_counters() -> None:

@@ -44,6 +44,7 @@ def test_Singleton_skip_fifty_events_for_one_key_give_one_run() -> None:
     outcomes = [s.acquire("42", f"r{i}") for i in range(50)]
     assert sum(o.started for o in outcomes) == 1
     assert all(o == SingletonSkipped(f"r{i}", "42", "r0") for i, o in enumerate(outcomes[1:], 1))
+    assert outcomes[1].reason == "singleton key '42' is held by run r0"  # type: ignore[union-attr]
 
 
 def test_Singleton_key_resolving_to_false_is_not_a_singleton() -> None:
