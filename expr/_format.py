@@ -119,7 +119,7 @@ def _scalar(value: Any, k: int) -> str:
         return _format_float(float(value), 6)
     if k == BYTES:
         return "[" + " ".join(str(b) for b in bytes(value)) + "]"
-    if k == TYPE:
+    if k == TYPE or type(value).__module__ == "expr._timeval":
         return str(value)
     return f"<{type(value).__name__}>"
 

@@ -24,8 +24,11 @@ evaluation with unknowns, ``unknownDecorator``, truthy logical operators, disabl
   is plain CEL. A ternary condition and a macro predicate use the same truthiness.
 * **Functions** ``lowercase(s)``, ``uppercase(s)``, ``b64decode(s)`` (standard alphabet, padding
   required; invalid UTF-8 is replaced by U+FFFD) and ``json_parse(s)`` (numbers become ``float``,
-  as Go's ``encoding/json`` gives ``float64``; NaN/Infinity are rejected). The time functions
-  (``date``, ``now``, ``now_plus``, ``now_minus``, ``duration``) are not supported: calling one is
+  as Go's ``encoding/json`` gives ``float64``; NaN/Infinity are rejected), ``date(s)`` (an
+  ISO-8601 date or date-time, no zone meaning UTC; an int or double is taken as Unix
+  milliseconds, a guess) and ``duration(s)`` (Go duration syntax). Timestamps and durations add,
+  subtract, compare and print as Go does (``_timeval``). The clock functions ``now``,
+  ``now_plus`` and ``now_minus`` are not supported (the evaluator reads no clock): calling one is
   an evaluation error.
 * **String literals** accept unknown escapes verbatim (``'\\w'`` is the two characters ``\\w``), as
   Inngest does.
@@ -49,6 +52,7 @@ from . import _stdlib as S
 from ._compiler import Compiler, Fn, Scope, _fast_path, _iter_items, guard, path_of
 from ._errors import ExprEvalError
 from ._format import go_format
+from ._timeval import parse_date, parse_duration
 from ._values import (
     BOOL,
     BYTES,
@@ -216,6 +220,8 @@ INNGEST_FUNCTIONS: Final[dict[str, dict[int, Callable[..., Any]]]] = {
     "uppercase": {1: uppercase},
     "b64decode": {1: b64decode},
     "json_parse": {1: json_parse},
+    "date": {1: parse_date},
+    "duration": {1: parse_duration},
 }
 
 

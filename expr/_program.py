@@ -18,7 +18,7 @@ from functools import lru_cache
 from typing import Any, Final
 
 from . import _ast as A
-from ._compiler import Compiler
+from ._compiler import Compiler, path_of
 from ._errors import ExprError, ExprSyntaxError, syntax_error_at
 from ._parser import parse
 from ._values import TYPES
@@ -95,14 +95,14 @@ def references(root: A.Node) -> frozenset[str]:
     stack: list[tuple[A.Node, frozenset[str]]] = [(root, frozenset())]
     while stack:
         node, bound = stack.pop()
-        path = _path(node)
+        path = path_of(node)
         if path is not None:
             head, rest = path
             if (head.name not in bound or head.root) and (rest or head.name not in TYPES):
                 out.add(".".join([head.name, *rest]))
             continue
         if isinstance(node, A.Has):
-            inner = _path(node.operand)
+            inner = path_of(node.operand)
             if inner is not None:
                 head, rest = inner
                 if head.name not in bound or head.root:
@@ -118,9 +118,3 @@ def references(root: A.Node) -> frozenset[str]:
             continue
         stack.extend((child, bound) for child in A.children(node))
     return frozenset(out)
-
-
-def _path(node: A.Node) -> tuple[A.Ident, list[str]] | None:
-    from ._compiler import path_of
-
-    return path_of(node)

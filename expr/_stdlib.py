@@ -15,6 +15,7 @@ from typing import Any, Final
 from ._errors import ExprEvalError
 from ._format import format_double
 from ._regex import search as regex_search
+from ._timeval import time_add, time_sub
 from ._values import (
     BOOL,
     BYTES,
@@ -78,6 +79,9 @@ def add(a: Any, b: Any) -> Any:
         return bytes(a) + bytes(b)
     if ka == LIST:
         return [*a, *b]
+    r = time_add(a, b)
+    if r is not NotImplemented:
+        return r
     raise no_overload("_+_", a, b)
 
 
@@ -91,6 +95,9 @@ def sub(a: Any, b: Any) -> Any:
             return _uint(int(a) - int(b))
         if ka == DOUBLE:
             return float(a) - float(b)
+    r = time_sub(a, b)
+    if r is not NotImplemented:
+        return r
     raise no_overload("_-_", a, b)
 
 

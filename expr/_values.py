@@ -167,9 +167,17 @@ def kind(value: object) -> int:
     return OTHER
 
 
+_TIME_NAMES: Final = {
+    "Timestamp": "google.protobuf.Timestamp",
+    "Duration": "google.protobuf.Duration",
+}
+
+
 def type_of(value: object) -> Type:
     """``type(value)`` in CEL; an error for a value outside the value model."""
     k = kind(value)
+    if k == OTHER and type(value).__module__ == "expr._timeval":
+        return Type(_TIME_NAMES[type(value).__name__])
     if k == OTHER:
         raise ExprEvalError(f"unsupported value of Python type {type(value).__name__}")
     return TYPES[KIND_NAMES[k]]
@@ -190,7 +198,7 @@ def _scalar_eq(a: object, ka: int, b: object, kb: int) -> bool:
             bb: Any = b
             return bytes(ba) == bytes(bb)
         if ka == OTHER:
-            return a is b
+            return a is b or (type(a) is type(b) and type(a).__name__ in _TIME_NAMES and a == b)
         if ka == BOOL:
             return bool(a) == bool(b)
         return bool(a == b)
@@ -291,6 +299,9 @@ def cel_cmp(a: object, b: object) -> int:
         y: Any = b
     elif _is_num(ka) and _is_num(kb):
         return _num_cmp(a, ka, b, kb)
+    elif ka == kb == OTHER and type(a) is type(b) and type(a).__name__ in _TIME_NAMES:
+        x = a.ns  # type: ignore[attr-defined]
+        y = b.ns  # type: ignore[attr-defined]
     elif ka == kb == BYTES:
         x = bytes(a)  # type: ignore[call-overload]
         y = bytes(b)  # type: ignore[call-overload]

@@ -115,11 +115,34 @@ def test_inngest_semantics(source: str, want: Any) -> None:
 @pytest.mark.parametrize(
     "source",
     ["1 / 0", "int('x')", "b64decode('!!')", "json_parse('{')", "json_parse('NaN')",
-     "date('2020-01-01')", "event.data.list[7]"],
+     "date('2020-02-30')", "date('yesterday')", "duration('5 minutes')", "now()",
+     "event.data.list[7]"],
 )
 def test_errors_reaching_the_top_raise(source: str) -> None:
     with pytest.raises(ExprEvalError):
         run(source)
+
+
+@pytest.mark.parametrize(
+    ("source", "want"),
+    [
+        ("date('2020-01-01T12:00:00') + duration('6h35m10s') == date('2020-01-01T18:35:10')",
+         True),
+        ("date('2020-01-01T18:35:10+02:00') == date('2020-01-01T16:35:10Z')", True),
+        ("date('2020-01-01') < date('2020-01-02')", True),
+        ("date(1577836800000) == date('2020-01-01')", True),
+        ("'k-' + date('2020-01-01T00:00:00.5Z')", "k-2020-01-01 00:00:00.5 +0000 UTC"),
+        ("'k-' + duration('1h30m')", "k-1h30m0s"),
+        ("'k-' + duration('1.5s')", "k-1.5s"),
+        ("'k-' + duration('-250ms')", "k--250ms"),
+        ("'k-' + (date('2021-01-01') - date('2020-01-01'))", "k-8784h0m0s"),
+        ("duration('1h') == duration('60m')", True),
+        ("date(event.data.missing) == null", False),
+    ],
+)
+def test_dates_and_durations(source: str, want: Any) -> None:
+    got = run(source)
+    assert (type(got), got) == (type(want), want), source
 
 
 def test_unbound_root_variables_are_unknown() -> None:
