@@ -150,10 +150,14 @@ class PriorityQueue:
         else:
             now = self._now
         live = self._live
+        if type(item_id) is not str:
+            raise ValueError(f"item_id must be a string, got {item_id!r}")
         if item_id in live:
             raise ValueError(f"item {item_id!r} is already queued")
         if created_at is None:
             created_at = now
+        elif type(created_at) is not int:
+            raise ValueError(f"created_at must be an int of nanoseconds, got {created_at!r}")
         if type(factor) is not int:
             _clamp(factor, 0, 0)  # raises for a non-int
         factor = self._min if factor < self._min else self._max if factor > self._max else factor

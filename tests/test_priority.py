@@ -186,6 +186,10 @@ def test_PriorityQueue_duplicate_push_raises_and_changes_nothing() -> None:
         q.push("b", factor=1.5)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="kind must be one of"):
         q.push("b", kind="bogus")
+    with pytest.raises(ValueError, match="item_id must be a string"):
+        q.push(7)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="created_at must be an int"):
+        q.push("b", created_at=1.5)  # type: ignore[arg-type]
     assert q.snapshot() == before
 
 
