@@ -394,3 +394,16 @@ def test_results_are_frozen_values() -> None:
         with pytest.raises(dataclasses.FrozenInstanceError):
             value.batch_id = 9  # type: ignore[misc]
         assert value == dataclasses.replace(value)
+
+
+def test_state_is_dropped_once_batches_flush_and_ids_expire() -> None:
+    clock = ManualClock()
+    b = Batcher(3, "1s", clock=clock)
+    for i in range(10_000):
+        b.add(f"k{i % 5000}", f"e{i}")
+    assert len(b) == 5000 and b.dedupe_size() == 10_000
+    clock.advance("1s")
+    assert sum(len(x.event_ids) for x in b.poll()) == 10_000
+    assert len(b) == 0 and b.active_keys() == () and b._heap == [] and not b._active
+    clock.advance(DEDUPE_WINDOW)
+    assert b.prune() == 10_000 and b.dedupe_size() == 0

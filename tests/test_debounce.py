@@ -414,3 +414,14 @@ def test_results_are_frozen_values() -> None:
         with pytest.raises(dataclasses.FrozenInstanceError):
             value.debounce_id = 9  # type: ignore[misc]
         assert hash(value) == hash(dataclasses.replace(value))
+
+
+def test_state_is_dropped_once_keys_fire() -> None:
+    clock = ManualClock()
+    d = Debounce("1s", clock=clock)
+    for i in range(10_000):
+        d.push(f"k{i}", f"e{i}")
+    assert len(d) == 10_000
+    clock.advance("1s")
+    assert len(d.poll()) == 10_000
+    assert len(d) == 0 and d.active_keys() == () and d._heap == [] and not d._active
