@@ -468,6 +468,24 @@ class FlowControl:
             ):
                 heapq.heappop(timers)
                 continue
+            if kind in (_T_DEBOUNCE, _T_BATCH):
+                # A debounce extended or a batch flushed early: re-arm at the real time.
+                fn: _Function = obj
+                armed = fn.deb_armed if kind == _T_DEBOUNCE else fn.batch_armed
+                machine: Any = fn.debounce if kind == _T_DEBOUNCE else fn.batcher
+                real = machine.next_deadline()
+                if armed == at and real != at:
+                    heapq.heappop(timers)
+                    if kind == _T_DEBOUNCE:
+                        fn.deb_armed = real
+                    else:
+                        fn.batch_armed = real
+                    if real is not None:
+                        self._timer(real, kind, fn)
+                    continue
+                if armed != at:
+                    heapq.heappop(timers)
+                    continue
             return at
         return None
 
@@ -881,8 +899,9 @@ class FlowControl:
         b.gate = g
         wb = b.woken_by
         b.woken_by = None
-        if wb is g:
-            g.waiters.push_front(b)
+        # Compare ids: an emptied gate is dropped and a new one made for the same id.
+        if wb is not None and wb.id == gid:
+            g.waiters.push_front(b)  # lost to the same constraint again: keeps its turn
         else:
             g.waiters.push(b)
             if wb is not None:
@@ -899,6 +918,8 @@ class FlowControl:
             self._wake_one(wb)
 
     def _wake_one(self, g: _Gate) -> None:
+        """Move the next waiter of gate ``g`` (by id: it may have been replaced) to ready."""
+        g = self._gates.get(g.id, g)
         if g.waiters:
             w = g.waiters.pop()
             w.state = _READY

@@ -220,3 +220,98 @@ def test_FlowControl_events_that_match_nothing_are_ignored() -> None:
 def test_FlowControl_rejects_duplicate_function_ids() -> None:
     with pytest.raises(ValueError, match="two functions"):
         FlowControl([fn(), fn()], clock=ManualClock())
+
+
+def test_FlowControl_round_robin_across_keys() -> None:
+    """One shared slot, two users with backlogs: the slot alternates between them."""
+    clock = ManualClock()
+    cfg = fn(concurrency=[{"limit": 1},
+                          {"key": "event.data.user", "limit": 5}])
+    fc = FunctionController(cfg, clock=clock)
+    for i in range(3):
+        fc.receive_event(ev(f"a{i}", 0, user="a"))
+    for i in range(3):
+        fc.receive_event(ev(f"b{i}", 0, user="b"))
+    order = ["a0"]
+    running = "run-1"
+    for _ in range(5):
+        out = fc.run_finished(running)
+        (started,) = [d for d in out if isinstance(d, RunStarted)]
+        order.append(started.event_ids[0])
+        running = started.run_id
+    # a0 went straight in; then the queue alternates, user a first (it queued first).
+    assert order == ["a0", "a1", "b0", "a2", "b1", "b2"]
+
+
+def test_FlowControl_shared_account_key_each_function_checks_its_own_limit() -> None:
+    clock = ManualClock()
+    small = FunctionConfig.from_mapping({
+        "id": "small", "triggers": [{"event": "s"}],
+        "concurrency": [{"scope": "account", "key": '"openai"', "limit": 1}]})
+    big = FunctionConfig.from_mapping({
+        "id": "big", "triggers": [{"event": "b"}],
+        "concurrency": [{"scope": "account", "key": '"openai"', "limit": 3}]})
+    fc = FlowControl([small, big], clock=clock)
+    assert kinds(fc.receive_event({"name": "b", "id": "b1"})) == ["RunStarted"]
+    (q,) = fc.receive_event({"name": "s", "id": "s1"})  # 1 in use >= small's limit 1
+    assert isinstance(q, RunQueued)
+    assert (q.hold.scope, q.hold.key, q.hold.in_use, q.hold.limit) == ("account", "openai", 1, 1)
+    assert kinds(fc.receive_event({"name": "b", "id": "b2"})) == ["RunStarted"]  # 2 < 3
+    fc.run_finished("run-1")
+    out = fc.run_finished("run-3")  # usage back to 0: small's run goes at once
+    assert [d.run_id for d in out if isinstance(d, RunStarted)] == ["run-2"]
+
+
+def test_FlowControl_explain_names_constraint_key_usage_and_eta() -> None:
+    clock = ManualClock()
+    cfg = fn(concurrency=[{"key": "event.data.user", "limit": 1}])
+    fc = FunctionController(cfg, clock=clock)
+    fc.receive_event(ev("a", 0, user="u1"))
+    fc.receive_event(ev("b", 0, user="u1"))
+    x = fc.explain("b")
+    assert (x.kind, x.status, x.run_id) == ("event", "run", "run-2")
+    assert x.hold is not None and (x.hold.constraint, x.hold.key) == ("concurrency", "u1")
+    r = fc.explain("run-2")
+    assert r.status == "queued" and "concurrency (fn), key 'u1', 1/1 in use" in str(r)
+    clock.set(4 * S)
+    fc.run_finished("run-1")
+    r = fc.explain("run-2")
+    assert r.status == "running" and r.started_at == 4 * S and r.hold is None
+    assert "started after waiting 4000 ms on concurrency (fn), key 'u1'" in r.reason
+    with pytest.raises(KeyError):
+        fc.explain("nope")
+
+
+def test_FlowControl_debounce_and_batch_decisions() -> None:
+    clock = ManualClock()
+    deb = FunctionConfig.from_mapping({"id": "deb", "triggers": [{"event": "d"}],
+                                       "debounce": {"period": "5s"}})
+    bat = FunctionConfig.from_mapping({"id": "bat", "triggers": [{"event": "b"}],
+                                       "batchEvents": {"maxSize": 2, "timeout": "10s"}})
+    fc = FlowControl([deb, bat], clock=clock)
+    assert kinds(fc.receive_event({"name": "d", "id": "d1"})) == ["EventDebounced"]
+    clock.set(1 * S)
+    assert kinds(fc.receive_event({"name": "d", "id": "d2"})) == [
+        "EventSuperseded", "EventDebounced"]
+    assert kinds(fc.receive_event({"name": "b", "id": "b1"})) == ["EventBatched"]
+    assert kinds(fc.receive_event({"name": "b", "id": "b2"})) == [
+        "EventBatched", "BatchFlushed", "RunStarted"]
+    assert fc.next_deadline() == 6 * S
+    clock.set(6 * S)
+    out = fc.poll()
+    assert kinds(out) == ["RunStarted"] and out[0].event_ids == ("d2",)
+    assert fc.explain("d1").status == "superseded"
+    assert fc.explain("d2").run_id == out[0].run_id
+
+
+def test_FlowControl_cancel_on_event_with_match() -> None:
+    clock = ManualClock()
+    cfg = fn(concurrency=1, cancelOn=[{"event": "stop", "match": "data.user"}])
+    fc = FunctionController(cfg, clock=clock)
+    fc.receive_event(ev("a", 0, user="u1"))
+    fc.receive_event(ev("b", 0, user="u2"))
+    fc.receive_event(ev("c", 0, user="u1"))
+    clock.set(1 * S)
+    out = fc.receive_event({"name": "stop", "id": "s", "data": {"user": "u1"}})
+    assert sorted(d.run_id for d in out if isinstance(d, RunCancelled)) == ["run-1", "run-3"]
+    assert fc.run_status("run-2") == "queued"

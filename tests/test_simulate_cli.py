@@ -125,3 +125,22 @@ def test_demo_prints_the_report_and_the_comparison(capsys: pytest.CaptureFixture
     assert "What a change does" in out
     for label in ("as shipped", "no priority", "throttle 100/min", "1 per user"):
         assert f"  {label} " in out
+
+
+def test_simulate_plot_draws_a_png(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    png = tmp_path / "p.png"
+    code, _, err = run(capsys, "simulate", str(CONFIG), str(TRACE), "--plot", str(png))
+    assert code == 0, err
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    from flowcontrol.config.model import FunctionConfig
+    from flowcontrol.plot import series
+    from flowcontrol.simulate import simulate
+    from flowcontrol.tracegen import iter_jsonl
+
+    result = simulate([FunctionConfig.from_mapping(json.loads(CONFIG.read_text()))],
+                      list(iter_jsonl(TRACE.read_text())), timeline=True)
+    data = series(result, top=3)
+    assert len(data) == 3
+    for ts, running, backlog in data.values():
+        assert ts == sorted(ts) and max(running) <= 3 and min(backlog) >= 0
