@@ -83,6 +83,8 @@ CODES: Final[dict[str, tuple[Severity, str]]] = {
     "FC214": (Severity.WARNING, "idempotency replaces the rate limit"),
     "FC215": (Severity.WARNING, "priority reads event data directly (JSON numbers are doubles)"),
     "FC216": (Severity.WARNING, "expression reads a variable that is never bound there"),
+    "FC217": (Severity.WARNING, "rate limit drops events before they reach the debounce"),
+    "FC218": (Severity.WARNING, "concurrency counts steps, and sleeping runs hold no slot"),
     # -- warnings from sample events (--events)
     "FC220": (Severity.WARNING, "key expression is missing for every sample event"),
     "FC221": (Severity.WARNING, "expression fails on a sample event"),

@@ -156,7 +156,15 @@ def _debounce_rules(out: _Out, e: Entry, fn: FunctionConfig) -> None:
 
 
 def _rate_rules(out: _Out, e: Entry, fn: FunctionConfig) -> None:
-    """The implicit burst (FC205) and idempotency overriding the rate limit (FC214)."""
+    """The implicit burst (FC205), idempotency overriding the rate limit (FC214), and rate
+    limiting ahead of debounce (FC217)."""
+    effective = fn.effective_rate_limit()
+    if effective is not None and fn.debounce is not None:
+        which = "idempotency" if fn.idempotency is not None else "rateLimit"
+        out.add("FC217", f"{which} is checked on every incoming event before the debounce: "
+                "events it drops never reach the debounce, so the run may start with an "
+                "older event than the latest one sent; it does not limit debounced runs", e,
+                which)
     rl = fn.rate_limit
     if rl is None:
         return
@@ -172,7 +180,7 @@ def _rate_rules(out: _Out, e: Entry, fn: FunctionConfig) -> None:
 
 def _throughput_rules(out: _Out, e: Entry, fn: FunctionConfig) -> None:
     """Throttle against concurrency (FC206), singleton with concurrency (FC210), keyed
-    limit 0 (FC213)."""
+    limit 0 (FC213), sleeping runs outside the limit (FC218)."""
     fl = fn.function_limit()
     th = fn.throttle
     if th is not None and fl is not None and th.limit + th.burst > fl:
@@ -189,6 +197,11 @@ def _throughput_rules(out: _Out, e: Entry, fn: FunctionConfig) -> None:
                 f"steps per run only about {served} runs finish per "
                 f"{format_duration(th.period_ns)}: under sustained load the backlog grows "
                 "without bound", e, "throttle")
+    sleeps = any(step.kind == "sleep" for step in fn.steps)
+    if sleeps and any(c.limit > 0 for c in fn.concurrency):
+        out.add("FC218", "concurrency limits executing steps, not runs: while a run sleeps it "
+                "holds no slot, so more runs than the limit can be in flight at once", e,
+                "concurrency")
     if fn.singleton is not None and fn.concurrency:
         out.add("FC210", "singleton with concurrency: both apply independently, and the "
                 "platform's docs ask to treat this combination with care", e, "singleton")
