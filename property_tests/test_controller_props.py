@@ -6,7 +6,8 @@ readies and cancels steps, and after every input checks that
 * no concurrency limit (function-wide or per key) is exceeded at any instant;
 * every start is one a reference GCRA (the spec's Appendix A, in exact fractions) admits;
 * nothing is left waiting that could go now (no lost wake-ups: admission is immediate);
-* within one key, starts happen oldest first;
+* within one key, the run that starts is the one with the lowest priority score (created
+  minus factor; ties by arrival), and never before its score;
 * every event has exactly one outcome.
 
 A second test runs whole random traces through the simulator and checks the same
@@ -76,16 +77,22 @@ class ControllerMachine(RuleBasedStateMachine):
         self.created: dict[str, int] = {}
         self.cancelling: set[str] = set()
         self.starts: list[tuple[str, int]] = []
+        self.score: dict[str, int] = {}
+        self.p_of_event: dict[str, int] = {}
 
     @initialize(
         fn_limit=st.integers(0, 3),
         key_limit=st.integers(0, 2),
         throttle=st.none() | st.tuples(st.integers(1, 3), st.integers(1, 5), st.integers(0, 2)),
         throttle_keyed=st.booleans(),
+        priority=st.booleans(),
     )
     def setup(self, fn_limit: int, key_limit: int, throttle: tuple[int, int, int] | None,
-              throttle_keyed: bool) -> None:
+              throttle_keyed: bool, priority: bool) -> None:
         cfg: dict[str, Any] = {"id": "f", "triggers": [{"event": "e"}]}
+        self.priority = priority
+        if priority:
+            cfg["priority"] = {"run": "int(event.data.p)"}
         conc: list[dict[str, Any]] = []
         if fn_limit:
             conc.append({"limit": fn_limit})
@@ -117,6 +124,11 @@ class ControllerMachine(RuleBasedStateMachine):
                 if self.ref is not None:
                     assert self.ref.allows(tkey, now), f"throttle exceeded by {d} at {now}"
                     self.ref.take(tkey, now)
+                me = (self.score[d.run_id], int(d.run_id[4:]))
+                for q in self.runs_in("queued"):
+                    if q != d.run_id and self.key[q] == self.key[d.run_id]:
+                        assert (self.score[q], int(q[4:])) > me, f"{d.run_id} overtook {q}"
+                assert self.score[d.run_id] <= now, f"{d.run_id} started before its score"
                 self.state[d.run_id] = "running"
                 self.starts.append((d.run_id, now))
             elif isinstance(d, StepStarted):
@@ -140,6 +152,8 @@ class ControllerMachine(RuleBasedStateMachine):
     def note_run(self, run_id: str, event_ids: tuple[str, ...], created: int) -> None:
         self.created[run_id] = created
         self.key[run_id] = self.key_of_event[event_ids[0]]
+        p = self.p_of_event[event_ids[0]] if self.priority else 0
+        self.score[run_id] = created - p * S
         for e in event_ids:
             assert e not in self.outcomes, f"event {e} has two outcomes"
             self.outcomes[e] = run_id
@@ -149,12 +163,14 @@ class ControllerMachine(RuleBasedStateMachine):
 
     # -- the host's inputs -----------------------------------------------------------------
 
-    @rule(k=st.sampled_from(KEYS))
-    def send(self, k: str) -> None:
+    @rule(k=st.sampled_from(KEYS), p=st.sampled_from([0, 0, 3, -2]))
+    def send(self, k: str, p: int) -> None:
         self.n += 1
         eid = f"e{self.n}"
         self.key_of_event[eid] = k
-        self.apply(self.fc.receive_event({"name": "e", "id": eid, "data": {"k": k}}))
+        self.p_of_event[eid] = p
+        data = {"k": k, "p": p}
+        self.apply(self.fc.receive_event({"name": "e", "id": eid, "data": data}))
         assert eid in self.outcomes, f"event {eid} got no outcome"
 
     @rule(ms=st.integers(0, 4000))
@@ -215,6 +231,8 @@ class ControllerMachine(RuleBasedStateMachine):
         now = self.clock.now
         for run in self.runs_in("queued") + self.runs_in("step_queued"):
             k = self.key[run]
+            if self.state[run] == "queued" and self.score[run] > now:
+                continue  # a negative priority factor delays it
             conc_ok = (not self.fn_limit or total < self.fn_limit) and (
                 not self.key_limit or per.get(k, 0) < self.key_limit
             )
@@ -225,15 +243,6 @@ class ControllerMachine(RuleBasedStateMachine):
             )
             assert not (conc_ok and thr_ok), f"{run} waits at {now} though it could start"
 
-    @invariant()
-    def oldest_first_within_a_key(self) -> None:
-        if not hasattr(self, "fc"):
-            return
-        last: dict[str, int] = {}
-        for run, _ in self.starts:
-            k = self.key[run]
-            assert self.created[run] >= last.get(k, -1), f"{run} overtook an older run of {k}"
-            last[k] = self.created[run]
 
 
 ControllerMachine.TestCase.settings = settings(
