@@ -579,8 +579,16 @@ class Concurrency:
         return before - len(self._leases)
 
     def _refuse(self, plan: _Plan, keys: tuple[str, ...], ids: tuple[CounterId, ...]) -> Refused:
-        usages = self._usages(plan, keys, ids)
-        return Refused(plan.function_id, tuple(u for u in usages if u.full))
+        get = self._counts.get
+        limits = plan.limits
+        blocking = []
+        for idx in plan.order:
+            cid = ids[idx]
+            n = get(cid, 0)
+            if n >= limits[idx]:
+                scope, key, expr, limit = plan.describe(idx, keys)
+                blocking.append(ConcurrencyUsage(scope, key, expr, n, limit, cid))
+        return Refused(plan.function_id, tuple(blocking))
 
     def _usages(
         self, plan: _Plan, keys: tuple[str, ...], ids: tuple[CounterId, ...]
