@@ -63,6 +63,26 @@ def conc_ours_keyed() -> Callable[[], None]:
     return run
 
 
+def conc_ours_refused() -> Callable[[], None]:
+    """A refusal with its explanation (per-user key full); not a pair, reported alone."""
+    c = Concurrency(account_limit=1000)
+    c.register(
+        "ai-image",
+        [ConcurrencyConstraint(1, "event.data.user_id"),
+         ConcurrencyConstraint(60, '"openai"', "account")],
+        function_limit=100,
+    )
+    keys = ("user-42", "openai")
+    c.acquire("ai-image", keys)
+    acquire = c.acquire
+
+    def run() -> None:
+        for _ in range(PAIRS):
+            acquire("ai-image", keys)
+
+    return run
+
+
 def conc_baseline() -> Callable[[], None]:
     counts: dict[str, int] = {"F:f": 3, "A": 3}
     leases: dict[int, tuple[str, ...]] = {}
@@ -162,6 +182,7 @@ def prio_baseline() -> Callable[[], None]:
 CASES: dict[str, Callable[[], Callable[[], None]]] = {
     "conc_ours_fn_limit": conc_ours_fn_limit,
     "conc_ours_keyed": conc_ours_keyed,
+    "conc_ours_refused": conc_ours_refused,
     "conc_baseline": conc_baseline,
     "conc_baseline_keyed": conc_baseline_keyed,
     "prio_ours": prio_ours,
@@ -187,7 +208,7 @@ def main() -> None:
             t = timeit.timeit(run, number=50) / (50 * PAIRS) * 1e6
             best[name] = min(best[name], t)
     for name, us in best.items():
-        print(f"{name:<20} {us:7.3f} µs/pair")
+        print(f"{name:<20} {us:7.3f} µs/{'op' if name.endswith('refused') else 'pair'}")
     for ours, base in (("conc_ours_fn_limit", "conc_baseline"),
                        ("conc_ours_keyed", "conc_baseline_keyed")):
         print(f"{ours} / {base} = {best[ours] / best[base]:.2f}")
