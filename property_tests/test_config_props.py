@@ -293,8 +293,9 @@ def test_source_error_is_a_value_error() -> None:
 
 TOML_KEYS = st.from_regex(r"[A-Za-z_][A-Za-z0-9_-]{0,6}", fullmatch=True) | st.text(
     st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), max_size=4)
+TOML_CHARS = st.characters(codec="utf-8", exclude_categories=("Cs",))
 TOML_SCALARS = (st.booleans() | st.integers(-(2**63), 2**63 - 1)
-                | st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=8))
+                | st.text(TOML_CHARS, max_size=8))
 TOML_VALUES = st.recursive(TOML_SCALARS, lambda inner: st.lists(inner, max_size=3)
                            | st.dictionaries(TOML_KEYS, inner, max_size=3), max_leaves=12)
 
