@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import copy
 import json
-from typing import Any
+from typing import Any, Literal
 
 from hypothesis import assume, given, note
 from hypothesis import strategies as st
@@ -291,9 +291,11 @@ def test_source_error_is_a_value_error() -> None:
 
 # --------------------------------------------------------------------------- TOML positions
 
+NO_SURROGATES: list[Literal["Cs", "Cc"]] = ["Cs"]
+NO_SURROGATES_OR_CONTROLS: list[Literal["Cs", "Cc"]] = ["Cs", "Cc"]
 TOML_KEYS = st.from_regex(r"[A-Za-z_][A-Za-z0-9_-]{0,6}", fullmatch=True) | st.text(
-    st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), max_size=4)
-TOML_CHARS = st.characters(codec="utf-8", exclude_categories=("Cs",))
+    st.characters(codec="utf-8", exclude_categories=NO_SURROGATES_OR_CONTROLS), max_size=4)
+TOML_CHARS = st.characters(codec="utf-8", exclude_categories=NO_SURROGATES)
 TOML_SCALARS = (st.booleans() | st.integers(-(2**63), 2**63 - 1)
                 | st.text(TOML_CHARS, max_size=8))
 TOML_VALUES = st.recursive(TOML_SCALARS, lambda inner: st.lists(inner, max_size=3)
