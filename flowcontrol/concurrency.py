@@ -436,12 +436,10 @@ class Concurrency:
                 self._plan(function_id, keys)  # raises the precise error
                 raise
             n0 = get(c0, 0)
-            if n0 >= limits[0]:
-                return self._refuse(plan, keys, plan.ids(keys))
-            if nkeys == 2:
-                n1 = get(c1, 0)
-                if n1 >= limits[1]:
-                    return self._refuse(plan, keys, plan.ids(keys))
+            n1 = get(c1, 0) if nkeys == 2 else 0
+            if n0 >= limits[0] or (nkeys == 2 and n1 >= limits[1]):
+                ids = (fn_counter, _ACCOUNT, c0) if nkeys == 1 else (fn_counter, _ACCOUNT, c0, c1)
+                return self._refuse(plan, keys, ids)
         lid: LeaseId
         if lease_id is None:
             lid = self._seq = self._seq + 1
