@@ -48,15 +48,45 @@ Deliberate deviations (documented, not emulated)
 from __future__ import annotations
 
 import heapq
-from collections import OrderedDict, deque
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Final
+from collections import deque
+from collections.abc import Iterable, Mapping
+from typing import Any
 
+from flowcontrol._admission import Admission
+from flowcontrol._runtime import (
+    _ASLEEP,
+    _CANCELLED,
+    _COMPLETED,
+    _FAILED,
+    _PARKED,
+    _QUEUED,
+    _READY,
+    _RUNNING,
+    _SKIPPED,
+    _SLEEPING,
+    _STATE_NAMES,
+    _STEP_QUEUED,
+    _T_BACKLOG,
+    _T_BATCH,
+    _T_DEBOUNCE,
+    _T_ENQUEUE,
+    _T_FINISH_TIMEOUT,
+    _T_GATE,
+    _T_START_TIMEOUT,
+    _WAITING_TS,
+    IDEMPOTENCY_WINDOW,
+    _Backlog,
+    _Function,
+    _Gate,
+    _glob,
+    _path,
+    _Run,
+)
 from flowcontrol._time import NS_PER_MS, NS_PER_S, Clock
-from flowcontrol.batch import AddOutcome, Batch, Batcher
-from flowcontrol.concurrency import Concurrency, ConcurrencyConstraint, ConcurrencyUsage
+from flowcontrol.batch import AddOutcome, Batch
+from flowcontrol.concurrency import Concurrency, ConcurrencyConstraint
 from flowcontrol.config.model import FunctionConfig
-from flowcontrol.debounce import Debounce, DebounceOutcome
+from flowcontrol.debounce import DebounceOutcome
 from flowcontrol.decisions import (
     BatchFlushed,
     Decision,
@@ -70,218 +100,17 @@ from flowcontrol.decisions import (
     RunCancelled,
     RunSkipped,
     run_queued,
-    run_started,
-    step_started,
 )
-from flowcontrol.fairness import RoundRobin, WaitQueue, WaitQueuePolicy
-from flowcontrol.gcra import RateLimit, Throttle
-from flowcontrol.keys import ERROR, FALSE, CompiledExpr, make_activation, priority_factor
-from flowcontrol.singleton import Singleton
+from flowcontrol.fairness import RoundRobin, WaitQueuePolicy
+from flowcontrol.keys import ERROR, FALSE, make_activation, priority_factor
 
 __all__ = ["FlowControl", "FunctionController", "UnknownRunError"]
-
-IDEMPOTENCY_WINDOW: Final = 24 * 3600 * NS_PER_S
-
-# Run states.
-_QUEUED: Final = 0  # start item waiting
-_RUNNING: Final = 1  # a step holds its slots
-_SLEEPING: Final = 2  # between steps: holds nothing
-_STEP_QUEUED: Final = 3  # next step waiting for concurrency
-_WAITING_TS: Final = 4  # event ts in the future
-_COMPLETED: Final = 5
-_FAILED: Final = 6
-_CANCELLED: Final = 7
-_SKIPPED: Final = 8
-_STATE_NAMES: Final = (
-    "queued", "running", "sleeping", "queued", "queued", "completed", "failed", "cancelled",
-    "skipped",
-)
-
-# Backlog states.
-_IDLE: Final = 0
-_READY: Final = 1
-_PARKED: Final = 2
-_ASLEEP: Final = 3
-
-# Timer kinds.
-_T_GATE: Final = 0
-_T_BACKLOG: Final = 1
-_T_DEBOUNCE: Final = 2
-_T_BATCH: Final = 3
-_T_START_TIMEOUT: Final = 4
-_T_FINISH_TIMEOUT: Final = 5
-_T_ENQUEUE: Final = 6
-
-
 class UnknownRunError(LookupError):
     """An input named a run the controller does not know (or no longer tracks)."""
 
 
-class _Function:
-    """One function's config, compiled for the hot path."""
 
-    __slots__ = (
-        "batch_armed",
-        "batch_events",
-        "batch_if",
-        "batch_key",
-        "batcher",
-        "cancel_on",
-        "ckey_exprs",
-        "config",
-        "deb_armed",
-        "deb_key",
-        "debounce",
-        "finish_timeout",
-        "has_conc",
-        "id",
-        "index",
-        "keyed",
-        "live",
-        "priority",
-        "rl",
-        "rl_key",
-        "seen",
-        "seen_next",
-        "singleton",
-        "skey",
-        "start_timeout",
-        "throttle",
-        "tkey",
-        "trigger_free",
-        "triggers",
-    )
-
-    def __init__(self, index: int, cfg: FunctionConfig, clock: Clock, account_limit: int) -> None:
-        self.index = index
-        self.config = cfg
-        self.id = cfg.id
-        self.triggers = tuple(
-            (t.event, CompiledExpr(t.expression) if t.expression else None)
-            for t in cfg.triggers
-            if t.event is not None
-        )
-        b = cfg.batch
-        self.batcher = Batcher(b.max_size, b.timeout_ns, clock=clock) if b else None
-        self.batch_key = _compile(b.key) if b else None
-        self.batch_if = _compile(b.if_expr) if b else None
-        self.batch_events: dict[str, dict[str, Any]] = {}
-        self.batch_armed: int | None = None
-        rl = cfg.effective_rate_limit()
-        self.rl = RateLimit(rl.limit, rl.period_ns, clock=clock) if rl else None
-        self.rl_key = _compile(rl.key) if rl else None
-        d = cfg.debounce
-        self.debounce = Debounce(d.period_ns, d.timeout_ns, clock=clock) if d else None
-        self.deb_key = _compile(d.key) if d else None
-        self.deb_armed: int | None = None
-        self.priority = _compile(cfg.priority.run) if cfg.priority else None
-        self.keyed = cfg.keyed_concurrency()
-        self.ckey_exprs = tuple(CompiledExpr(c.key) for c in self.keyed if c.key)
-        self.has_conc = bool(cfg.concurrency) or account_limit > 0
-        t = cfg.throttle
-        self.throttle = Throttle(t.limit, t.period_ns, t.burst, clock=clock) if t else None
-        self.tkey = _compile(t.key) if t else None
-        s = cfg.singleton
-        self.singleton = Singleton(s.mode) if s else None
-        self.skey = _compile(s.key) if s else None
-        tm = cfg.timeouts
-        self.start_timeout = tm.start_ns if tm else None
-        self.finish_timeout = tm.finish_ns if tm else None
-        self.cancel_on = tuple(
-            (c.event, _compile(c.if_expr), c.match, c.timeout_ns) for c in cfg.cancel_on
-        )
-        self.live: dict[str, _Run] = {}
-        self.seen: OrderedDict[str, tuple[int, str]] = OrderedDict()
-        self.seen_next = 0
-        # Plain triggers without a filter: a name match is enough.
-        self.trigger_free = all(x is None and "*" not in n for n, x in self.triggers)
-
-
-def _compile(source: str | None) -> CompiledExpr | None:
-    return CompiledExpr(source) if source else None
-
-
-class _Run:
-    __slots__ = (
-        "act", "backlog", "cancel_pending", "ckeys", "created_at", "ended_at", "event_ids",
-        "factor", "first_hold", "fn", "id", "last_hold", "lease", "reason", "score",
-        "started_at", "state", "tkey",
-    )
-
-    def __init__(
-        self, run_id: str, fn: _Function, event_ids: tuple[str, ...], now: int
-    ) -> None:
-        self.id = run_id
-        self.fn = fn
-        self.event_ids = event_ids
-        self.created_at = now
-        self.state = _QUEUED
-        self.started_at: int | None = None
-        self.ended_at: int | None = None
-        self.lease: Any = None
-        self.backlog: _Backlog | None = None
-        self.cancel_pending = False
-        self.first_hold: Hold | None = None
-        self.last_hold: Hold | None = None
-        self.reason = ""
-        self.act: dict[str, Any] | None = None
-        self.factor = 0
-        self.score = now
-        self.ckeys: tuple[str, ...] = ()
-        self.tkey = ""
-
-
-class _Backlog:
-    """The queued work of one function, kind and key combination."""
-
-    __slots__ = (
-        "ckeys",
-        "fn",
-        "gate",
-        "heap",
-        "hold",
-        "key",
-        "live",
-        "start",
-        "state",
-        "timer_at",
-        "tkey",
-        "woken_by",
-    )
-
-    def __init__(
-        self, key: tuple[Any, ...], fn: _Function, start: bool, tkey: str,
-        ckeys: tuple[str, ...],
-    ) -> None:
-        self.key = key
-        self.fn = fn
-        self.start = start
-        self.tkey = tkey
-        self.ckeys = ckeys
-        self.heap: list[tuple[int, int, _Run]] = []
-        self.live = 0
-        self.state = _IDLE
-        self.gate: _Gate | None = None
-        self.woken_by: _Gate | None = None
-        self.hold: Hold | None = None
-        self.timer_at = 0
-
-    def head_score(self) -> int:
-        return self.heap[0][0] if self.heap else 0
-
-
-class _Gate:
-    """One constraint instance that backlogs can wait on."""
-
-    __slots__ = ("id", "timer_at", "waiters")
-
-    def __init__(self, gid: tuple[str, ...], waiters: WaitQueue) -> None:
-        self.id = gid
-        self.waiters = waiters
-        self.timer_at: int | None = None
-
-
-class FlowControl:
+class FlowControl(Admission):
     """Flow control for several functions of one account, driven by inputs and a clock.
 
     ``functions`` are validated ``FunctionConfig`` objects. ``account_concurrency`` is the
@@ -799,154 +628,6 @@ class FlowControl:
                         continue
                     self._cancel(run, now, f"cancelled by event {ev['id']} ({cname})", ev["id"])
 
-    # -- queueing and admission ----------------------------------------------------------
-
-    def _enqueue(self, run: _Run, start: bool, now: int) -> None:
-        fn = run.fn
-        bkey = (fn.index, start, run.tkey if start else "", run.ckeys)
-        b = self._backlogs.get(bkey)
-        if b is None:
-            b = _Backlog(bkey, fn, start, run.tkey if start else "", run.ckeys)
-            self._backlogs[bkey] = b
-        self._seq += 1
-        heapq.heappush(b.heap, (run.score, self._seq, run))
-        b.live += 1
-        run.backlog = b
-        st = b.state
-        if st == _IDLE or (st == _ASLEEP and run.score < b.timer_at):
-            b.state = _READY
-            self._ready.append(b)
-
-    def _unqueue(self, run: _Run) -> None:
-        b = run.backlog
-        if b is not None:
-            b.live -= 1
-            run.backlog = None
-
-    def _pump(self, now: int) -> None:
-        ready = self._ready
-        while ready:
-            b = ready.popleft()
-            self._attempt(b, now)
-
-    def _attempt(self, b: _Backlog, now: int) -> None:
-        heap = b.heap
-        want = _QUEUED if b.start else _STEP_QUEUED
-        while heap:
-            run = heap[0][2]
-            if run.state == want and run.backlog is b:
-                break
-            heapq.heappop(heap)
-        else:
-            self._retire(b)
-            return
-        score = heap[0][0]
-        if score > now:
-            b.state = _ASLEEP
-            b.timer_at = score
-            b.hold = Hold("priority", None, None, None, now, score)
-            self._timer(score, _T_BACKLOG, b)
-            self._pass_on(b)
-            return
-        fn = b.fn
-        lease: Any = None
-        if fn.has_conc:
-            res: Any = self._conc.acquire(fn.id, b.ckeys)
-            if not res.ok:
-                u = res.blocking[0]
-                b.hold = Hold("concurrency", u.key, u.in_use, u.limit, now, None, u.scope)
-                self._park(b, _counter_id(fn.id, u), None)
-                return
-            lease = res
-        if b.start and fn.throttle is not None:
-            d = fn.throttle.acquire(b.tkey)
-            if not d.allowed:
-                if lease is not None:
-                    self._conc.release(lease)
-                retry = d.retry_at if d.retry_at is not None else now + NS_PER_S
-                b.hold = Hold("throttle", b.tkey or None, None, fn.throttle.capacity, now, retry)
-                self._park(b, ("t", fn.id, b.tkey), retry)
-                return
-        heapq.heappop(heap)
-        b.live -= 1
-        run.lease = lease
-        run.backlog = None
-        run.last_hold = b.hold
-        run.state = _RUNNING
-        if b.start:
-            run.started_at = now
-            self._out.append(run_started(run.id, fn.id, run.event_ids, run.created_at, now))
-            if fn.finish_timeout is not None:
-                self._timer(now + fn.finish_timeout, _T_FINISH_TIMEOUT, run)
-        else:
-            self._out.append(step_started(run.id, fn.id, now))
-        wb = b.woken_by
-        b.woken_by = None
-        if b.live:
-            b.state = _READY
-            self._ready.append(b)
-        else:
-            self._retire(b)
-        if wb is not None:
-            self._wake_one(wb)
-
-    def _park(self, b: _Backlog, gid: tuple[str, ...], retry_at: int | None) -> None:
-        g = self._gates.get(gid)
-        if g is None:
-            g = _Gate(gid, self._policy.new_queue())
-            self._gates[gid] = g
-        b.state = _PARKED
-        b.gate = g
-        wb = b.woken_by
-        b.woken_by = None
-        # Compare ids: an emptied gate is dropped and a new one made for the same id.
-        if wb is not None and wb.id == gid:
-            g.waiters.push_front(b)  # lost to the same constraint again: keeps its turn
-        else:
-            g.waiters.push(b)
-            if wb is not None:
-                self._wake_one(wb)
-        if retry_at is not None and (g.timer_at is None or retry_at < g.timer_at):
-            g.timer_at = retry_at
-            self._timer(retry_at, _T_GATE, g)
-
-    def _pass_on(self, b: _Backlog) -> None:
-        """b was woken but did not use the capacity: wake the next waiter."""
-        wb = b.woken_by
-        b.woken_by = None
-        if wb is not None:
-            self._wake_one(wb)
-
-    def _wake_one(self, g: _Gate) -> None:
-        """Move the next waiter of gate ``g`` (by id: it may have been replaced) to ready."""
-        g = self._gates.get(g.id, g)
-        if g.waiters:
-            w = g.waiters.pop()
-            w.state = _READY
-            w.gate = None
-            w.woken_by = g
-            self._ready.append(w)
-        if not g.waiters and g.timer_at is None and self._gates.get(g.id) is g:
-            del self._gates[g.id]
-
-    def _retire(self, b: _Backlog) -> None:
-        if b.live == 0 and self._backlogs.get(b.key) is b:
-            del self._backlogs[b.key]
-        b.state = _IDLE
-        self._pass_on(b)
-
-    def _release(self, run: _Run) -> None:
-        lease = run.lease
-        if lease is None:
-            return
-        run.lease = None
-        self._conc.release(lease)
-        if self._gates:
-            for cid in _counter_ids(run.fn, run.ckeys):
-                g = self._gates.get(cid)
-                if g is not None and g.waiters:
-                    self._wake_one(g)
-
     # -- endings -----------------------------------------------------------------------
 
     def _cancel(self, run: _Run, now: int, reason: str, by: str | None) -> None:
@@ -981,10 +662,6 @@ class FlowControl:
         return run
 
     # -- timers ------------------------------------------------------------------------
-
-    def _timer(self, at: int, kind: int, obj: Any) -> None:
-        self._seq += 1
-        heapq.heappush(self._timers, (at, self._seq, kind, obj))
 
     def _fire(self, kind: int, obj: Any, at: int, now: int) -> None:
         if kind == _T_GATE:
@@ -1097,42 +774,3 @@ class FunctionController(FlowControl):
         super().__init__([config], clock=clock, **options)
 
 
-def _counter_id(fn_id: str, u: ConcurrencyUsage) -> tuple[str, ...]:
-    """The counter id (``flowcontrol.concurrency`` module doc) of a refusing constraint."""
-    if u.key is None:
-        return ("f", fn_id) if u.scope == "fn" else ("a",)
-    expr_text = u.key_expr or ""
-    if u.scope == "fn":
-        return ("f", fn_id, expr_text, u.key)
-    if u.scope == "env":
-        return ("e", "", expr_text, u.key)
-    return ("a", expr_text, u.key)
-
-
-def _counter_ids(fn: _Function, ckeys: tuple[str, ...]) -> Sequence[tuple[str, ...]]:
-    ids: list[tuple[str, ...]] = [("f", fn.id), ("a",)]
-    for c, k in zip(fn.keyed, ckeys, strict=True):
-        expr_text = c.key or ""
-        if c.scope == "fn":
-            ids.append(("f", fn.id, expr_text, k))
-        elif c.scope == "env":
-            ids.append(("e", "", expr_text, k))
-        else:
-            ids.append(("a", expr_text, k))
-    return ids
-
-
-def _glob(pattern: str, name: str) -> bool:
-    """Trigger wildcards: ``app/*`` matches every event name starting with ``app/``."""
-    if pattern.endswith("*"):
-        return name.startswith(pattern[:-1])
-    return pattern == name
-
-
-def _path(event: Mapping[str, Any], path: str) -> Any:
-    cur: Any = event
-    for part in path.removeprefix("event.").split("."):
-        if not isinstance(cur, Mapping):
-            return None
-        cur = cur.get(part)
-    return cur

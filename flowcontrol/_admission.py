@@ -1,0 +1,208 @@
+"""Queueing and admission: backlogs that wait on the constraint that refused them.
+
+A mixin of ``FlowControl`` (internal). Work enters a backlog (``_enqueue``); ``_pump``
+tries every ready backlog once: its head item starts if it is due (priority score), every
+concurrency constraint has a slot and, for a start, the throttle admits it, all or
+nothing. Otherwise the backlog *parks* on the one constraint that refused it (a gate),
+or sleeps until its head's score. Capacity coming back (a lease released, a throttle's
+``retry_at``) wakes one waiter of that gate; a waiter that does not use the capacity
+passes it on, so no wake-up is lost and nothing waits that could go.
+
+Fairness: a backlog that got a slot and has more work goes to the back of the ready
+line; one that lost to the same constraint again keeps its place (``push_front``). The
+gate's wait queue comes from the ``WaitQueuePolicy`` (round robin by default).
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from typing import Any
+
+from flowcontrol._runtime import (
+    _ASLEEP,
+    _IDLE,
+    _PARKED,
+    _QUEUED,
+    _READY,
+    _RUNNING,
+    _STEP_QUEUED,
+    _T_BACKLOG,
+    _T_FINISH_TIMEOUT,
+    _T_GATE,
+    _Backlog,
+    _counter_id,
+    _counter_ids,
+    _Gate,
+    _Run,
+)
+from flowcontrol._time import NS_PER_S
+from flowcontrol.concurrency import Concurrency
+from flowcontrol.decisions import Decision, Hold, run_started, step_started
+from flowcontrol.fairness import WaitQueuePolicy
+
+__all__ = ["Admission"]
+
+
+class Admission:
+    """The admission half of ``FlowControl``: backlogs, gates and the ready line."""
+
+    _backlogs: dict[tuple[Any, ...], _Backlog]
+    _conc: Concurrency
+    _gates: dict[tuple[str, ...], _Gate]
+    _out: list[Decision]
+    _policy: WaitQueuePolicy
+    _ready: deque[_Backlog]
+    _seq: int
+    _timers: list[tuple[int, int, int, Any]]
+
+    def _timer(self, at: int, kind: int, obj: Any) -> None:
+        self._seq += 1
+        heapq.heappush(self._timers, (at, self._seq, kind, obj))
+
+    def _enqueue(self, run: _Run, start: bool, now: int) -> None:
+        fn = run.fn
+        bkey = (fn.index, start, run.tkey if start else "", run.ckeys)
+        b = self._backlogs.get(bkey)
+        if b is None:
+            b = _Backlog(bkey, fn, start, run.tkey if start else "", run.ckeys)
+            self._backlogs[bkey] = b
+        self._seq += 1
+        heapq.heappush(b.heap, (run.score, self._seq, run))
+        b.live += 1
+        run.backlog = b
+        st = b.state
+        if st == _IDLE or (st == _ASLEEP and run.score < b.timer_at):
+            b.state = _READY
+            self._ready.append(b)
+
+    def _unqueue(self, run: _Run) -> None:
+        b = run.backlog
+        if b is not None:
+            b.live -= 1
+            run.backlog = None
+
+    def _pump(self, now: int) -> None:
+        ready = self._ready
+        while ready:
+            b = ready.popleft()
+            self._attempt(b, now)
+
+    def _attempt(self, b: _Backlog, now: int) -> None:
+        heap = b.heap
+        want = _QUEUED if b.start else _STEP_QUEUED
+        while heap:
+            run = heap[0][2]
+            if run.state == want and run.backlog is b:
+                break
+            heapq.heappop(heap)
+        else:
+            self._retire(b)
+            return
+        score = heap[0][0]
+        if score > now:
+            b.state = _ASLEEP
+            b.timer_at = score
+            b.hold = Hold("priority", None, None, None, now, score)
+            self._timer(score, _T_BACKLOG, b)
+            self._pass_on(b)
+            return
+        fn = b.fn
+        lease: Any = None
+        if fn.has_conc:
+            res: Any = self._conc.acquire(fn.id, b.ckeys)
+            if not res.ok:
+                u = res.blocking[0]
+                b.hold = Hold("concurrency", u.key, u.in_use, u.limit, now, None, u.scope)
+                self._park(b, _counter_id(fn.id, u), None)
+                return
+            lease = res
+        if b.start and fn.throttle is not None:
+            d = fn.throttle.acquire(b.tkey)
+            if not d.allowed:
+                if lease is not None:
+                    self._conc.release(lease)
+                retry = d.retry_at if d.retry_at is not None else now + NS_PER_S
+                b.hold = Hold("throttle", b.tkey or None, None, fn.throttle.capacity, now, retry)
+                self._park(b, ("t", fn.id, b.tkey), retry)
+                return
+        heapq.heappop(heap)
+        b.live -= 1
+        run.lease = lease
+        run.backlog = None
+        run.last_hold = b.hold
+        run.state = _RUNNING
+        if b.start:
+            run.started_at = now
+            self._out.append(run_started(run.id, fn.id, run.event_ids, run.created_at, now))
+            if fn.finish_timeout is not None:
+                self._timer(now + fn.finish_timeout, _T_FINISH_TIMEOUT, run)
+        else:
+            self._out.append(step_started(run.id, fn.id, now))
+        wb = b.woken_by
+        b.woken_by = None
+        if b.live:
+            b.state = _READY
+            self._ready.append(b)
+        else:
+            self._retire(b)
+        if wb is not None:
+            self._wake_one(wb)
+
+    def _park(self, b: _Backlog, gid: tuple[str, ...], retry_at: int | None) -> None:
+        g = self._gates.get(gid)
+        if g is None:
+            g = _Gate(gid, self._policy.new_queue())
+            self._gates[gid] = g
+        b.state = _PARKED
+        b.gate = g
+        wb = b.woken_by
+        b.woken_by = None
+        # Compare ids: an emptied gate is dropped and a new one made for the same id.
+        if wb is not None and wb.id == gid:
+            g.waiters.push_front(b)  # lost to the same constraint again: keeps its turn
+        else:
+            g.waiters.push(b)
+            if wb is not None:
+                self._wake_one(wb)
+        if retry_at is not None and (g.timer_at is None or retry_at < g.timer_at):
+            g.timer_at = retry_at
+            self._timer(retry_at, _T_GATE, g)
+
+    def _pass_on(self, b: _Backlog) -> None:
+        """b was woken but did not use the capacity: wake the next waiter."""
+        wb = b.woken_by
+        b.woken_by = None
+        if wb is not None:
+            self._wake_one(wb)
+
+    def _wake_one(self, g: _Gate) -> None:
+        """Move the next waiter of gate ``g`` (by id: it may have been replaced) to ready."""
+        g = self._gates.get(g.id, g)
+        if g.waiters:
+            w = g.waiters.pop()
+            w.state = _READY
+            w.gate = None
+            w.woken_by = g
+            self._ready.append(w)
+        if not g.waiters and g.timer_at is None and self._gates.get(g.id) is g:
+            del self._gates[g.id]
+
+    def _retire(self, b: _Backlog) -> None:
+        if b.live == 0 and self._backlogs.get(b.key) is b:
+            del self._backlogs[b.key]
+        b.state = _IDLE
+        self._pass_on(b)
+
+    def _release(self, run: _Run) -> None:
+        lease = run.lease
+        if lease is None:
+            return
+        run.lease = None
+        self._conc.release(lease)
+        if self._gates:
+            for cid in _counter_ids(run.fn, run.ckeys):
+                g = self._gates.get(cid)
+                if g is not None and g.waiters:
+                    self._wake_one(g)
+
