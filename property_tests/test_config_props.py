@@ -17,6 +17,7 @@ import copy
 import json
 from typing import Any, Literal
 
+import yaml  # type: ignore[import-untyped]
 from hypothesis import assume, given, note
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
@@ -182,8 +183,6 @@ def _tweak(value: Any, draw: st.DrawFn) -> Any:
 
 @given(mutated(), st.sampled_from(["json", "yaml"]))
 def test_mutated_valid_configs_never_raise_and_accepted_ones_work(doc: Any, fmt: str) -> None:
-    import yaml  # type: ignore[import-untyped]
-
     text = json.dumps(doc, indent=2) if fmt == "json" else yaml.safe_dump(doc)
     note(text)
     result = validate_text(text, fmt, "m")
@@ -368,5 +367,46 @@ def test_toml_positions_point_at_each_value(data: dict[str, Any]) -> None:
         if node.kind == "string" and node.value and node.value.isascii() \
                 and node.value.isprintable() and '"' not in node.value and "\\" not in node.value:
             assert node.position_in(0) == (node.line, node.column + 1)
+
+    check(root)
+
+
+# --------------------------------------------------------------------------- YAML positions
+
+YAML_KEYS = st.text(st.characters(codec="utf-8", exclude_categories=NO_SURROGATES_OR_CONTROLS),
+                    min_size=1, max_size=6)
+YAML_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**40), 2**40) | st.text(max_size=10),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(YAML_KEYS, inner, max_size=3),
+    max_leaves=12)
+
+
+@given(st.dictionaries(YAML_KEYS, YAML_VALUES, min_size=1, max_size=4),
+       st.sampled_from([False, True, None]))
+def test_yaml_positions_point_at_each_value(data: dict[str, Any], flow: bool | None) -> None:
+    from flowcontrol.config.source import Node, parse_yaml
+
+    text: str = yaml.safe_dump(data, default_flow_style=flow, allow_unicode=True)
+    note(text)
+    root = parse_yaml(text)
+    assert root.plain() == yaml.safe_load(text)
+    lines = text.split("\n")
+
+    def char_at(pos: tuple[int | None, int | None]) -> str:
+        line, col = pos
+        assert line is not None and col is not None
+        return lines[line - 1][col - 1]
+
+    def check(node: Node) -> None:
+        if node.kind in ("object", "array"):
+            for child in (node.value.values() if node.kind == "object" else node.value):
+                check(child)
+            return
+        assert not char_at((node.line, node.column)).isspace()
+        v = node.value
+        if node.kind == "string" and v and v.isascii() and v.isprintable() and v.strip() == v \
+                and not any(ch in v for ch in "'\"\\"):
+            assert char_at(node.position_in(0)) == v[0]
+            assert char_at(node.position_in(len(v) - 1)) == v[-1]
 
     check(root)
