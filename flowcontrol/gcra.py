@@ -14,10 +14,15 @@ where ``T`` is the integer ``step = period / gcd(period, limit)``. No floats, no
 
 Memory follows active keys. A key whose TAT is not after ``now`` is indistinguishable
 from a key never seen, so it is dropped: overwritten on its next admission, and removed
-by a sweep that rebuilds the dict (a dict never shrinks by deletion). The sweep runs on
-the first call at least ``DVT`` after the previous one; every key that survives a sweep
+by a sweep that rebuilds the dict (a dict never shrinks by deletion). The sweep runs at
+most once per ``DVT``, on a call that meets a new or idle key or computes a fresh refusal
+(so a plain hit on an active key pays nothing for it); every key that survives a sweep
 was touched since the sweep before, so its cost is amortised O(1) per call. ``prune()``
 sweeps on demand.
+
+Speed. The result is a frozen dataclass, yet nothing is allocated on the common paths:
+admissions return one of the precomputed ``GcraDecision(True, None, remaining)``, and a
+key refused again before its TAT moves gets the very same refusal object back.
 
 Platform fidelity versus our extensions:
 
@@ -47,6 +52,7 @@ __all__ = ["GcraDecision", "RateLimit", "Throttle"]
 
 _ONE: Final = 1
 _OK_CACHE_MAX: Final = 1 << 16  # allowed decisions are cached per `remaining` up to this cap
+_NEVER: Final = -(1 << 64)  # below any instant: the refusal cache starts empty
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +110,7 @@ class _Gcra:
         "_now",
         "_ok",
         "_rdec",
+        "_rlim",
         "_rtat",
         "_scale",
         "_step",
@@ -130,15 +137,20 @@ class _Gcra:
         self.period = period
         self.burst = burst
         g = gcd(period, limit)
-        self._scale = limit // g  # TATs are stored in units of 1/scale ns
+        scale = limit // g  # all instants are handled in units of 1/scale ns
+        self._scale = scale
         self._step = period // g  # the emission interval T in those units
         self._cap = cap
         self._dvt = self._step * cap
-        self._clock = clock
-        self._now = 0
+        # With scale 1 (T a whole number of ns, the usual case) the clock is used as is.
+        self._clock: Clock = clock if scale == 1 else (lambda: clock() * scale)
+        self._now = 0  # high-water mark of the (scaled) clock
         self._tats: dict[str, int] = {}
         self._ok = tuple(GcraDecision(True, None, r) for r in range(min(cap, _OK_CACHE_MAX)))
-        self._rtat: int | None = None  # the TAT whose single-unit refusal is _rdec
+        # The last single-unit refusal: for a key whose TAT is _rtat, every call before
+        # _rlim is refused with exactly _rdec (nothing in it depends on `now`).
+        self._rtat = -1  # (an int: comparing an int with None is slow)
+        self._rlim = _NEVER
         self._rdec = GcraDecision(False, None, 0)
         self._sweep_at = 0
 
@@ -148,48 +160,54 @@ class _Gcra:
         """Admit ``n`` units for ``key`` now, all or nothing; a refusal changes nothing."""
         if n is not _ONE:  # identity: True and 1.0 go the validating way
             return self._acquire_n(key, n)
-        now = self._clock()
+        clock = self._clock  # (a slot read, then a call: faster than a method-style call)
+        now = clock()
         if now > self._now:
             self._now = now
         else:
             now = self._now
-        s = now * self._scale
-        if s >= self._sweep_at:
-            self._sweep(s)
         tats = self._tats
-        tat = tats.get(key, s)
-        if tat < s:
-            tat = s
+        tat = tats.get(key, now)
+        if tat is self._rtat and now < self._rlim:  # the very int object stored: same key state
+            return self._rdec
+        if tat <= now:  # a new or idle key: start from now
+            tat = now
+            if now >= self._sweep_at:
+                self._sweep(now)
+                tats = self._tats
         new = tat + self._step
-        room = self._dvt + s - new
+        room = self._dvt + now - new
         if room < 0:
-            if tat == self._rtat:
-                return self._rdec
-            return self._refuse_one(tat)
+            return self._refuse_one(tat, new)
         tats[key] = new
         r = room // self._step
-        if r < _OK_CACHE_MAX:
+        try:
             return self._ok[r]
-        return GcraDecision(True, None, r)
+        except IndexError:  # capacity beyond the cache
+            return GcraDecision(True, None, r)
 
-    def _refuse_one(self, tat: int) -> GcraDecision:
-        dec = GcraDecision(False, -((self._dvt - tat - self._step) // self._scale), 0)
+    def _refuse_one(self, tat: int, new: int) -> GcraDecision:
+        allow_at = new - self._dvt
+        dec = GcraDecision(False, -(-allow_at // self._scale), 0)
         self._rtat = tat
+        self._rlim = allow_at
         self._rdec = dec
+        if self._now >= self._sweep_at:  # a saturated key still gives the sweep a turn
+            self._sweep(self._now)
         return dec
 
     def _acquire_n(self, key: str, n: int) -> GcraDecision:
         _int_arg("n", n, 1)
-        s = self._read() * self._scale
-        if s >= self._sweep_at:
-            self._sweep(s)
-        tat = self._tats.get(key, s)
-        if tat < s:
-            tat = s
+        now = self._read()
+        if now >= self._sweep_at:
+            self._sweep(now)
+        tat = self._tats.get(key, now)
+        if tat < now:
+            tat = now
         new = tat + n * self._step
-        room = self._dvt + s - new
+        room = self._dvt + now - new
         if room < 0:
-            return self._refusal(tat, s, n)
+            return self._refusal(tat, now, n)
         self._tats[key] = new
         return GcraDecision(True, None, room // self._step)
 
@@ -200,25 +218,27 @@ class _Gcra:
         ``peek(key).remaining`` is how many units an ``acquire`` may take at once.
         """
         _int_arg("n", n, 1)
-        s = self._read() * self._scale
+        now = self._read()
         tats = self._tats
         tat = tats.get(key)
-        if tat is None or tat <= s:
+        if tat is None or tat <= now:
             if tat is not None:
                 del tats[key]  # idle: carries no information
-            tat = s
-        if tat + n * self._step - s > self._dvt:
-            return self._refusal(tat, s, n)
-        return GcraDecision(True, None, (self._dvt + s - tat) // self._step)
+            tat = now
+        if tat + n * self._step - now > self._dvt:
+            return self._refusal(tat, now, n)
+        return GcraDecision(True, None, (self._dvt + now - tat) // self._step)
 
-    def _refusal(self, tat: int, s: int, n: int) -> GcraDecision:
-        remaining = (self._dvt + s - tat) // self._step
+    def _refusal(self, tat: int, now: int, n: int) -> GcraDecision:
+        remaining = (self._dvt + now - tat) // self._step
         if n > self._cap:
             return GcraDecision(False, None, remaining)
         return GcraDecision(False, -((self._dvt - tat - n * self._step) // self._scale), remaining)
 
     def _read(self) -> int:
-        now = self._clock()
+        """The scaled clock, never going backwards."""
+        clock = self._clock
+        now = clock()
         if now > self._now:
             self._now = now
             return now
@@ -226,15 +246,15 @@ class _Gcra:
 
     # -- memory ----------------------------------------------------------------------
 
-    def _sweep(self, s: int) -> int:
+    def _sweep(self, now: int) -> int:
         before = self._tats
-        self._tats = {k: v for k, v in before.items() if v > s}
-        self._sweep_at = s + self._dvt
+        self._tats = {k: v for k, v in before.items() if v > now}
+        self._sweep_at = now + self._dvt
         return len(before) - len(self._tats)
 
     def prune(self) -> int:
         """Drop every idle key now (compacting the table); return how many were dropped."""
-        return self._sweep(self._read() * self._scale)
+        return self._sweep(self._read())
 
     def __len__(self) -> int:
         """Stored keys, including idle ones not yet swept."""
@@ -243,10 +263,8 @@ class _Gcra:
     def reset_at(self, key: str) -> int:
         """The instant (ns) at which ``key`` is back to full capacity (now if idle)."""
         now = self._read()
-        tat = self._tats.get(key)
-        if tat is None:
-            return now
-        return max(now, -(-tat // self._scale))
+        tat = self._tats.get(key, now)
+        return -(-max(now, tat) // self._scale)
 
     @property
     def capacity(self) -> int:
@@ -265,14 +283,14 @@ class _Gcra:
 
         TATs are integers in units of ``1/scale`` ns (``scale`` is recorded).
         """
-        s = self._now * self._scale
+        s = self._now
         return {
             "kind": self._KIND,
             "version": 1,
             "limit": self.limit,
             "period": self.period,
             "burst": self.burst,
-            "now": self._now,
+            "now": self._now // self._scale,
             "scale": self._scale,
             "tat": {k: v for k, v in sorted(self._tats.items()) if v > s},
         }
@@ -299,7 +317,7 @@ class _Gcra:
                 )
             if tat > s:
                 restored[key] = tat
-        self._now = now
+        self._now = s
         self._tats = restored
 
 
