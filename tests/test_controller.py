@@ -315,3 +315,62 @@ def test_FlowControl_cancel_on_event_with_match() -> None:
     out = fc.receive_event({"name": "stop", "id": "s", "data": {"user": "u1"}})
     assert sorted(d.run_id for d in out if isinstance(d, RunCancelled)) == ["run-1", "run-3"]
     assert fc.run_status("run-2") == "queued"
+
+
+def test_FlowControl_trigger_expression_and_wildcard() -> None:
+    clock = ManualClock()
+    only_big = FunctionConfig.from_mapping({
+        "id": "big", "triggers": [{"event": "order/*", "expression": "event.data.total > 100"}]})
+    fc = FlowControl([only_big], clock=clock)
+    assert fc.receive_event({"name": "order/placed", "id": "a", "data": {"total": 50}}) == []
+    out = fc.receive_event({"name": "order/placed", "id": "b", "data": {"total": 500}})
+    assert kinds(out) == ["RunStarted"]
+    assert fc.receive_event({"name": "user/created", "id": "c", "data": {"total": 500}}) == []
+
+
+def test_FlowControl_finish_timeout_cancels_a_long_run() -> None:
+    clock = ManualClock()
+    fc = FunctionController(fn(timeouts={"finish": "10s"}), clock=clock)
+    fc.receive_event(ev("a", 0))
+    assert fc.next_deadline() == 10 * S
+    clock.set(10 * S)
+    out = fc.poll()
+    assert kinds(out) == ["RunCancelled"] and "timeouts.finish" in out[0].reason
+    fc.step_finished("run-1")  # the step in flight ends; nothing more runs
+    assert fc.run_status("run-1") == "cancelled"
+
+
+def test_FlowControl_future_ts_waits_until_then() -> None:
+    clock = ManualClock()
+    fc = FunctionController(fn(), clock=clock)
+    (q,) = fc.receive_event(ev("later", 5000))
+    assert isinstance(q, RunQueued) and (q.hold.constraint, q.hold.retry_at) == ("start", 5 * S)
+    clock.set(5 * S)
+    assert kinds(fc.poll()) == ["RunStarted"]
+
+
+def test_FlowControl_account_concurrency_limits_every_function() -> None:
+    clock = ManualClock()
+    a = FunctionConfig.from_mapping({"id": "a", "triggers": [{"event": "a"}]})
+    b = FunctionConfig.from_mapping({"id": "b", "triggers": [{"event": "b"}]})
+    fc = FlowControl([a, b], clock=clock, account_concurrency=1)
+    assert kinds(fc.receive_event({"name": "a", "id": "1"})) == ["RunStarted"]
+    (q,) = fc.receive_event({"name": "b", "id": "2"})
+    assert isinstance(q, RunQueued) and q.hold.scope == "account" and q.hold.limit == 1
+    out = fc.run_finished("run-1")
+    assert [d.run_id for d in out if isinstance(d, RunStarted)] == ["run-2"]
+
+
+def test_FlowControl_oldest_first_policy_serves_lowest_score_across_keys() -> None:
+    from flowcontrol.fairness import OldestFirst
+
+    clock = ManualClock()
+    cfg = fn(concurrency=[{"limit": 1}, {"key": "event.data.user", "limit": 5}],
+             priority={"run": "event.data.vip ? 30 : 0"})
+    fc = FunctionController(cfg, clock=clock, fairness=OldestFirst())
+    fc.receive_event(ev("a0", 0, user="a", vip=False))
+    fc.receive_event(ev("a1", 0, user="a", vip=False))
+    clock.set(10 * S)
+    fc.receive_event(ev("b0", 10_000, user="b", vip=True))  # score 10 s - 30 s < 0
+    out = fc.run_finished("run-1")
+    assert [d.event_ids for d in out if isinstance(d, RunStarted)] == [("b0",)]

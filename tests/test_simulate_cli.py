@@ -144,3 +144,21 @@ def test_simulate_plot_draws_a_png(capsys: pytest.CaptureFixture[str], tmp_path:
     assert len(data) == 3
     for ts, running, backlog in data.values():
         assert ts == sorted(ts) and max(running) <= 3 and min(backlog) >= 0
+
+
+def test_progress_bar_draws_only_on_a_terminal() -> None:
+    import io
+
+    from flowcontrol.cli_simulate import _Progress
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    stream = Tty()
+    bar = _Progress(stream)
+    for done in (0, 500, 500, 1000):
+        bar(done, 1000)
+    text = stream.getvalue()
+    assert text.count("\r") == 3  # the repeated 50% is not redrawn
+    assert text.endswith("100% (1000/1000 events)\n")
