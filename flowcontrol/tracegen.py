@@ -117,22 +117,31 @@ def iterate(spec: TraceSpec) -> Iterator[dict[str, Any]]:
     keys = _zipf_keys(spec, rng)
     pro = rng.random(spec.keys) < spec.pro_fraction
     ts = spec.start_ms + np.floor(arrivals * 1000.0).astype(np.int64)
-    return _events(spec, ts.tolist(), keys.tolist(), pro.tolist())
+    return _events(spec, ts, keys, pro.tolist())
+
+
+_CHUNK = 1 << 16
 
 
 def _events(
-    spec: TraceSpec, ts: list[int], keys: list[int], pro: list[bool]
+    spec: TraceSpec,
+    ts: np.ndarray[Any, Any],
+    keys: np.ndarray[Any, Any],
+    pro: list[bool],
 ) -> Iterator[dict[str, Any]]:
     name, field, seed = spec.name, spec.key_field, spec.seed
     users = [f"user-{k + 1}" for k in range(spec.keys)]
     plans = ["pro" if p else "free" for p in pro]
-    for i, (t, k) in enumerate(zip(ts, keys, strict=True)):
-        yield {
-            "name": name,
-            "data": {field: users[k], "plan": plans[k]},
-            "id": f"evt-{seed}-{i:07d}",
-            "ts": t,
-        }
+    for start in range(0, len(ts), _CHUNK):  # a chunk at a time: no list of all events
+        chunk_ts = ts[start : start + _CHUNK].tolist()
+        chunk_keys = keys[start : start + _CHUNK].tolist()
+        for j, (t, k) in enumerate(zip(chunk_ts, chunk_keys, strict=True)):
+            yield {
+                "name": name,
+                "data": {field: users[k], "plan": plans[k]},
+                "id": f"evt-{seed}-{start + j:07d}",
+                "ts": t,
+            }
 
 
 def generate(spec: TraceSpec) -> list[dict[str, Any]]:
