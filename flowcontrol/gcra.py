@@ -51,7 +51,7 @@ from flowcontrol._time import NS_PER_S, Clock, to_ns
 __all__ = ["GcraDecision", "RateLimit", "Throttle"]
 
 _ONE: Final = 1
-_OK_CACHE_MAX: Final = 1 << 16  # allowed decisions are cached per `remaining` up to this cap
+_OK_CACHE_MAX: Final = 1024  # allowed decisions are cached per `remaining` up to this cap
 _NEVER: Final = -(1 << 64)  # below any instant: the refusal cache starts empty
 
 

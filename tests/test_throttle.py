@@ -6,7 +6,10 @@ seed flow-control sheet. Instants are nanoseconds; ``S`` is one second.
 
 from __future__ import annotations
 
+import gc
 import json
+import tracemalloc
+from collections.abc import Callable
 from fractions import Fraction
 from math import ceil, floor
 
@@ -421,3 +424,52 @@ def test_matches_the_reference_model_on_a_fixed_schedule(limit: int, period: int
         assert ours.acquire("k") == expected, (i, at)
         refused += not expected.allowed
     assert 0 < refused < 400
+
+
+# -- memory (tracemalloc counts are deterministic, unlike timings) -----------------------
+
+def _traced(build: Callable[[], object]) -> int:
+    gc.collect()
+    tracemalloc.start()
+    kept = build()
+    gc.collect()
+    current, _ = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    del kept
+    return current
+
+
+def test_memory_per_key_and_after_idle() -> None:
+    # The budget: at most 1.5x a dict of floats per key, and back near the empty
+    # footprint once the keys are idle and normal traffic ran (bench/memory_gcra.py runs
+    # the same with a million keys).
+    keys = [f"user:{i}" for i in range(20_000)]
+    t0 = 10**15
+
+    def floats() -> object:
+        d: dict[str, float] = {}
+        for i, k in enumerate(keys):
+            d[k] = i + 1000.06  # a distinct float per key, as TATs are
+        return d
+
+    def ours(then: str) -> Callable[[], object]:
+        def build() -> object:
+            clock = ManualClock(t0)
+            t = Throttle(1000, "60s", clock=clock)
+            if then == "empty":
+                return t
+            for k in keys:
+                t.acquire(k)
+            if then == "idle":
+                clock.advance("61s")
+                for i in range(100):
+                    t.acquire(f"hot:{i % 3}")
+                assert len(t) == 3
+            return t
+
+        return build
+
+    empty = _traced(ours("empty"))
+    per_key = (_traced(ours("full")) - empty) / len(keys)
+    assert per_key <= 1.5 * _traced(floats) / len(keys)
+    assert _traced(ours("idle")) <= empty + 2048
