@@ -382,29 +382,31 @@ class FlowControl(Admission):
         self, event: Mapping[str, Any], now: int, act: dict[str, Any] | None
     ) -> tuple[dict[str, Any], bool]:
         """The activation ``{"event": ...}`` (Go-typed) and whether the id was given."""
-        if not isinstance(event, Mapping):
+        if type(event) is not dict and not isinstance(event, Mapping):
             raise ValueError(f"an event must be a mapping, got {type(event).__name__}")
         name = event.get("name")
-        if not isinstance(name, str) or not name:
+        if type(name) is not str or not name:
             raise ValueError(f"event.name must be a non-empty string, got {name!r}")
-        data = event.get("data", {})
+        data = event.get("data")
         if data is None:
             data = {}
-        if not isinstance(data, Mapping):
+        elif type(data) is not dict and not isinstance(data, Mapping):
             raise ValueError(f"event.data must be an object, got {type(data).__name__}")
         eid = event.get("id")
-        if eid is None or eid == "":
+        if type(eid) is str and eid:
+            explicit = True
+        elif eid is None or eid == "":
             self._event_seq += 1
             eid = f"evt-{self._event_seq}"
             explicit = False
-        elif not isinstance(eid, str):
-            raise ValueError(f"event.id must be a string, got {eid!r}")
         else:
-            explicit = True
+            raise ValueError(f"event.id must be a string, got {eid!r}")
         ts = event.get("ts")
         if ts is None:
             ts = now // NS_PER_MS
-        elif isinstance(ts, bool) or not isinstance(ts, int | float):
+        elif type(ts) is not int and type(ts) is not float and (
+            isinstance(ts, bool) or not isinstance(ts, int | float)
+        ):
             raise ValueError(f"event.ts must be a number of milliseconds, got {ts!r}")
         if act is not None and explicit:
             return act, True

@@ -193,6 +193,10 @@ def test_FlowControl_bad_input_changes_nothing() -> None:
         fc.receive_event({"data": {}})
     with pytest.raises(ValueError, match=r"event\.data"):
         fc.receive_event({"name": "e", "data": [1]})
+    with pytest.raises(ValueError, match=r"event\.ts"):
+        fc.receive_event({"name": "e", "ts": True})
+    with pytest.raises(ValueError, match=r"event\.id"):
+        fc.receive_event({"name": "e", "id": 5})
     with pytest.raises(UnknownRunError):
         fc.step_finished("run-9")
     fc.receive_event(ev("a", 0))
