@@ -402,7 +402,7 @@ def test_yaml_positions_point_at_each_value(data: dict[str, Any], flow: bool | N
             for child in (node.value.values() if node.kind == "object" else node.value):
                 check(child)
             return
-        assert not char_at((node.line, node.column)).isspace()
+        assert char_at((node.line, node.column)) not in " \t\r\n"
         v = node.value
         if node.kind == "string" and v and v.isascii() and v.isprintable() and v.strip() == v \
                 and not any(ch in v for ch in "'\"\\"):

@@ -10,7 +10,8 @@ Precision by format:
 * JSON: exact. The parser is a small recursive-descent scanner over the text (strings are
   decoded by the standard library's ``json.decoder.scanstring``); positions inside strings
   account for every escape, ``\\uXXXX`` surrogate pairs included.
-* YAML: node positions are exact (PyYAML's composer marks). Positions inside a string are
+* YAML: node positions are exact (from the character index of PyYAML's composer marks, so
+  lines end at ``\n`` only, as everywhere in the package). Positions inside a string are
   exact for plain and quoted one-line scalars and literal blocks without escapes; for folded
   blocks and escaped or multi-line quoted scalars the decoded text is aligned greedily with
   the raw text (it lands on the right token, whitespace may be off).
@@ -299,6 +300,17 @@ def _yaml_scalar_kind(value: Any) -> str:
     return "other" if kind in ("object", "array") else kind
 
 
+def _mark_at(lines: _Lines, mark: Any) -> tuple[int, int]:
+    """A PyYAML mark as a line/column counted like the rest of the package: lines end at
+    ``\n`` only (PyYAML also breaks lines at NEL, LS and PS; editors and CI do not)."""
+    if mark is None:
+        return 1, 1
+    index = getattr(mark, "index", None)
+    if isinstance(index, int) and 0 <= index <= len(lines.text):
+        return lines.at(index)
+    return mark.line + 1, mark.column + 1
+
+
 def parse_yaml(text: str) -> Node:
     """Parse one YAML document (safe subset) into a ``Node`` tree with positions."""
     lines = _Lines(text)
@@ -310,7 +322,7 @@ def parse_yaml(text: str) -> Node:
         if mark is None and isinstance(position, int):
             line, col = lines.at(min(position, len(text)))
         else:
-            line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+            line, col = _mark_at(lines, mark)
         raise SourceError(str(getattr(exc, 'reason', exc)), line, col) from None
     try:
         root = loader.get_single_node()
@@ -320,12 +332,11 @@ def parse_yaml(text: str) -> Node:
 
         def build(node: yaml.Node, depth: int) -> Node:
             if depth > MAX_DEPTH:
-                m = node.start_mark
-                raise SourceError(f"nesting deeper than {MAX_DEPTH} levels", m.line + 1,
-                                  m.column + 1)
+                raise SourceError(f"nesting deeper than {MAX_DEPTH} levels",
+                                  *_mark_at(lines, node.start_mark))
             if id(node) in seen:  # an alias: reuse the anchored value
                 return seen[id(node)]
-            line, col = node.start_mark.line + 1, node.start_mark.column + 1
+            line, col = _mark_at(lines, node.start_mark)
             if isinstance(node, yaml.MappingNode):
                 loader.flatten_mapping(node)
                 members: dict[str, Node] = {}
@@ -334,11 +345,10 @@ def parse_yaml(text: str) -> Node:
                 for key_node, value_node in node.value:
                     key = loader.construct_object(key_node, deep=True)
                     if not isinstance(key, str):
-                        km = key_node.start_mark
                         raise SourceError(f"keys must be strings, not {key!r}",
-                                          km.line + 1, km.column + 1)
+                                          *_mark_at(lines, key_node.start_mark))
                     child = build(value_node, depth + 1)
-                    kline, kcol = key_node.start_mark.line + 1, key_node.start_mark.column + 1
+                    kline, kcol = _mark_at(lines, key_node.start_mark)
                     if key in members:
                         out.duplicates.append((key, kline, kcol))
                     if child.key_line is None:
@@ -365,8 +375,7 @@ def parse_yaml(text: str) -> Node:
 
         return build(root, 0)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        line, col = _mark_at(lines, exc.problem_mark or exc.context_mark)
         raise SourceError(str(exc.problem or exc.context or "invalid YAML"), line, col) from None
     except yaml.YAMLError as exc:
         raise SourceError(f"invalid YAML: {exc}", 1, 1) from None
