@@ -42,7 +42,10 @@ Deliberate deviations (documented, not emulated)
     order is deterministic (the platform shuffles backlogs at random). Two functions with
     different limits on one shared key park in one line, so the one with the smaller
     limit, at the head, can hold back the other until usage drops below its own limit.
-    Idempotency on event ids is checked before the singleton.
+    Idempotency on event ids is checked before the singleton. ``cancelOn`` applies for
+    the run's whole life (its ``timeout``, default one year on the platform, is not
+    tracked); its ``if`` sees ``event`` (the run's first event) and ``async`` (the
+    cancelling event).
 """
 
 from __future__ import annotations
