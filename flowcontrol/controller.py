@@ -42,10 +42,10 @@ Deliberate deviations (documented, not emulated)
     order is deterministic (the platform shuffles backlogs at random). Two functions with
     different limits on one shared key park in one line, so the one with the smaller
     limit, at the head, can hold back the other until usage drops below its own limit.
-    Idempotency on event ids is checked before the singleton. ``cancelOn`` applies for
-    the run's whole life (its ``timeout``, default one year on the platform, is not
-    tracked); its ``if`` sees ``event`` (the run's first event) and ``async`` (the
-    cancelling event).
+    Idempotency on event ids is checked before the singleton. A ``cancelOn`` entry
+    cancels runs created at most its ``timeout`` before the event (none: for the run's
+    whole life; the platform's default is one year); its ``if`` sees ``event`` (the
+    run's first event) and ``async`` (the cancelling event).
 """
 
 from __future__ import annotations
@@ -618,12 +618,14 @@ class FlowControl(Admission):
     def _cancel_matching(self, act: dict[str, Any], now: int) -> None:
         ev = act["event"]
         for fn in self._cancel_by_name[ev["name"]]:
-            for cname, cif, match, _timeout in fn.cancel_on:
+            for cname, cif, match, timeout in fn.cancel_on:
                 if cname != ev["name"]:
                     continue
                 for run in list(fn.live.values()):
                     if run.act is None or ev["id"] in run.event_ids or run.created_at > now:
                         continue
+                    if timeout is not None and now > run.created_at + timeout:
+                        continue  # the cancellation's wait expired
                     trig = run.act["event"]
                     if match is not None and _path(trig, match) != _path(act["event"], match):
                         continue

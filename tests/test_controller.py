@@ -378,3 +378,18 @@ def test_FlowControl_oldest_first_policy_serves_lowest_score_across_keys() -> No
     fc.receive_event(ev("b0", 10_000, user="b", vip=True))  # score 10 s - 30 s < 0
     out = fc.run_finished("run-1")
     assert [d.event_ids for d in out if isinstance(d, RunStarted)] == [("b0",)]
+
+
+def test_FlowControl_cancel_on_respects_timeout_and_if() -> None:
+    clock = ManualClock()
+    cfg = fn(concurrency=1, cancelOn=[{"event": "stop", "timeout": "10s",
+                                       "if": "async.data.user == event.data.user"}])
+    fc = FunctionController(cfg, clock=clock)
+    fc.receive_event(ev("a", 0, user="u1"))
+    clock.set(5 * S)
+    fc.receive_event(ev("b", 5000, user="u1"))
+    clock.set(12 * S)  # a is 12 s old: past the timeout; b is 7 s old
+    out = fc.receive_event({"name": "stop", "id": "s", "data": {"user": "u1"}})
+    assert [d.run_id for d in out if isinstance(d, RunCancelled)] == ["run-2"]
+    out = fc.receive_event({"name": "stop", "id": "s2", "data": {"user": "u2"}})
+    assert out == []
