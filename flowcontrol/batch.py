@@ -407,6 +407,8 @@ class Batcher:
             raise ValueError(f"snapshot: {err}") from None
         now = m._now = r.get("now", int)
         m._next_id = r.get("next_id", int)
+        if m._next_id < 1:
+            raise ValueError(f"snapshot.next_id must be >= 1, got {m._next_id}")
         ids: set[int] = set()
         for i, raw in enumerate(r.get("batches", list)):
             item = _Reader(raw, f"snapshot.batches[{i}]")

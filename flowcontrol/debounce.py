@@ -407,6 +407,8 @@ class Debounce:
             raise ValueError(f"snapshot: {e}") from None
         m._now = r.get("now", int)
         m._next_id = r.get("next_id", int)
+        if m._next_id < 1:
+            raise ValueError(f"snapshot.next_id must be >= 1, got {m._next_id}")
         items = r.get("debounces", list)
         seen_ids: set[int] = set()
         for i, raw in enumerate(items):

@@ -407,3 +407,10 @@ def test_state_is_dropped_once_batches_flush_and_ids_expire() -> None:
     assert len(b) == 0 and b.active_keys() == () and b._heap == [] and not b._active
     clock.advance(DEDUPE_WINDOW)
     assert b.prune() == 10_000 and b.dedupe_size() == 0
+
+
+def test_snapshot_with_bad_next_id_is_refused() -> None:
+    data = Batcher(2, "1s", clock=ManualClock()).snapshot()
+    data["next_id"] = 0
+    with pytest.raises(ValueError, match=r"snapshot\.next_id must be >= 1"):
+        Batcher.from_snapshot(data, clock=ManualClock())

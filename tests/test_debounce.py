@@ -425,3 +425,10 @@ def test_state_is_dropped_once_keys_fire() -> None:
     clock.advance("1s")
     assert len(d.poll()) == 10_000
     assert len(d) == 0 and d.active_keys() == () and d._heap == [] and not d._active
+
+
+def test_snapshot_with_bad_next_id_is_refused() -> None:
+    data = Debounce("1s", clock=ManualClock()).snapshot()
+    data["next_id"] = 0
+    with pytest.raises(ValueError, match=r"snapshot\.next_id must be >= 1"):
+        Debounce.from_snapshot(data, clock=ManualClock())
