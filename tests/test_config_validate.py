@@ -83,6 +83,7 @@ RULES: list[tuple[str, dict[str, Any], list[str]]] = [
     ("batch 100ms", {"batchEvents": {"maxSize": 5, "timeout": "100ms"}}, ["FC161"]),
     ("batch + cancel", {"batchEvents": {"maxSize": 5, "timeout": "5s"},
                         "cancelOn": [{"event": "stop"}]}, ["FC170"]),
+    ("batch + no cancels", {"batchEvents": {"maxSize": 5, "timeout": "5s"}, "cancel": []}, []),
     ("batch + debounce", {"batchEvents": {"maxSize": 5, "timeout": "5s"},
                           "debounce": {"period": "5s", "timeout": "1m"}}, ["FC171"]),
     ("batch + singleton", {"batchEvents": {"maxSize": 5, "timeout": "5s"},

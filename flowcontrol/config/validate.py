@@ -64,7 +64,6 @@ class Result:
         return [e.config for e in self.entries if e.config is not None]
 
 
-
 # ------------------------------------------------------------------------- function
 
 def _function(c: Checker, node: Node, path: str, payload: bool) -> FunctionConfig | None:
@@ -131,7 +130,8 @@ def _function(c: Checker, node: Node, path: str, payload: bool) -> FunctionConfi
     bnode = members.get("batchEvents")
     if bnode is not None and bnode.kind == "object":
         bpath = child_path(path, "batchEvents")
-        if cancels or members.get(cancel_key) is not None:
+        cnode = members.get(cancel_key)
+        if cnode is not None and not (cnode.kind == "array" and not cnode.value):
             c.add("FC170", "Batching and cancellation are mutually exclusive", bpath, bnode)
         if "debounce" in members:
             c.add("FC171", "Batching and debouncing are mutually exclusive", bpath, bnode)
