@@ -426,10 +426,14 @@ class Compiler:
             return self.fuse_cat3(a, mid, c, cat3)
 
         def cat(act: Any) -> Any:
-            acc = parts[0](act)
-            for p in parts[1:]:
-                acc = add(acc, p(act))
-            return acc
+            values = [p(act) for p in parts]
+            for v in values:
+                if type(v) is not str:
+                    acc = values[0]
+                    for w in values[1:]:
+                        acc = add(acc, w)
+                    return acc
+            return "".join(values)
 
         return self.fold(cat, *parts)
 

@@ -456,10 +456,17 @@ class InngestCompiler(Compiler):
             return self.fuse_cat3(a, mid, c, cat3)
 
         def cat(act: Any) -> Any:
-            acc = _run(parts[0], act)
-            for p in parts[1:]:
-                acc = inngest_add(acc, _run(p, act))
-            return acc
+            try:
+                values = [p(act) for p in parts]
+            except ExprEvalError:
+                values = [_run(p, act) for p in parts]
+            for v in values:
+                if type(v) is not str:
+                    acc = values[0]
+                    for w in values[1:]:
+                        acc = inngest_add(acc, w)
+                    return acc
+            return "".join(values)
 
         return self.fold(cat, *parts)
 
