@@ -5,6 +5,8 @@ examples (throttle, keyed concurrency, debounce, priority, batching...). Contend
 on the same text in the same run:
 
 * ``stdlib_json``: ``json.loads`` (the C decoder): the floor for turning text into data;
+* ``stdlib_pure``: the standard library's own pure-Python decoder (``py_make_scanner`` with
+  ``py_scanstring``): the floor for a decoder written in Python, without positions;
 * ``parse_json``: our position-tracking parser (every value with its line and column);
 * ``validate``: parse plus every rule (expressions compile through expr's cache);
 * ``validate_lint``: the above plus the interaction warnings.
@@ -16,6 +18,8 @@ or ``pytest bench/bench_config.py --benchmark-only``.
 from __future__ import annotations
 
 import json
+import json.decoder
+import json.scanner
 import timeit
 from collections.abc import Callable
 from typing import Any
@@ -54,12 +58,23 @@ def document(n: int = FUNCTIONS) -> str:
 TEXT = document()
 
 
+def _pure_python_decoder() -> json.JSONDecoder:
+    decoder = json.JSONDecoder()
+    decoder.parse_string = json.decoder.py_scanstring  # type: ignore[attr-defined]
+    decoder.scan_once = json.scanner.py_make_scanner(decoder)  # type: ignore[attr-defined]
+    return decoder
+
+
+PURE = _pure_python_decoder()
+
+
 def _validate_lint() -> None:
     lint(validate_text(TEXT, "json", "bench.json").entries)
 
 
 CASES: dict[str, Callable[[], object]] = {
     "stdlib_json": lambda: json.loads(TEXT),
+    "stdlib_pure": lambda: PURE.decode(TEXT),
     "parse_json": lambda: parse_json(TEXT),
     "validate": lambda: validate_text(TEXT, "json", "bench.json"),
     "validate_lint": _validate_lint,
@@ -71,6 +86,10 @@ def test_config(benchmark: Any, case: str) -> None:
     benchmark.group = "config"
     benchmark.extra_info["functions"] = FUNCTIONS
     benchmark(CASES[case])
+
+
+def test_the_baselines_agree() -> None:
+    assert PURE.decode(TEXT) == json.loads(TEXT) == parse_json(TEXT).plain()
 
 
 def test_the_document_is_valid() -> None:
@@ -86,10 +105,11 @@ def main() -> None:
     for name, fn in CASES.items():
         fn()  # warm caches
         times[name] = min(timeit.repeat(fn, number=3, repeat=9)) / 3
-    base = times["stdlib_json"]
+    base, pure = times["stdlib_json"], times["stdlib_pure"]
     print(f"{FUNCTIONS} functions, {len(TEXT)} characters")
     for name, t in times.items():
-        print(f"{name:>14}: {t * 1e3:8.2f} ms  {t / base:6.1f}x json.loads")
+        print(f"{name:>14}: {t * 1e3:8.2f} ms  {t / base:6.1f}x json.loads  "
+              f"{t / pure:5.2f}x pure-Python json")
 
 
 if __name__ == "__main__":
