@@ -435,7 +435,7 @@ class Compiler:
                     return acc
             return "".join(values)
 
-        return self.fold(cat, *parts)
+        return self.fuse_concat(parts, self.fold(cat, *parts))
 
     def fuse_cat3(self, a: Fn, mid: str, c: Fn, general: Fn) -> Fn:
         """``p + 'lit' + q`` with two 2-field paths: one closure, no nested calls."""
@@ -456,6 +456,39 @@ class Compiler:
             return slow(act)
 
         return self.mark_plain(cat_paths)
+
+    def fuse_concat(self, parts: list[Fn], general: Fn) -> Fn:
+        """A concatenation of literals and 1- or 2-field paths: lookups inline, one join."""
+        spec: list[tuple[str | None, Any, str | None]] = []
+        for p in parts:
+            info = self.path_info(p)
+            if self.is_const(p) and type(self.value_of(p)) is str:
+                spec.append((None, self.value_of(p), None))
+            elif info is not None and len(info[1]) in (1, 2):
+                spec.append((info[0], info[1][0], info[1][1] if len(info[1]) == 2 else None))
+            else:
+                return general
+        slow = guard(general)
+        steps = tuple(spec)
+
+        def cat_fused(act: Any) -> Any:
+            out = []
+            try:
+                for root, f1, f2 in steps:
+                    if root is None:
+                        out.append(f1)
+                    elif f2 is None:
+                        out.append(act[root][f1])
+                    else:
+                        out.append(act[root][f1][f2])
+            except Exception:
+                return slow(act)
+            for v in out:
+                if type(v) is not str:
+                    return slow(act)
+            return "".join(out)
+
+        return self.mark_plain(cat_fused)
 
     def and_(self, node: A.And) -> Fn:
         terms = [self.compile(t) for t in node.terms]

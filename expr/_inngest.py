@@ -468,7 +468,7 @@ class InngestCompiler(Compiler):
                     return acc
             return "".join(values)
 
-        return self.fold(cat, *parts)
+        return self.fuse_concat(parts, self.fold(cat, *parts))
 
     def and_(self, node: A.And) -> Fn:
         return self._logic([self.compile(t) for t in node.terms], is_or=False)
