@@ -217,6 +217,7 @@ class _Plan:
         "account_cap",
         "account_limit",
         "constraints",
+        "eff",
         "env_id",
         "fn_cap",
         "fn_counter",
@@ -225,7 +226,9 @@ class _Plan:
         "keyed_limits",
         "keyed_prefixes",
         "limits",
+        "merged",
         "nkeys",
+        "nkeys_in",
         "order",
         "static_ids",
         "static_limits",
@@ -240,10 +243,23 @@ class _Plan:
         env_id: str,
     ) -> None:
         self.function_id = function_id
-        self.constraints = constraints
+        self.constraints = constraints  # as registered
         self.function_limit = function_limit
         self.account_limit = account_limit
         self.env_id = env_id
+        self.nkeys_in = len(constraints)  # keys an acquire passes
+        # Two constraints with one scope and expression share one counter: a lease counts
+        # once in it, and each limit is checked, so they act as one with the stricter limit.
+        self.merged = len(constraints) == 2 and (
+            (constraints[0].scope, constraints[0].key_expr)
+            == (constraints[1].scope, constraints[1].key_expr)
+        )
+        if self.merged:
+            a, b = constraints[0].limit, constraints[1].limit
+            limit = min(a, b) if a and b else a or b
+            first = constraints[0]
+            constraints = (ConcurrencyConstraint(limit, first.key_expr, first.scope),)
+        self.eff = constraints
         self.nkeys = len(constraints)
         # Counter ids: [0] function counter, [1] account counter, then one per constraint.
         self.fn_counter = "F:" + function_id
@@ -283,8 +299,12 @@ class _Plan:
             return ("fn", None, None, self.function_limit)
         if idx == 1:
             return ("account", None, None, self.account_limit)
-        c = self.constraints[idx - 2]
+        c = self.eff[idx - 2]
         return (c.scope, keys[idx - 2], c.key_expr, c.limit)
+
+    def eff_keys(self, keys: tuple[str, ...]) -> tuple[str, ...]:
+        """The keys of the effective constraints (the first of two merged ones)."""
+        return keys[:1] if self.merged else keys
 
 
 class Concurrency:
@@ -350,7 +370,8 @@ class Concurrency:
 
         ``function_limit`` and ``account_limit`` of None or 0 mean no limit; an
         ``account_limit`` of None falls back to the registry's own. At most two keyed
-        constraints, no two with the same scope and expression. Raises ValueError.
+        constraints; two with the same scope and expression share one counter (a lease
+        counts once; the stricter limit applies). Raises ValueError.
         """
         if not isinstance(function_id, str) or not function_id:
             raise ValueError(f"function_id must be a non-empty string, got {function_id!r}")
@@ -362,17 +383,9 @@ class Concurrency:
                 "There are more concurrency limits specified than the allowed max of: "
                 f"{MAX_KEYED_CONSTRAINTS} (function {function_id!r})"
             )
-        seen: dict[tuple[str, str], int] = {}
         for i, c in enumerate(cons):
             if not isinstance(c, ConcurrencyConstraint):
                 raise ValueError(f"constraints[{i}] must be a ConcurrencyConstraint, got {c!r}")
-            ident = (c.scope, c.key_expr)
-            if ident in seen:
-                raise ValueError(
-                    f"constraints[{i}] repeats constraints[{seen[ident]}] "
-                    f"(scope {c.scope!r}, key {c.key_expr!r})"
-                )
-            seen[ident] = i
         fn_limit = _check_limit(0 if function_limit is None else function_limit, "function_limit")
         acct = self._account_limit if account_limit is None else account_limit
         acct = _check_limit(acct, "account_limit")
@@ -386,10 +399,10 @@ class Concurrency:
         plan = self._plans.get(function_id)
         if plan is None:
             raise UnknownFunctionError(function_id)
-        if len(keys) != plan.nkeys:
+        if len(keys) != plan.nkeys_in:
             raise ValueError(
-                f"function {function_id!r} has {plan.nkeys} keyed constraint(s) and needs "
-                f"{plan.nkeys} evaluated key(s), got {len(keys)}: {keys!r}"
+                f"function {function_id!r} has {plan.nkeys_in} keyed constraint(s) and needs "
+                f"{plan.nkeys_in} evaluated key(s), got {len(keys)}: {keys!r}"
             )
         for i, k in enumerate(keys):
             if not isinstance(k, str):
@@ -413,9 +426,11 @@ class Concurrency:
         wrong number of keys or a lease id already held; nothing changes then.
         """
         plan = self._plans.get(function_id)
-        if plan is None or len(keys) != plan.nkeys:
+        if plan is None or len(keys) != plan.nkeys_in:
             self._plan(function_id, keys)  # raises the precise error
         assert plan is not None
+        if plan.merged:
+            keys = keys[:1]
         if self._ttl:
             self._advance()
         counts = self._counts
@@ -606,6 +621,7 @@ class Concurrency:
         plan = self._plan(function_id, keys)
         if self._ttl:
             self._advance()
+        keys = plan.eff_keys(keys)
         return self._usages(plan, keys, plan.ids(keys))
 
     def counter_ids(self, function_id: str, keys: tuple[str, ...] = ()) -> tuple[str, ...]:
@@ -613,7 +629,8 @@ class Concurrency:
 
         The order is: function counter, account counter, then one per keyed constraint.
         """
-        return self._plan(function_id, keys).ids(keys)
+        plan = self._plan(function_id, keys)
+        return plan.ids(plan.eff_keys(keys))
 
     def capacity(self, function_id: str, keys: tuple[str, ...] = ()) -> int | None:
         """capacity is how many more leases an acquire with these keys could take now.
@@ -623,7 +640,7 @@ class Concurrency:
         plan = self._plan(function_id, keys)
         if self._ttl:
             self._advance()
-        ids = plan.ids(keys)
+        ids = plan.ids(plan.eff_keys(keys))
         limits = plan.limits
         free = _UNLIMITED
         for cid, lim in zip(ids, limits, strict=True):

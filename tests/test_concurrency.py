@@ -203,6 +203,24 @@ def test_Concurrency_counter_ids_name_the_shared_counters() -> None:
     assert isinstance(lease, Acquired) and c.release(lease)
 
 
+@pytest.mark.parametrize(("a", "b", "admitted"), [(2, 3, 2), (3, 2, 2), (0, 2, 2), (0, 0, 5)])
+def test_Concurrency_two_constraints_on_one_counter_act_as_the_stricter(
+    a: int, b: int, admitted: int
+) -> None:
+    # Same scope and expression: one counter (a lease counts once), both limits checked.
+    c = Concurrency()
+    same = [ConcurrencyConstraint(a, "event.data.k"), ConcurrencyConstraint(b, "event.data.k")]
+    c.register("f", same)
+    got = [c.acquire("f", ("x", "x")).ok for _ in range(5)]
+    assert got == [True] * admitted + [False] * (5 - admitted)
+    assert c.usage()["f:1:f:12:event.data.k:x"] == admitted
+    assert c.counter_ids("f", ("x", "x")) == ("F:f", "A", "f:1:f:12:event.data.k:x")
+    assert [u.limit for u in c.in_use("f", ("x", "x"))] == [0, 0, min(a, b) if a and b else a or b]
+    c2 = Concurrency.from_snapshot(json.loads(json.dumps(c.snapshot())))
+    assert c2.snapshot() == c.snapshot()
+    c2._check_invariants()
+
+
 def test_Concurrency_three_parallel_steps_hold_three_slots() -> None:
     c = Concurrency()
     c.register("f", function_limit=3)
@@ -303,9 +321,6 @@ def test_Concurrency_unknown_function_and_wrong_keys_raise_and_change_nothing() 
          "A concurrency key must be specified for account scoped limits"),
         (lambda: Concurrency().register("f", [ConcurrencyConstraint(1, k) for k in "abc"]),
          "more concurrency limits specified than the allowed max of: 2"),
-        (lambda: Concurrency().register(
-            "f", [ConcurrencyConstraint(1, "k"), ConcurrencyConstraint(2, "k")]),
-         r"constraints\[1\] repeats constraints\[0\]"),
         (lambda: Concurrency().register("f", function_limit=-5), "function_limit must be >= 0"),
         (lambda: Concurrency().register("f", account_limit=-1), "account_limit must be >= 0"),
         (lambda: Concurrency().register(""), "function_id must be a non-empty string"),
