@@ -58,7 +58,10 @@ Warts and deliberate choices
     The host releases every lease exactly once. Re-registering a function changes the
     limits for later acquires only; leases already held release the counters they took.
     Keys are given in registration order of the constraints (the platform sorts limits
-    by value; order has no effect here beyond that).
+    by value; order has no effect here beyond that). Two constraints of one function
+    with the same scope and expression name one counter, as on the platform: a lease
+    counts once in it and both limits apply, so they act as one with the stricter
+    limit (the first key is used).
 """
 
 from __future__ import annotations
