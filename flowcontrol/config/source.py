@@ -77,13 +77,16 @@ class Node:
         self.key_line: int | None = None
         self.key_column: int | None = None
         self.duplicates: list[tuple[str, int | None, int | None]] = []
-        self._locate: Callable[[int], tuple[int, int]] | None = None
+        # (function, *arguments): called with the index appended; None outside strings.
+        self._locate: tuple[Any, ...] | None = None
 
     def position_in(self, index: int) -> tuple[int | None, int | None]:
         """Return the document position of character ``index`` of this string node's value."""
-        if self._locate is None:
+        loc = self._locate
+        if loc is None:
             return self.line, self.column
-        return self._locate(index)
+        result: tuple[int, int] = loc[0](*loc[1:], index)
+        return result
 
     def plain(self) -> Any:
         """Return the value as plain Python data (dicts, lists, scalars)."""
@@ -150,34 +153,32 @@ _NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?")
 _LITERALS = {"true": ("bool", True), "false": ("bool", False), "null": ("null", None)}
 
 
-def _json_locator(lines: _Lines, start: int) -> Callable[[int], tuple[int, int]]:
-    """Exact map from a decoded-string index to the position of its raw character."""
+def _json_locate(lines: _Lines, start: int, index: int) -> tuple[int, int]:
+    """Exact position of decoded character ``index`` of the JSON string opening at ``start``."""
     text = lines.text
-
-    def locate(index: int) -> tuple[int, int]:
-        i = start + 1  # past the opening quote
-        n = 0
-        while n < index and i < len(text) and text[i] != '"':
-            if text[i] == "\\":
-                if text[i + 1 : i + 2] == "u":
-                    code = text[i + 2 : i + 6]
-                    i += 6
-                    high = code[:2].lower() in ("d8", "d9", "da", "db")
-                    if high and text[i : i + 2] == "\\u":
-                        i += 6  # a surrogate pair decodes to one character
-                else:
-                    i += 2
+    i = start + 1  # past the opening quote
+    n = 0
+    while n < index and i < len(text) and text[i] != '"':
+        if text[i] == "\\":
+            if text[i + 1 : i + 2] == "u":
+                code = text[i + 2 : i + 6]
+                i += 6
+                high = code[:2].lower() in ("d8", "d9", "da", "db")
+                if high and text[i : i + 2] == "\\u":
+                    i += 6  # a surrogate pair decodes to one character
             else:
-                i += 1
-            n += 1
-        return lines.at(i)
-
-    return locate
+                i += 2
+        else:
+            i += 1
+        n += 1
+    return lines.at(i)
 
 
 def parse_json(text: str) -> Node:
     """Parse JSON text (RFC 8259) into a ``Node`` tree with exact positions."""
     lines = _Lines(text)
+    starts = lines.starts
+    find_line = bisect.bisect_right
 
     def fail(message: str, pos: int) -> SourceError:
         line, col = lines.at(min(pos, len(text)))
@@ -187,7 +188,8 @@ def parse_json(text: str) -> Node:
         pos = _WS.match(text, pos).end()  # type: ignore[union-attr]
         if pos >= len(text):
             raise fail("expected a value, found the end of the file", pos)
-        line, col = lines.at(pos)
+        line = find_line(starts, pos)
+        col = pos - starts[line - 1] + 1
         ch = text[pos]
         if ch == "{" or ch == "[":
             if depth >= MAX_DEPTH:
@@ -199,7 +201,7 @@ def parse_json(text: str) -> Node:
             except json.JSONDecodeError as exc:
                 raise fail(exc.msg.lower(), exc.pos) from None
             node = Node("string", s, line, col)
-            node._locate = _json_locator(lines, pos)
+            node._locate = (_json_locate, lines, pos)
             return node, end
         m = _NUMBER.match(text, pos)
         if m and m.end() > pos:
@@ -225,7 +227,8 @@ def parse_json(text: str) -> Node:
         while True:
             if not text.startswith('"', pos):
                 raise fail("expected a property name in double quotes", pos)
-            kline, kcol = lines.at(pos)
+            kline = find_line(starts, pos)
+            kcol = pos - starts[kline - 1] + 1
             try:
                 key, pos = _scanstring(text, pos + 1, True)
             except json.JSONDecodeError as exc:
@@ -273,24 +276,20 @@ def parse_json(text: str) -> Node:
 
 # --------------------------------------------------------------------------- alignment
 
-def _aligned_locator(lines: _Lines, raw_start: int, raw_end: int, decoded: str,
-                     ) -> Callable[[int], tuple[int, int]]:
+def _aligned_locate(lines: _Lines, raw_start: int, raw_end: int, decoded: str, index: int,
+                    ) -> tuple[int, int]:
     """Greedy map from decoded index to raw position: each decoded character is matched
     with the next equal raw character (best effort for escapes and folding)."""
     text = lines.text
-
-    def locate(index: int) -> tuple[int, int]:
-        i = raw_start
-        best = raw_start
-        for ch in decoded[: index + 1]:
-            j = text.find(ch, i, raw_end)
-            if j < 0:
-                return lines.at(best)
-            best = j
-            i = j + 1
-        return lines.at(best)
-
-    return locate
+    i = raw_start
+    best = raw_start
+    for ch in decoded[: index + 1]:
+        j = text.find(ch, i, raw_end)
+        if j < 0:
+            return lines.at(best)
+        best = j
+        i = j + 1
+    return lines.at(best)
 
 
 # --------------------------------------------------------------------------- YAML
@@ -368,8 +367,8 @@ def parse_yaml(text: str) -> Node:
                 value_kind = _yaml_scalar_kind(value)
             out = Node(value_kind, value, line, col)
             if isinstance(value, str):
-                out._locate = _aligned_locator(lines, node.start_mark.index,
-                                               node.end_mark.index, value)
+                out._locate = (_aligned_locate, lines, node.start_mark.index,
+                               node.end_mark.index, value)
             seen[id(node)] = out
             return out
 
@@ -592,8 +591,8 @@ def parse_toml(text: str) -> Node:
                 end = text.find("\n", off)
                 if value.count("\n"):
                     end = len(text)
-                node._locate = _aligned_locator(lines, off, len(text) if end < 0 else end,
-                                                value)
+                node._locate = (_aligned_locate, lines, off, len(text) if end < 0 else end,
+                                value)
         if path and path in positions:
             node.key_line, node.key_column = kline, kcol
         return node
