@@ -120,7 +120,9 @@ def _same_path(a: tuple[A.Ident, list[str]], b: tuple[A.Ident, list[str]]) -> bo
 class Compiler:
     """Compiles an AST (``cel`` dialect); subclasses override node handlers for dialects."""
 
-    def __init__(self) -> None:
+    def __init__(self, specialise: bool = True) -> None:
+        # specialise=False compiles every node the general way (tests compare both ways)
+        self.specialise = specialise
         self._consts: dict[int, Any] = {}
         self._keep: list[Fn] = []
         # closures that raise only ExprEvalError and never return an internal marker
@@ -237,7 +239,7 @@ class Compiler:
 
     def path(self, ident: A.Ident, fields: list[str]) -> Fn:
         slow = self.path_slow(ident, fields)
-        if ident.root:
+        if ident.root or not self.specialise:
             return slow
         fn = _fast_path(ident.name, tuple(fields), guard(slow))
         self._paths[id(fn)] = (ident.name, tuple(fields))
@@ -352,13 +354,21 @@ class Compiler:
 
     def binary(self, node: A.Binary) -> Fn:
         op = node.op
-        if op == "+":
+        if op == "+" and self.specialise:
             parts = _plus_chain(node)
             if any(isinstance(p, A.Lit) and type(p.value) is str for p in parts):
                 return self.concat([self.compile(p) for p in parts])
         left = self.compile(node.left)
         right = self.compile(node.right)
-        if op in ("==", "!="):
+        fn: Fn
+        if not self.specialise:
+            impl = S.BINARY[op]
+
+            def plain(act: Any) -> Any:
+                return impl(left(act), right(act))
+
+            fn = plain
+        elif op in ("==", "!="):
             fn = self.equality(left, right, op == "!=")
         elif op in ("<", "<=", ">", ">="):
             fn = _relation(op, left, right)
@@ -440,7 +450,7 @@ class Compiler:
     def fuse_cat3(self, a: Fn, mid: str, c: Fn, general: Fn) -> Fn:
         """``p + 'lit' + q`` with two 2-field paths: one closure, no nested calls."""
         pa, pc = self.path_info(a), self.path_info(c)
-        if pa is None or pc is None or len(pa[1]) != 2 or len(pc[1]) != 2:
+        if not self.specialise or pa is None or pc is None or len(pa[1]) != 2 or len(pc[1]) != 2:
             return general
         (n1, (a1, a2)), (n2, (c1, c2)) = pa, pc
         slow = guard(general)
@@ -459,6 +469,8 @@ class Compiler:
 
     def fuse_concat(self, parts: list[Fn], general: Fn) -> Fn:
         """A concatenation of literals and 1- or 2-field paths: lookups inline, one join."""
+        if not self.specialise:
+            return general
         spec: list[tuple[str | None, Any, str | None]] = []
         for p in parts:
             info = self.path_info(p)
@@ -536,6 +548,8 @@ class Compiler:
 
     def switch(self, node: A.Cond) -> Fn | None:
         """``p == 'a' ? x : p == 'b' ? y : z`` (same path ``p``) -> one lookup and a dict."""
+        if not self.specialise:
+            return None
         arms: list[tuple[str, A.Node]] = []
         subject: tuple[A.Ident, list[str]] | None = None
         cur: A.Node = node

@@ -230,7 +230,7 @@ class InngestCompiler(Compiler):
 
     def compile_top(self, node: A.Node) -> Fn:
         path = path_of(node)
-        if path is not None and path[1] and not path[0].root:
+        if self.specialise and path is not None and path[1] and not path[0].root:
             ident, fields = path
             slow = self._path_slow(ident, fields)
 
@@ -283,7 +283,7 @@ class InngestCompiler(Compiler):
 
     def path(self, ident: A.Ident, fields: list[str]) -> Fn:
         slow = self._path_slow(ident, fields)
-        if ident.root:
+        if ident.root or not self.specialise:
             return slow
         fn = _fast_path(ident.name, tuple(fields), guard(slow))
         self._paths[id(fn)] = (ident.name, tuple(fields))
@@ -438,7 +438,10 @@ class InngestCompiler(Compiler):
         from ._compiler import _plus_chain
 
         parts = [self.compile(p) for p in _plus_chain(node)]
-        if len(parts) == 3 and self.is_const(parts[1]) and type(self.value_of(parts[1])) is str:
+        if (
+            self.specialise and len(parts) == 3 and self.is_const(parts[1])
+            and type(self.value_of(parts[1])) is str
+        ):
             a, mid, c = parts[0], self.value_of(parts[1]), parts[2]
 
             def cat3(act: Any) -> Any:
