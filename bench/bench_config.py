@@ -11,7 +11,8 @@ on the same text in the same run:
 * ``validate``: parse plus every rule (expressions compile through expr's cache);
 * ``validate_lint``: the above plus the interaction warnings.
 
-Only ratios from one run mean anything. Run ``python bench/bench_config.py`` for the ratios,
+Only ratios from one run mean anything. Run ``python bench/bench_config.py`` for the ratios
+(interleaved runs, best of each),
 or ``pytest bench/bench_config.py --benchmark-only``.
 """
 
@@ -98,16 +99,19 @@ def test_the_document_is_valid() -> None:
     assert len(result.functions) == FUNCTIONS
 
 
-def main() -> None:
-    """Print the best time per case (min of repeats: least disturbed by other load) and its
-    ratio to ``json.loads``."""
-    times = {}
-    for name, fn in CASES.items():
+def main(rounds: int = 30) -> None:
+    """Print the best time per case and its ratios to both baselines. The cases run
+    interleaved, ``rounds`` times each, and the minimum is kept: on a busy machine that is
+    the figure least disturbed by other load."""
+    best = dict.fromkeys(CASES, float("inf"))
+    for fn in CASES.values():
         fn()  # warm caches
-        times[name] = min(timeit.repeat(fn, number=3, repeat=9)) / 3
-    base, pure = times["stdlib_json"], times["stdlib_pure"]
-    print(f"{FUNCTIONS} functions, {len(TEXT)} characters")
-    for name, t in times.items():
+    for _ in range(rounds):
+        for name, fn in CASES.items():
+            best[name] = min(best[name], timeit.timeit(fn, number=1))
+    base, pure = best["stdlib_json"], best["stdlib_pure"]
+    print(f"{FUNCTIONS} functions, {len(TEXT)} characters, best of {rounds} interleaved runs")
+    for name, t in best.items():
         print(f"{name:>14}: {t * 1e3:8.2f} ms  {t / base:6.1f}x json.loads  "
               f"{t / pure:5.2f}x pure-Python json")
 
