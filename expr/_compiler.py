@@ -469,8 +469,10 @@ class Compiler:
 
     def fuse_concat(self, parts: list[Fn], general: Fn) -> Fn:
         """A concatenation of literals and 1- or 2-field paths: lookups inline, one join."""
-        if not self.specialise:
-            return general
+        if not self.specialise or not any(
+            self.is_const(p) and type(self.value_of(p)) is str for p in parts
+        ):
+            return general  # (a string literal also guarantees the inngest result is known)
         spec: list[tuple[str | None, Any, str | None]] = []
         for p in parts:
             info = self.path_info(p)

@@ -33,6 +33,8 @@ SHAPES = [
     "event.data.a.b.c",
     "event['data']['a']",
     'event.data.a + "-" + event.data.b',
+    "event.data.a + event.data.b",
+    "event.data.a + event.data.b + event.a",
     'event.data.a + "-" + event.b',
     'event.a + ":" + event.data.a + "-" + event.data.b',
     'event.a + ":" + event.data.a.b + "-" + event.data.b',
