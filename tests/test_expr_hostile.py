@@ -11,6 +11,7 @@ import pytest
 
 import expr
 from expr import ExprError, ExprEvalError, ExprSyntaxError
+from expr._inngest import UNKNOWN
 from expr._parser import MAX_DEPTH, MAX_SOURCE_LENGTH
 
 
@@ -116,8 +117,9 @@ def test_objects_with_raising_equality_are_compared_by_identity() -> None:
     assert expr.compile("[a] == [a]").evaluate({"a": x}) is True
 
 
-TOKENS = ["a", "b", ".c", "1", "2u", "3.5", "'s'", "b'x'", "null", "true", "(", ")", "[", "]",
-          "{", "}", ",", ":", "?", "+", "-", "*", "/", "%", "!", "==", "<", "in", "&&", "||",
+TOKENS = ["a", "b", ".c", "a.c", "b.c", "zz", "zz.y", "+ 'k' +", "1", "2u", "3.5", "'s'",
+          "b'x'", "null", "true", "(", ")", "[", "]", "{", "}", ",", ":", "?", "+", "-", "*",
+          "/", "%", "!", "==", "<", "in", "&&", "||",
           ".all(x, x)", ".map(x, x)", "size(", "has(", "int(", "'\\", "\"", "`", "\n", "🙂"]
 
 
@@ -127,7 +129,21 @@ def random_sources(n: int) -> Iterator[str]:
         yield " ".join(rng.choice(TOKENS) for _ in range(rng.randint(1, 12)))
 
 
-def test_random_token_soup_never_leaks_other_exceptions() -> None:
+def contains_unknown(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if v is UNKNOWN:
+            return True
+        if isinstance(v, list):
+            stack.extend(v)
+        elif isinstance(v, dict):
+            stack.extend(v.keys())
+            stack.extend(v.values())
+    return False
+
+
+def test_random_token_soup_never_leaks_other_exceptions_or_unknowns() -> None:
     act = {"a": [1, {"c": 2}], "b": {"c": "x"}, "x": 1}
     for source in random_sources(3000):
         for dialect in ("cel", "inngest"):
@@ -136,7 +152,7 @@ def test_random_token_soup_never_leaks_other_exceptions() -> None:
             except ExprSyntaxError:
                 continue
             with contextlib.suppress(ExprEvalError):
-                program.evaluate(act)
+                assert not contains_unknown(program.evaluate(act)), source
 
 
 def test_errors_share_the_base_class() -> None:
