@@ -9,14 +9,16 @@
   counter (no queueing, no keys evaluated, no records).
 
 Only ratios from one run mean anything. The goal is 200,000 events/s and a million events
-in under 10 s with memory following the active keys (``python bench/bench_simulate.py
---million`` measures that, with tracemalloc).
+in under 10 s with memory following the active keys (``--million`` times it, ``--memory``
+measures peak memory with tracemalloc at growing trace sizes).
 
 Run::
 
     pytest bench/bench_simulate.py --benchmark-only
     python bench/bench_simulate.py            # events/s and ratios
-    python bench/bench_simulate.py --million  # one million events: time and peak memory
+    python bench/bench_simulate.py --million  # one million events: wall and CPU time
+    python bench/bench_simulate.py --events N # N events
+    python bench/bench_simulate.py --memory   # peak memory at 25k, 100k, 400k events
 """
 
 from __future__ import annotations
@@ -111,23 +113,38 @@ def _best(fn: Callable[[], None], rounds: int = 3) -> float:
 
 
 def million(n: int = 1_000_000) -> None:
-    """One million events streamed from the generator: wall time and peak traced memory."""
+    """``n`` events streamed from the generator, statistics only: wall and CPU time."""
     spec = TraceSpec(**{**_spec_fields(), "events": n})
-    tracemalloc.start()
-    t = time.perf_counter()
+    wall, cpu = time.perf_counter(), time.process_time()
     result = simulate([CONFIG], iterate(spec), keep_rows=False, presorted=True)
-    dt = time.perf_counter() - t
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    keys = len(result.stats)
-    print(f"{n:,} events in {dt:.1f} s ({n / dt:,.0f} events/s, under tracemalloc); "
-          f"peak traced memory {peak / 2**20:.1f} MiB; {keys:,} keys in the report "
-          f"(latencies kept: {8 * n / 2**20:.1f} MiB of that)")
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    print(f"{n:,} events: {wall:.1f} s wall, {cpu:.1f} s CPU ({n / cpu:,.0f} events/s of CPU); "
+          f"{len(result.stats):,} keys in the report")
+
+
+def memory(sizes: tuple[int, ...] = (25_000, 100_000, 400_000)) -> None:
+    """Peak traced memory for growing traces over the same users: it should follow the
+    active keys (flat), plus 8 bytes per run for the latencies kept for percentiles."""
+    for n in sizes:
+        spec = TraceSpec(**{**_spec_fields(), "events": n})
+        tracemalloc.start()
+        simulate([CONFIG], iterate(spec), keep_rows=False, presorted=True)
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        print(f"{n:>9,} events: peak {peak / 2**20:7.1f} MiB "
+              f"(of which latencies {8 * n / 2**20:5.1f} MiB, trace arrays {24 * n / 2**20:5.1f} MiB)")
 
 
 def main(argv: Iterable[str]) -> None:
+    argv = list(argv)
     if "--million" in argv:
         million()
+        return
+    if "--events" in argv:
+        million(int(argv[argv.index("--events") + 1]))
+        return
+    if "--memory" in argv:
+        memory()
         return
     events = trace()
     t_ours = _best(ours(events))
