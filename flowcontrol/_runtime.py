@@ -220,7 +220,6 @@ class _Gate:
         self.timer_at: int | None = None
 
 
-
 def _counter_id(fn_id: str, u: ConcurrencyUsage) -> tuple[str, ...]:
     """The counter id (``flowcontrol.concurrency`` module doc) of a refusing constraint."""
     if u.key is None:

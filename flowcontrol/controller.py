@@ -108,9 +108,10 @@ from flowcontrol.fairness import RoundRobin, WaitQueuePolicy
 from flowcontrol.keys import ERROR, FALSE, make_activation, priority_factor
 
 __all__ = ["FlowControl", "FunctionController", "UnknownRunError"]
+
+
 class UnknownRunError(LookupError):
     """An input named a run the controller does not know (or no longer tracks)."""
-
 
 
 class FlowControl(Admission):
