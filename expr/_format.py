@@ -61,13 +61,19 @@ def go_float(f: float) -> str:
     return _format_float(f, 6)
 
 
-def go_format(value: object) -> str:
-    """Go ``fmt.Sprintf("%v", value)`` of a value in the CEL/JSON value model."""
+def go_format(value: object, *, ints_as_float: bool = False) -> str:
+    """Go ``fmt.Sprintf("%v", value)`` of a value in the CEL/JSON value model.
+
+    An ``int`` prints as a Go ``int64`` (``12345678``). Inngest decodes event JSON with Go's
+    ``encoding/json``, where every number is a ``float64`` (``1.2345678e+07``): pass
+    ``ints_as_float=True`` to format ``int`` values (not ``UInt``, not ``bool``) that way, for key
+    parity with data that came from JSON.
+    """
     k = kind(value)
     if k == STRING:
         return str(value)
-    if k != LIST and k != MAP:
-        return _scalar(value, k)
+    if k not in (LIST, MAP):
+        return _scalar(value, k, ints_as_float)
     out: list[str] = []
     # Work stack of items: either a value to render or a literal string to emit.
     on_path: set[int] = set()
@@ -104,15 +110,17 @@ def go_format(value: object) -> str:
         elif k == STRING:
             out.append(str(item))
         else:
-            out.append(_scalar(item, k))
+            out.append(_scalar(item, k, ints_as_float))
     return "".join(out)
 
 
-def _scalar(value: Any, k: int) -> str:
+def _scalar(value: Any, k: int, ints_as_float: bool = False) -> str:
     if k == NULL:
         return "<nil>"
     if k == BOOL:
         return "true" if value else "false"
+    if k == INT and ints_as_float and -(2**1023) < value < 2**1023:
+        return _format_float(float(value), 6)
     if k in (INT, UINT):
         return str(int(value))
     if k == DOUBLE:

@@ -170,6 +170,14 @@ def test_go_format(value: object, text: str) -> None:
     assert expr.go_format(value) == text
 
 
+def test_go_format_ints_as_float64() -> None:
+    assert expr.go_format(12345678) == "12345678"
+    assert expr.go_format(12345678, ints_as_float=True) == "1.2345678e+07"
+    assert expr.go_format([42, UInt(1234567)], ints_as_float=True) == "[42 1234567]"
+    assert expr.go_format(True, ints_as_float=True) == "true"
+    assert expr.go_format(10**400, ints_as_float=True) == "1" + "0" * 400
+
+
 def test_go_format_rejects_cycles() -> None:
     cyc: list[object] = []
     cyc.append(cyc)
