@@ -513,7 +513,22 @@ def search(pattern: str, text: str) -> bool:
     prog = compile_pattern(pattern)
     if prog.literal is not None:
         return prog.literal in text
+    return _simulate(prog, text)[0]
+
+
+def search_cost(pattern: str, text: str) -> tuple[bool, int, int]:
+    """(matched, NFA steps taken, program size): the step count is at most about
+    ``2 * size * (len(text) + 1)`` whatever the pattern, which is the linear-time guarantee."""
+    prog = compile_pattern(pattern)
+    if prog.literal is not None:
+        return prog.literal in text, len(text), len(prog.literal)
+    matched, steps = _simulate(prog, text)
+    return matched, steps, len(prog.op)
+
+
+def _simulate(prog: _Program, text: str) -> tuple[bool, int]:
     op, arg, xs, ys = prog.op, prog.arg, prog.x, prog.y
+    steps = 0
     n = len(text)
     current: list[int] = []
     for i in range(n + 1):
@@ -521,16 +536,18 @@ def search(pattern: str, text: str) -> bool:
         seen: set[int] = set()
         ready: list[int] = []
         stack = [*reversed(current), 0]
+        steps += len(stack)
         while stack:
             pc = stack.pop()
             if pc in seen:
                 continue
+            steps += 1
             seen.add(pc)
             o = op[pc]
             if o == _CHAR:
                 ready.append(pc)
             elif o == _MATCH:
-                return True
+                return True, steps
             elif o == _JMP:
                 stack.append(xs[pc])
             elif o == _SPLIT:
@@ -542,4 +559,4 @@ def search(pattern: str, text: str) -> bool:
             break
         ch = text[i]
         current = [pc + 1 for pc in ready if arg[pc](ch)]
-    return False
+    return False, steps
