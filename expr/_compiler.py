@@ -7,7 +7,11 @@ non-error path). No ``eval``/``exec``. Constant sub-expressions are folded at co
 (unless they fail, in which case the failure is kept for run time); hot shapes are specialised:
 field-select chains (``event.data.user_id``) become one closure doing consecutive dict lookups,
 ``x == 'lit'`` compares strings directly, a ``?:`` ladder testing one path against string
-literals becomes a dict dispatch, and string concatenation chains become a single join.
+literals becomes a dict dispatch, and string concatenation chains become a single join (with
+the path lookups inlined when every operand is a literal or a short path). Each specialised
+closure falls back to the general one on anything unusual; ``Compiler(specialise=False)``
+compiles everything the general way, and tests check both agree. Closures that can raise
+nothing but :class:`ExprEvalError` are "plain" and run unguarded at the top level.
 """
 
 from __future__ import annotations
