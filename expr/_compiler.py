@@ -233,7 +233,23 @@ class Compiler:
         name, root = ident.name, ident.root
         names = tuple(fields)
 
+        # Qualified names: ``a.b.c`` may be a variable named "a.b.c" (or "a.b" with field c);
+        # the longest bound dotted prefix wins (checked here, off the fast path).
+        qualified = tuple(
+            (".".join((name, *names[:k])), names[k:]) for k in range(len(names), 0, -1)
+        )
+
         def slow(act: Any) -> Any:
+            scope = act.root if root and type(act) is Scope else act
+            if type(scope) is dict or type(scope) is Scope or isinstance(scope, Mapping):
+                for qname, rest in qualified:
+                    try:
+                        v = scope[qname]
+                    except Exception:
+                        continue
+                    for f in rest:
+                        v = S.select(v, f)
+                    return v
             v = lookup_slow(act, name, root)
             for f in names:
                 v = S.select(v, f)

@@ -227,6 +227,11 @@ def test_list_type() -> None:
         ("x.a", {"x": {"a": [1]}}, [1]),
         ("x.size()", {"x": {"a": 1, "b": 2}}, 2),
         ("[1].exists(x, .x == 5)", {"x": 5}, True),
+        ("a.b.c", {"a.b.c": "yeah"}, "yeah"),
+        ("a.b.c", {"a.b": {"c": "yeah"}}, "yeah"),
+        ("a.b.c", {"a.b.c": "yeah", "a.b": {"c": "oops"}}, "yeah"),
+        ("a.b.pancakes", {"a.b": ["pancakes"]}, ERR),
+        ("a.b.c", {"a.b": {}}, ERR),
         ("[1].exists(x, x == 5)", {"x": 5}, False),
     ],
 )
