@@ -32,6 +32,10 @@ evaluation with unknowns, ``unknownDecorator``, truthy logical operators, disabl
   an evaluation error.
 * **String literals** accept unknown escapes verbatim (``'\\w'`` is the two characters ``\\w``), as
   Inngest does.
+* **Numbers are taken as given.** Inngest's Go side decodes event JSON into ``float64``, so a
+  concatenated ``12345678`` prints as ``1.2345678e+07`` there; here an ``int`` in the activation
+  prints as ``12345678``. Decode with ``json.loads(text, parse_int=float)`` (or format with
+  ``go_format(v, ints_as_float=True)``) where that parity matters.
 * **The top-level result**: an unknown result is ``False`` (so a key becomes ``"false"``); an
   unknown inside a list or map literal (or a ``map()`` result) becomes ``None``. An error that
   reaches the top (``1 / 0``, ``int('x')``) raises :class:`ExprEvalError`, where Inngest's
