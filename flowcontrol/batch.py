@@ -42,7 +42,7 @@ import heapq
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Final, TypeVar
+from typing import Any, Final, TypeVar
 
 from flowcontrol._time import NS_PER_S, Clock, parse_duration_strict
 
@@ -118,53 +118,50 @@ class Added:
     """The flushed batch when ``outcome`` is FLUSHED."""
 
 
-# Building a frozen dataclass through its generated __init__ costs about 0.3 us per
-# field on CPython 3.11; setting the slots through their descriptors is ~3x cheaper.
-_new = object.__new__
+# Hot-path construction of the frozen results. A frozen dataclass's generated __init__
+# goes through object.__setattr__ per field (about 0.3 us each on CPython 3.11). Instead
+# a plain "builder" class with the identical slot layout is filled with ordinary
+# attribute stores and then turned into the real class by __class__ assignment, which
+# CPython allows between layout-identical classes; the result is a genuine frozen
+# instance (==, hash, replace, pickle as usual) at about half the cost.
 
 
-def _setter(cls: type, name: str) -> Callable[[object, object], None]:
-    setter: Callable[[object, object], None] = cls.__dict__[name].__set__
-    return setter
+def _builder(cls: type) -> Callable[[], Any]:
+    builder: Callable[[], Any] = type(
+        f"_{cls.__name__}Builder", (), {"__slots__": cls.__dict__["__slots__"]}
+    )
+    return builder
 
 
-_A_OUT = _setter(Added, "outcome")
-_A_ID = _setter(Added, "batch_id")
-_A_SIZE = _setter(Added, "size")
-_A_DL = _setter(Added, "deadline")
-_A_BATCH = _setter(Added, "batch")
+_AddedBuilder = _builder(Added)
+_BatchBuilder = _builder(Batch)
 
 
 def _added(outcome: AddOutcome, batch_id: int, size: int, deadline: int | None,
            batch: Batch | None) -> Added:
-    r: Added = _new(Added)
-    _A_OUT(r, outcome)
-    _A_ID(r, batch_id)
-    _A_SIZE(r, size)
-    _A_DL(r, deadline)
-    _A_BATCH(r, batch)
-    return r
-
-
-_B_KEY = _setter(Batch, "key")
-_B_ID = _setter(Batch, "batch_id")
-_B_IDS = _setter(Batch, "event_ids")
-_B_BYTES = _setter(Batch, "size_bytes")
-_B_FIRST = _setter(Batch, "first_at")
-_B_AT = _setter(Batch, "flushed_at")
-_B_REASON = _setter(Batch, "reason")
+    r = _AddedBuilder()
+    r.outcome = outcome
+    r.batch_id = batch_id
+    r.size = size
+    r.deadline = deadline
+    r.batch = batch
+    r.__class__ = Added
+    result: Added = r
+    return result
 
 
 def _batch(b: _Open, flushed_at: int, reason: FlushReason) -> Batch:
-    r: Batch = _new(Batch)
-    _B_KEY(r, b.key)
-    _B_ID(r, b.id)
-    _B_IDS(r, tuple(b.event_ids))
-    _B_BYTES(r, b.nbytes)
-    _B_FIRST(r, b.first_at)
-    _B_AT(r, flushed_at)
-    _B_REASON(r, reason)
-    return r
+    r = _BatchBuilder()
+    r.key = b.key
+    r.batch_id = b.id
+    r.event_ids = tuple(b.event_ids)
+    r.size_bytes = b.nbytes
+    r.first_at = b.first_at
+    r.flushed_at = flushed_at
+    r.reason = reason
+    r.__class__ = Batch
+    result: Batch = r
+    return result
 
 
 _NEW: Final = AddOutcome.NEW

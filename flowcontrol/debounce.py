@@ -45,7 +45,7 @@ import heapq
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Final, TypeVar
+from typing import Any, Final, TypeVar
 
 from flowcontrol._time import NS_PER_S, Clock, to_ns
 
@@ -118,52 +118,49 @@ class DebounceCancelled:
     count: int
 
 
-# Building a frozen dataclass through its generated __init__ costs about 0.3 us per
-# field on CPython 3.11; setting the slots through their descriptors is ~3x cheaper.
-_new = object.__new__
+# Hot-path construction of the frozen results. A frozen dataclass's generated __init__
+# goes through object.__setattr__ per field (about 0.3 us each on CPython 3.11). Instead
+# a plain "builder" class with the identical slot layout is filled with ordinary
+# attribute stores and then turned into the real class by __class__ assignment, which
+# CPython allows between layout-identical classes; the result is a genuine frozen
+# instance (==, hash, replace, pickle as usual) at about half the cost.
 
 
-def _setter(cls: type, name: str) -> Callable[[object, object], None]:
-    setter: Callable[[object, object], None] = cls.__dict__[name].__set__
-    return setter
+def _builder(cls: type) -> Callable[[], Any]:
+    builder: Callable[[], Any] = type(
+        f"_{cls.__name__}Builder", (), {"__slots__": cls.__dict__["__slots__"]}
+    )
+    return builder
 
 
-_P_OUT = _setter(Pushed, "outcome")
-_P_ID = _setter(Pushed, "debounce_id")
-_P_AT = _setter(Pushed, "fire_at")
-_P_SUP = _setter(Pushed, "superseded")
+_PushedBuilder = _builder(Pushed)
+_FiredBuilder = _builder(Fired)
 
 
 def _pushed(outcome: DebounceOutcome, debounce_id: int, fire_at: int, sup: str | None) -> Pushed:
-    r: Pushed = _new(Pushed)
-    _P_OUT(r, outcome)
-    _P_ID(r, debounce_id)
-    _P_AT(r, fire_at)
-    _P_SUP(r, sup)
-    return r
-
-
-_F_KEY = _setter(Fired, "key")
-_F_ID = _setter(Fired, "debounce_id")
-_F_EVENT = _setter(Fired, "event_id")
-_F_PAYLOAD = _setter(Fired, "payload")
-_F_FIRST = _setter(Fired, "first_at")
-_F_LAST = _setter(Fired, "last_at")
-_F_AT = _setter(Fired, "fire_at")
-_F_COUNT = _setter(Fired, "count")
+    r = _PushedBuilder()
+    r.outcome = outcome
+    r.debounce_id = debounce_id
+    r.fire_at = fire_at
+    r.superseded = sup
+    r.__class__ = Pushed
+    result: Pushed = r
+    return result
 
 
 def _fired(d: _Open) -> Fired:
-    r: Fired = _new(Fired)
-    _F_KEY(r, d.key)
-    _F_ID(r, d.id)
-    _F_EVENT(r, d.event_id)
-    _F_PAYLOAD(r, d.payload)
-    _F_FIRST(r, d.first_at)
-    _F_LAST(r, d.last_at)
-    _F_AT(r, d.fire_at)
-    _F_COUNT(r, d.count)
-    return r
+    r = _FiredBuilder()
+    r.key = d.key
+    r.debounce_id = d.id
+    r.event_id = d.event_id
+    r.payload = d.payload
+    r.first_at = d.first_at
+    r.last_at = d.last_at
+    r.fire_at = d.fire_at
+    r.count = d.count
+    r.__class__ = Fired
+    result: Fired = r
+    return result
 
 
 _heappush = heapq.heappush

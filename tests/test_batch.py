@@ -386,6 +386,7 @@ def test_bad_snapshots_are_refused_with_a_path(
 
 def test_results_are_frozen_values() -> None:
     import dataclasses
+    import pickle
 
     b = Batcher(2, "1s", clock=ManualClock())
     first, second = b.add("k", "a"), b.add("k", "b")
@@ -394,6 +395,8 @@ def test_results_are_frozen_values() -> None:
         with pytest.raises(dataclasses.FrozenInstanceError):
             value.batch_id = 9  # type: ignore[misc]
         assert value == dataclasses.replace(value)
+        assert type(value) in (Added, Batch)  # the real classes, not the builders
+        assert pickle.loads(pickle.dumps(value)) == value
 
 
 def test_state_is_dropped_once_batches_flush_and_ids_expire() -> None:

@@ -404,6 +404,7 @@ def test_bad_snapshots_are_refused_with_a_path(corrupt: object, message: str) ->
 
 def test_results_are_frozen_values() -> None:
     import dataclasses
+    import pickle
 
     clock = ManualClock()
     d = Debounce("1s", clock=clock)
@@ -414,6 +415,8 @@ def test_results_are_frozen_values() -> None:
         with pytest.raises(dataclasses.FrozenInstanceError):
             value.debounce_id = 9  # type: ignore[misc]
         assert hash(value) == hash(dataclasses.replace(value))
+        assert type(value) in (Pushed, Fired)  # the real classes, not the builders
+        assert pickle.loads(pickle.dumps(value)) == value
 
 
 def test_state_is_dropped_once_keys_fire() -> None:
