@@ -12,10 +12,13 @@ stores the bool key as a :class:`BoolKey`, because a Python dict cannot hold bot
 
 from __future__ import annotations
 
+from . import _program
 from ._errors import ExprError, ExprEvalError, ExprSyntaxError
 from ._format import go_format
 from ._program import DIALECTS, Program, compile
 from ._values import BoolKey, Type, UInt
+
+_compile_uncached = _program.compile_uncached  # compilation without the cache, for benchmarks
 
 __all__ = [
     "DIALECTS",

@@ -359,7 +359,8 @@ def parse(source: str, lenient_escapes: bool = False) -> A.Node:
     except (ValueError, OverflowError, UnicodeError) as e:
         raise syntax_error_at(f"invalid literal ({e})", source, 0) from None
     node: A.Node = tree
-    _check_depth(node, source)
+    if len(source) > MAX_DEPTH:  # each level of nesting takes at least one character
+        _check_depth(node, source)
     return node
 
 
