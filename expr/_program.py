@@ -20,6 +20,7 @@ from typing import Any, Final
 from . import _ast as A
 from ._compiler import Compiler, path_of
 from ._errors import ExprError, ExprSyntaxError, syntax_error_at
+from ._inngest import InngestCompiler
 from ._parser import parse
 from ._values import TYPES
 
@@ -84,11 +85,9 @@ def _compile(source: str, dialect: str) -> Program:
 
 
 def _build(source: str, dialect: str) -> Program:
-    node = parse(source, lenient_escapes=dialect == "inngest")
     try:
+        node = parse(source, lenient_escapes=dialect == "inngest")
         if dialect == "inngest":
-            from ._inngest import InngestCompiler
-
             fn = InngestCompiler().compile_top(node)
         else:
             fn = Compiler().compile_top(node)
@@ -97,6 +96,10 @@ def _build(source: str, dialect: str) -> Program:
         raise
     except RecursionError:
         raise syntax_error_at("expression too complex to compile", source, 0) from None
+    except Exception as e:  # a compiler bug must still surface as an ExprError
+        raise syntax_error_at(
+            f"cannot compile this expression (internal {type(e).__name__})", source, 0
+        ) from None
     return Program(source, dialect, refs, fn)
 
 
