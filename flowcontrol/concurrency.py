@@ -432,8 +432,6 @@ class Concurrency:
         if plan is None or len(keys) != plan.nkeys_in:
             self._plan(function_id, keys)  # raises the precise error
         assert plan is not None
-        if plan.merged:
-            keys = keys[:1]
         if self._ttl:
             self._advance()
         counts = self._counts
@@ -442,9 +440,12 @@ class Concurrency:
         n_fn = get(fn_counter, 0)
         n_acct = get(_ACCOUNT, 0)
         if n_fn >= plan.fn_cap or n_acct >= plan.account_cap:
+            keys = plan.eff_keys(keys)
             return self._refuse(plan, keys, plan.ids(keys))
         nkeys = plan.nkeys
         if nkeys:
+            if plan.merged:
+                keys = keys[:1]
             prefixes = plan.keyed_prefixes
             limits = plan.keyed_limits
             try:

@@ -219,6 +219,9 @@ def test_Concurrency_two_constraints_on_one_counter_act_as_the_stricter(
     c2 = Concurrency.from_snapshot(json.loads(json.dumps(c.snapshot())))
     assert c2.snapshot() == c.snapshot()
     c2._check_invariants()
+    c.register("f", same, function_limit=1)  # a refusal by the function limit explains too
+    got2 = c.acquire("f", ("y", "y"))
+    assert isinstance(got2, Refused) and got2.scope == "fn" and got2.key is None
 
 
 def test_Concurrency_three_parallel_steps_hold_three_slots() -> None:
