@@ -46,6 +46,7 @@ _STEP_END: Final = 0
 _STEP_READY: Final = 1
 _RUN_END: Final = 2
 _INF: Final = 1 << 126
+_WAITING: Final = ("debounced", "batched")  # outcomes that wait for their run
 
 
 @dataclass(slots=True)
@@ -210,16 +211,22 @@ class _Sim:
         """Record an event's outcome; an outcome is final unless it is a debounce or batch
         still waiting for its run."""
         key = (eid, fn)
-        er = self.pending.pop(key, None)
+        er = self.pending.pop(key, None) if self.pending else None
         if er is None:
-            er = EventRow(eid, fn, outcome, run_id, reason, self.group_of(fn, eid))
+            group = self.group_of(fn, eid)
+            if not self.keep_rows and (run_id is not None or outcome not in _WAITING):
+                st = self.at(fn, group)  # final at once, and no row is kept: just count it
+                st.events_in += 1
+                st.outcomes[outcome] += 1
+                return
+            er = EventRow(eid, fn, outcome, run_id, reason, group)
             if self.keep_rows:
                 self.events.append(er)
         else:
             er.outcome, er.reason = outcome, reason
             if run_id is not None or outcome == "superseded":
                 er.run_id = run_id
-        if er.run_id is None and outcome in ("debounced", "batched"):
+        if er.run_id is None and outcome in _WAITING:
             self.pending[key] = er
             return
         st = self.at(fn, er.group)
