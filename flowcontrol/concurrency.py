@@ -719,7 +719,8 @@ class Concurrency:
     ) -> Concurrency:
         """from_snapshot rebuilds a registry; raises ValueError naming what is wrong.
 
-        A snapshot taken with ``lease_ttl`` needs ``clock=``.
+        A snapshot taken with ``lease_ttl`` needs ``clock=``, on the same time line as
+        the clock the snapshot was taken with (expiries are instants on it).
         """
         _expect_header(data, "Concurrency")
         try:
@@ -743,7 +744,7 @@ class Concurrency:
         m = cls(account_limit=acct, lease_ttl=ttl, clock=clock)
         m._seq = seq
         if ttl is not None:
-            m._now = max(m._now, now)
+            m._now = now  # exactly: restoring must not move the high-water mark
         for lid in _as_list(expired, "expired"):
             if not isinstance(lid, int | str) or isinstance(lid, bool):
                 raise ValueError(f"Concurrency snapshot: expired holds a bad lease id {lid!r}")

@@ -292,7 +292,10 @@ class PriorityQueue:
 
     @classmethod
     def from_snapshot(cls, data: Mapping[str, object], *, clock: Clock) -> PriorityQueue:
-        """from_snapshot rebuilds the queue; raises ValueError naming what is wrong."""
+        """from_snapshot rebuilds the queue; raises ValueError naming what is wrong.
+
+        Instants in the snapshot are on its clock's time line, so ``clock`` must share it.
+        """
         if not isinstance(data, Mapping):
             raise ValueError(f"PriorityQueue snapshot must be a mapping, not {type(data).__name__}")
         if data.get("kind") != "PriorityQueue":
@@ -306,7 +309,7 @@ class PriorityQueue:
                 raise ValueError(f"PriorityQueue snapshot: {name} must be an int, got {v!r}")
             ints[name] = v
         q = cls(clock=clock, min_factor=ints["min_factor"], max_factor=ints["max_factor"])
-        q._now = max(q._now, ints["now"])
+        q._now = ints["now"]  # exactly: restoring must not move the high-water mark
         q._seq = ints["seq"]
         items = data.get("items")
         if not isinstance(items, list):

@@ -20,7 +20,7 @@ from hypothesis.stateful import (
     rule,
 )
 
-from flowcontrol import Acquired, Concurrency, ConcurrencyConstraint, ManualClock, Refused
+from flowcontrol import Acquired, Concurrency, ConcurrencyConstraint, Refused
 
 FUNCTIONS = ("f1", "f2", "f3")
 KEYS = ("k1", "k2", "k3")
@@ -38,6 +38,17 @@ function_configs = st.fixed_dictionaries({
 })
 
 Ident = tuple[str, ...]
+
+
+class BackwardsClock:
+    """A clock a test can move anywhere, even backwards."""
+
+    def __init__(self) -> None:
+        self.t = 0
+
+    def __call__(self) -> int:
+        return self.t
+
 Entry = tuple[str, Ident, str | None, str | None, int]  # scope, identity, key, expr, limit
 
 
@@ -48,7 +59,8 @@ class ConcurrencyMachine(RuleBasedStateMachine):
         function_configs, min_size=len(FUNCTIONS), max_size=len(FUNCTIONS)),
         ttl=st.sampled_from((None, None, 10, 30)))
     def setup(self, account_limit: int, configs: list[dict[str, object]], ttl: int | None) -> None:
-        self.clock = ManualClock(0)
+        self.clock = BackwardsClock()
+        self.now = 0  # the high-water mark of the clock, as the machine keeps it
         self.ttl = ttl
         self.c = Concurrency(account_limit=account_limit, lease_ttl=ttl, clock=self.clock)
         self.expiry: dict[object, int] = {}  # lease id -> expiry (with a ttl)
@@ -90,7 +102,7 @@ class ConcurrencyMachine(RuleBasedStateMachine):
 
     def expire(self) -> None:
         """The model's expiry: leases whose time has come stop counting."""
-        now = self.clock.now
+        now = self.now = max(self.now, self.clock.t)
         order = sorted(self.expiry.items(), key=lambda e: (e[1], isinstance(e[0], str), e[0]))
         for lid, at in order:
             if at <= now:
@@ -127,7 +139,7 @@ class ConcurrencyMachine(RuleBasedStateMachine):
         assert got.lease_id not in self.held
         self.held[got.lease_id] = tuple(e[1] for e in entries)
         if self.ttl is not None:
-            self.expiry[got.lease_id] = self.clock.now + self.ttl
+            self.expiry[got.lease_id] = self.now + self.ttl
         return got
 
     @rule(lease=consumes(leases), by_id=st.booleans())
@@ -142,7 +154,11 @@ class ConcurrencyMachine(RuleBasedStateMachine):
 
     @rule(step=st.sampled_from((1, 5, 10, 29)))
     def advance(self, step: int) -> None:
-        self.clock.advance(step)
+        self.clock.t += step
+
+    @rule(step=st.sampled_from((1, 10, 40)))
+    def clock_goes_backwards(self, step: int) -> None:
+        self.clock.t -= step
 
     @rule(lease=leases)
     def extend(self, lease: Acquired) -> None:
@@ -150,7 +166,7 @@ class ConcurrencyMachine(RuleBasedStateMachine):
         held = lease.lease_id in self.held
         assert self.c.extend(lease) is held
         if held and self.ttl is not None:
-            self.expiry[lease.lease_id] = self.clock.now + self.ttl
+            self.expiry[lease.lease_id] = self.now + self.ttl
 
     @rule()
     def poll(self) -> None:
