@@ -24,9 +24,11 @@ from flowcontrol.concurrency import (
     Refused,
     UnknownFunctionError,
 )
+from flowcontrol.controller import FlowControl, FunctionController, UnknownRunError
 from flowcontrol.debounce import Debounce, DebounceCancelled, DebounceOutcome, Fired, Pushed
 from flowcontrol.gcra import GcraDecision, RateLimit, Throttle
 from flowcontrol.priority import PriorityQueue, QueuedItem, item_score
+from flowcontrol.simulate import SimResult, simulate
 from flowcontrol.singleton import Singleton, SingletonSkipped, SingletonStarted
 
 __all__ = [
@@ -44,7 +46,9 @@ __all__ = [
     "DebounceOutcome",
     "DurationError",
     "Fired",
+    "FlowControl",
     "FlushReason",
+    "FunctionController",
     "GcraDecision",
     "ManualClock",
     "PriorityQueue",
@@ -52,13 +56,16 @@ __all__ = [
     "QueuedItem",
     "RateLimit",
     "Refused",
+    "SimResult",
     "Singleton",
     "SingletonSkipped",
     "SingletonStarted",
     "Throttle",
     "UnknownFunctionError",
+    "UnknownRunError",
     "format_duration",
     "item_score",
     "parse_duration",
     "parse_duration_strict",
+    "simulate",
 ]
