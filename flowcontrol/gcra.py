@@ -8,9 +8,12 @@ then ``TAT = max(TAT, now) + n*T``. This is the platform's ``helper/gcra.lua`` (
 section 3.3 and Appendix A) with ``cap = limit + burst`` for :class:`Throttle` and
 ``cap = limit // 10 + 1`` for :class:`RateLimit`.
 
-Exact integers. ``T`` need not be a whole number of nanoseconds (1 s / 3), so a TAT is
-stored scaled: in units of ``1/scale`` ns with ``scale = limit / gcd(period, limit)``,
+Exact integers. ``T`` need not be a whole number of nanoseconds (1 s / 3), so instants
+are handled scaled: in units of ``1/scale`` ns with ``scale = limit / gcd(period, limit)``,
 where ``T`` is the integer ``step = period / gcd(period, limit)``. No floats, no drift.
+Per key the dict holds ``at = TAT - (cap - 1) * T``, the instant from which one more unit
+is admitted: a single-unit request is then allowed iff ``at <= now``, leaving
+``(now - at) // T`` units, which is the least arithmetic per call. Snapshots hold TATs.
 
 Memory follows active keys. A key whose TAT is not after ``now`` is indistinguishable
 from a key never seen, so it is dropped: overwritten on its next admission, and removed
@@ -109,18 +112,19 @@ class _Gcra:
     """Shared GCRA engine; subclasses only decide the per-key capacity."""
 
     __slots__ = (
+        "_at",
         "_cap",
         "_clock",
         "_dvt",
+        "_lead",
         "_now",
         "_ok",
+        "_rat",
         "_rdec",
-        "_rlim",
-        "_rtat",
         "_scale",
         "_step",
         "_sweep_at",
-        "_tats",
+        "_top",
         "burst",
         "limit",
         "period",
@@ -147,15 +151,18 @@ class _Gcra:
         self._step = period // g  # the emission interval T in those units
         self._cap = cap
         self._dvt = self._step * cap
+        self._lead = self._dvt - self._step  # TAT - lead: when one more unit is admitted
+        self._top = cap - 1  # `remaining` after admitting one unit to an idle key
         # With scale 1 (T a whole number of ns, the usual case) the clock is used as is.
         self._clock: Clock = clock if scale == 1 else (lambda: clock() * scale)
         self._now = 0  # high-water mark of the (scaled) clock
-        self._tats: dict[str, int] = {}
+        # key -> the (scaled) instant from which one more unit is admitted: TAT - lead.
+        # Storing this rather than the TAT saves arithmetic on every call.
+        self._at: dict[str, int] = {}
         self._ok = tuple(GcraDecision(True, None, r) for r in range(min(cap, _OK_CACHE_MAX)))
-        # The last single-unit refusal: for a key whose TAT is _rtat, every call before
-        # _rlim is refused with exactly _rdec (nothing in it depends on `now`).
-        self._rtat = -1  # (an int: comparing an int with None is slow)
-        self._rlim = _NEVER
+        # The last single-unit refusal, valid for any key whose stored value is this very
+        # int object (a refusal depends on nothing else).
+        self._rat = _NEVER
         self._rdec = GcraDecision(False, None, 0)
         self._sweep_at = 0
 
@@ -171,31 +178,28 @@ class _Gcra:
             self._now = now
         else:
             now = self._now
-        tats = self._tats
-        tat = tats.get(key, now)
-        if tat is self._rtat and now < self._rlim:  # the very int object stored: same key state
-            return self._rdec
-        if tat <= now:  # a new or idle key: start from now
-            tat = now
+        ats = self._at
+        at = ats.get(key, _NEVER)
+        if at > now:
+            if at is self._rat:
+                return self._rdec
+            return self._refuse_one(at)
+        r = (now - at) // self._step
+        if r >= self._top:  # a new or idle key: full capacity
+            r = self._top
+            at = now - self._lead
             if now >= self._sweep_at:
                 self._sweep(now)
-                tats = self._tats
-        new = tat + self._step
-        room = self._dvt + now - new
-        if room < 0:
-            return self._refuse_one(tat, new)
-        tats[key] = new
-        r = room // self._step
+                ats = self._at
+        ats[key] = at + self._step
         try:
             return self._ok[r]
         except IndexError:  # capacity beyond the cache
             return GcraDecision(True, None, r)
 
-    def _refuse_one(self, tat: int, new: int) -> GcraDecision:
-        allow_at = new - self._dvt
-        dec = GcraDecision(False, -(-allow_at // self._scale), 0)
-        self._rtat = tat
-        self._rlim = allow_at
+    def _refuse_one(self, at: int) -> GcraDecision:
+        dec = GcraDecision(False, -(-at // self._scale), 0)
+        self._rat = at
         self._rdec = dec
         if self._now >= self._sweep_at:  # a saturated key still gives the sweep a turn
             self._sweep(self._now)
@@ -206,15 +210,12 @@ class _Gcra:
         now = self._read()
         if now >= self._sweep_at:
             self._sweep(now)
-        tat = self._tats.get(key, now)
-        if tat < now:
-            tat = now
-        new = tat + n * self._step
-        room = self._dvt + now - new
-        if room < 0:
-            return self._refusal(tat, now, n)
-        self._tats[key] = new
-        return GcraDecision(True, None, room // self._step)
+        at = max(self._at.get(key, _NEVER), now - self._lead)
+        last = at + (n - 1) * self._step  # when the n-th unit is admitted
+        if last > now:
+            return self._refusal(at, now, n)
+        self._at[key] = last + self._step
+        return GcraDecision(True, None, (now - last) // self._step)
 
     def peek(self, key: str, n: int = 1) -> GcraDecision:
         """What ``acquire(key, n)`` would answer now, without consuming anything.
@@ -224,21 +225,21 @@ class _Gcra:
         """
         _int_arg("n", n, 1)
         now = self._read()
-        tats = self._tats
-        tat = tats.get(key)
-        if tat is None or tat <= now:
-            if tat is not None:
-                del tats[key]  # idle: carries no information
-            tat = now
-        if tat + n * self._step - now > self._dvt:
-            return self._refusal(tat, now, n)
-        return GcraDecision(True, None, (self._dvt + now - tat) // self._step)
+        fresh = now - self._lead
+        at = self._at.get(key, _NEVER)
+        if at <= fresh:
+            if at != _NEVER:
+                del self._at[key]  # idle: carries no information
+            at = fresh
+        if at + (n - 1) * self._step > now:
+            return self._refusal(at, now, n)
+        return GcraDecision(True, None, (now - at) // self._step + 1)
 
-    def _refusal(self, tat: int, now: int, n: int) -> GcraDecision:
-        remaining = (self._dvt + now - tat) // self._step
+    def _refusal(self, at: int, now: int, n: int) -> GcraDecision:
+        remaining = (now - at) // self._step + 1
         if n > self._cap:
             return GcraDecision(False, None, remaining)
-        return GcraDecision(False, -((self._dvt - tat - n * self._step) // self._scale), remaining)
+        return GcraDecision(False, -(-(at + (n - 1) * self._step) // self._scale), remaining)
 
     def _read(self) -> int:
         """The scaled clock, never going backwards."""
@@ -252,10 +253,11 @@ class _Gcra:
     # -- memory ----------------------------------------------------------------------
 
     def _sweep(self, now: int) -> int:
-        before = self._tats
-        self._tats = {k: v for k, v in before.items() if v > now}
+        before = self._at
+        fresh = now - self._lead
+        self._at = {k: v for k, v in before.items() if v > fresh}
         self._sweep_at = now + self._dvt
-        return len(before) - len(self._tats)
+        return len(before) - len(self._at)
 
     def prune(self) -> int:
         """Drop every idle key now (compacting the table); return how many were dropped."""
@@ -263,12 +265,12 @@ class _Gcra:
 
     def __len__(self) -> int:
         """Stored keys, including idle ones not yet swept."""
-        return len(self._tats)
+        return len(self._at)
 
     def reset_at(self, key: str) -> int:
         """The instant (ns) at which ``key`` is back to full capacity (now if idle)."""
         now = self._read()
-        tat = self._tats.get(key, now)
+        tat = self._at.get(key, _NEVER) + self._lead
         return -(-max(now, tat) // self._scale)
 
     @property
@@ -297,7 +299,7 @@ class _Gcra:
             "burst": self.burst,
             "now": self._now // self._scale,
             "scale": self._scale,
-            "tat": {k: v for k, v in sorted(self._tats.items()) if v > s},
+            "tat": {k: v + self._lead for k, v in sorted(self._at.items()) if v + self._lead > s},
         }
 
     def _restore(self, data: dict[str, Any]) -> None:
@@ -321,9 +323,9 @@ class _Gcra:
                     f"{self._KIND} snapshot: 'tat'[{key!r}] is beyond what the limit allows"
                 )
             if tat > s:
-                restored[key] = tat
+                restored[key] = tat - self._lead
         self._now = s
-        self._tats = restored
+        self._at = restored
 
 
 def _check_snapshot(data: object, kind: str) -> dict[str, Any]:
