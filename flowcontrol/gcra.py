@@ -60,7 +60,7 @@ __all__ = ["GcraDecision", "RateLimit", "Throttle"]
 
 _ONE: Final = 1
 _OK_CACHE_MAX: Final = 1024  # allowed decisions are cached per `remaining` up to this cap
-_NEVER: Final = -(1 << 64)  # below any instant: the refusal cache starts empty
+_NEVER: Final = -(1 << 64)  # below any instant: "no state" for a key and for the refusal cache
 
 
 @dataclass(frozen=True, slots=True)
