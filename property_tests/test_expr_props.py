@@ -121,7 +121,17 @@ double_literals = st.one_of(
 )
 
 
+uint_literals = st.one_of(
+    st.integers(0, 100),
+    st.integers(0, UINT64_MAX),
+    st.sampled_from([0, 1, 2**32, 2**63 - 1, 2**63, 2**64 - 2, UINT64_MAX, 4294967296]),
+)
+
+
 def _leaf(kind: str) -> st.SearchStrategy[Node]:
+    if kind == "uint":
+        return st.builds(lambda n, h: ("lit", "uint", expr.UInt(n), int_text(n, h) + "u"),
+                         uint_literals, st.booleans())
     if kind == "int":
         return st.builds(lambda n, h: ("lit", "int", n, int_text(n, h)),
                          int_literals, st.booleans())
@@ -155,6 +165,14 @@ def typed(kind: str, depth: int = 3) -> st.SearchStrategy[Node]:
             st.tuples(st.just("neg"), sub("int")),
             st.tuples(st.just("call"), st.just("size"), sub("string")),
             st.tuples(st.just("call"), st.just("int"), sub("double")),
+            st.tuples(st.just("call"), st.just("int"), sub("uint")),
+        ]
+    elif kind == "uint":
+        options += [
+            st.tuples(st.just("bin"), st.sampled_from(["+", "-", "*", "/", "%"]),
+                      sub("uint"), sub("uint")),
+            st.tuples(st.just("neg"), sub("uint")),
+            st.tuples(st.just("call"), st.just("uint"), sub("int")),
         ]
     elif kind == "double":
         options += [
@@ -162,15 +180,19 @@ def typed(kind: str, depth: int = 3) -> st.SearchStrategy[Node]:
                       sub("double"), sub("double")),
             st.tuples(st.just("neg"), sub("double")),
             st.tuples(st.just("call"), st.just("double"), sub("int")),
+            st.tuples(st.just("call"), st.just("double"), sub("uint")),
         ]
     elif kind == "string":
         options += [
             st.tuples(st.just("bin"), st.just("+"), sub("string"), sub("string")),
             st.tuples(st.just("call"), st.just("string"), sub("int")),
+            st.tuples(st.just("call"), st.just("string"), sub("uint")),
         ]
     else:
         comparable = st.sampled_from([("int", "int"), ("double", "double"), ("int", "double"),
-                                      ("double", "int"), ("string", "string"), ("bool", "bool")])
+                                      ("double", "int"), ("string", "string"), ("bool", "bool"),
+                                      ("uint", "uint"), ("uint", "int"), ("int", "uint"),
+                                      ("uint", "double")])
         rel = st.sampled_from(["<", "<=", ">", ">=", "==", "!="])
         options += [
             comparable.flatmap(lambda ab: st.tuples(st.just("bin"), rel, sub(ab[0]), sub(ab[1]))),
@@ -211,6 +233,9 @@ def render(node: Node, minimal: bool) -> str:
     if tag == "lit":
         return str(node[3])
     if tag == "neg":
+        if node[1][:2] == ("lit", "uint"):
+            # "-0u" reads as one (negative) uint literal under the langdef lexis; keep it unary.
+            return f"-({render(node[1], minimal)})"
         return "-" + child(node[1], P_MEMBER)
     if tag == "not":
         return "!" + child(node[1], P_MEMBER)
@@ -229,6 +254,10 @@ def render(node: Node, minimal: bool) -> str:
 
 def _int(v: int) -> Any:
     return v if INT64_MIN <= v <= INT64_MAX else ERR
+
+
+def _uint(v: int) -> Any:
+    return expr.UInt(v) if 0 <= v <= UINT64_MAX else ERR
 
 
 def _trunc_div(a: int, b: int) -> int:
@@ -253,6 +282,8 @@ def reference(node: Node) -> Any:
         v = reference(node[1])
         if v is ERR or v is EITHER:
             return v
+        if type(v) is expr.UInt:
+            return ERR  # no unary minus on uint
         return -v if type(v) is float else _int(-v)
     if tag == "not":
         v = reference(node[1])
@@ -271,7 +302,11 @@ def reference(node: Node) -> Any:
         if node[1] == "double":
             return float(v)
         if node[1] == "string":
-            return str(v)
+            return str(int(v))
+        if node[1] == "uint":
+            return _uint(v)
+        if type(v) is expr.UInt:
+            return _int(int(v))
         # int(double): truncate toward zero; the range is the open interval (min, max)
         if math.isnan(v) or not (-(2.0**63) < v < 2.0**63):
             return ERR
@@ -309,10 +344,23 @@ def reference(node: Node) -> Any:
     if a is EITHER or b is EITHER:
         return EITHER
     if op in ("<", "<=", ">", ">=", "==", "!="):
-        return {"<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b,
-                "==": a == b, "!=": a != b}[op]
+        exact = _relate(op, a, b)
+        # Known gap (see test_mixed_numeric_comparison_is_exact): the evaluator compares an
+        # int or uint with a double through float(). Accept either answer where they differ.
+        mixed = (type(a) is float) != (type(b) is float)
+        if mixed and _relate(op, float(a), float(b)) != exact:
+            return EITHER
+        return exact
     if type(a) is str:
         return a + b
+    if type(a) is expr.UInt:
+        if op in ("/", "%") and b == 0:
+            return ERR
+        if op == "/":
+            return _uint(a // b)
+        if op == "%":
+            return _uint(a % b)
+        return _uint({"+": a + b, "-": a - b, "*": a * b}[op])
     if type(a) is float:
         if op == "/":
             return _fdiv(a, b)
@@ -328,6 +376,11 @@ def reference(node: Node) -> Any:
     return _int({"+": a + b, "-": a - b, "*": a * b}[op])
 
 
+def _relate(op: str, a: Any, b: Any) -> bool:
+    return bool({"<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b,
+                 "==": a == b, "!=": a != b}[op])
+
+
 def strictly_equal(actual: Any, want: Any) -> bool:
     if type(actual) is not type(want):
         return False
@@ -338,7 +391,7 @@ def strictly_equal(actual: Any, want: Any) -> bool:
     return bool(actual == want)
 
 
-@given(tree=st.sampled_from(["int", "double", "string", "bool"]).flatmap(typed),
+@given(tree=st.sampled_from(["int", "uint", "double", "string", "bool"]).flatmap(typed),
        minimal=st.booleans())
 def test_arithmetic_agrees_with_reference(tree: Node, minimal: bool) -> None:
     source = render(tree, minimal)
@@ -390,6 +443,19 @@ def test_reference_evaluator_itself(source: str, want: Any) -> None:
     got = reference(tree)
     assert got is want if want is ERR else strictly_equal(got, want)
     assert expr.compile(render(tree, minimal=True)) is not None
+
+
+@pytest.mark.xfail(strict=True, reason="evaluator compares int/uint with double through float() "
+                   "(lossy above 2**53); the spec (cel.md 1.5) wants exact comparison")
+@pytest.mark.parametrize(("source", "want"), [
+    ("18014398509481983 < 18014398509481984.0", True),
+    ("18014398509481983u < 18014398509481984.0", True),
+    ("18014398509481983 == 18014398509481984.0", False),
+    ("18014398509481984.0 > 18014398509481983u", True),
+    ("9007199254740993 != 9007199254740992.0", True),
+])
+def test_mixed_numeric_comparison_is_exact(source: str, want: bool) -> None:
+    assert expr.compile(source).evaluate({}) is want
 
 
 def _lit(n: int) -> Node:
