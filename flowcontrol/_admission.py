@@ -149,6 +149,29 @@ class Admission:
         if wb is not None:
             self._wake_one(wb)
 
+    def _start_now(self, run: _Run, now: int) -> bool:
+        """The uncontended fast path of a new, due run whose backlog is empty and with
+        nothing else ready: what ``_enqueue`` and ``_attempt`` would do when every
+        constraint admits it, without building the backlog. False (nothing changed) if a
+        constraint refuses; the caller then takes the general path."""
+        fn = run.fn
+        lease: Any = None
+        if fn.has_conc:
+            lease = self._conc.acquire(fn.id, run.ckeys)
+            if not lease.ok:
+                return False
+        if fn.throttle is not None and not fn.throttle.acquire(run.tkey).allowed:
+            if lease is not None:
+                self._conc.release(lease)
+            return False
+        run.lease = lease
+        run.state = _RUNNING
+        run.started_at = now
+        self._out.append(run_started(run.id, fn.id, run.event_ids, run.created_at, now))
+        if fn.finish_timeout is not None:
+            self._timer(now + fn.finish_timeout, _T_FINISH_TIMEOUT, run)
+        return True
+
     def _park(self, b: _Backlog, gid: tuple[str, ...], retry_at: int | None) -> None:
         g = self._gates.get(gid)
         if g is None:

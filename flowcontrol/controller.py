@@ -603,6 +603,13 @@ class FlowControl(Admission):
             out.append(run_queued(run.id, fn.id, eids, now, run.first_hold))
             self._timer(ts_ns, _T_ENQUEUE, run)
             return run
+        if (
+            run.score <= now
+            and not self._ready
+            and (fn.index, True, run.tkey, run.ckeys) not in self._backlogs
+            and self._start_now(run, now)
+        ):
+            return run
         self._enqueue(run, True, now)
         if self._ready:
             self._pump(now)
