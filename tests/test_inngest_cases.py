@@ -462,10 +462,7 @@ ROWS = [
 ]
 
 # Rows the evaluator does not pass, with the reason; strict, so a fixed row must leave this list.
-XFAIL: dict[str, str] = {
-    "66": "date() and duration() (Inngest's time functions) are outside issue 2's subset; "
-          "the inngest dialect documents calling them as an evaluation error (here: false)",
-}
+XFAIL: dict[str, str] = {}
 
 # Row 52's source spans three lines upstream, with surrounding whitespace and newlines.
 MULTILINE_52 = "\n\t\t\t\tint(event.status) >= 400 &&\n\t\t\t\tevent.error == true\n\t\t\t"
