@@ -146,8 +146,6 @@ def decode_number(text: str, pos: int) -> int | float:
         is_uint = body[-1] in "uU"
         value = int(body[:-1] if is_uint else body)
     if is_uint:
-        if neg and value != 0:
-            raise _Problem("uint literal cannot be negative", pos)
         if value > UINT64_MAX:
             raise _Problem("uint literal out of range", pos)
         return UInt(value)
@@ -171,7 +169,11 @@ class _Builder(lark.Transformer[Token, A.Node]):
     # --- literals -------------------------------------------------------------------------
     def num(self, c: list[Any]) -> A.Node:
         tok: Token = c[0]
-        return A.Lit(tok.start_pos or 0, decode_number(str(tok), tok.start_pos or 0))
+        text, pos = str(tok), tok.start_pos or 0
+        if text[0] == "-" and text[-1] in "uU":
+            # '-1u' is unary minus applied to a uint (a runtime error), as in cel-go
+            return A.Unary(pos, "-", A.Lit(pos + 1, decode_number(text[1:], pos + 1)))
+        return A.Lit(pos, decode_number(text, pos))
 
     def string(self, c: list[Any]) -> A.Node:
         tok: Token = c[0]
