@@ -140,6 +140,8 @@ class _Sim:
         self.clock = ManualClock(0)
         self.fc = FlowControl(functions, clock=self.clock, record=False, **controller_options)
         self.plans = {f.id: _plan(f, run_duration) for f in functions}
+        # Functions whose run is one step and nothing else: its end finishes the run.
+        self.one_step = {k: len(v) == 1 for k, v in self.plans.items()}
         self.group_src = {f.id: group_by if group_by is not None else report_key_expression(f)
                           for f in functions}
         self.group_expr = {k: CompiledExpr(v) if v else None for k, v in self.group_src.items()}
@@ -149,6 +151,7 @@ class _Sim:
         self.pending: dict[tuple[str, str], EventRow] = {}  # rows whose outcome may change
         self.stats: dict[tuple[str, str], Stats] = {}
         self.cur_act: dict[str, Any] = {"event": {"id": None}}
+        self.cur_eid: Any = None
         self.cur_groups: dict[str, str] = {}
         self.heap: list[tuple[int, int, int, str]] = []
         self.seq = 0
@@ -190,7 +193,7 @@ class _Sim:
         er = self.pending.get((eid, fn_id))
         if er is not None:
             return er.group
-        if self.cur_act["event"]["id"] != eid:
+        if self.cur_eid != eid:
             return ""
         g = self.cur_groups.get(fn_id)
         if g is None:
@@ -284,6 +287,57 @@ class _Sim:
             dispatch[type(d)](d, t)  # type: ignore[operator]
 
     def on_started(self, d: RunStarted, t: int) -> None:
+        if d.run_id not in self.runs:
+            eids = d.event_ids
+            if len(eids) == 1 and eids[0] == self.cur_eid and (
+                not self.pending or (eids[0], d.function) not in self.pending
+            ):
+                self.new_started(d, t)
+                return
+        self.general_started(d, t)
+
+    def new_started(self, d: RunStarted, t: int) -> None:
+        """``general_started`` for a run seen for the first time, made of the one event
+        arriving now, which has no row waiting: the same counts, fewer steps."""
+        fn = d.function
+        run_id = d.run_id
+        eid = self.cur_eid
+        e = self.group_expr[fn]
+        if e is None:
+            group = ""
+        else:
+            group = self.cur_groups.get(fn)  # type: ignore[assignment]
+            if group is None:
+                group = self.cur_groups[fn] = e.key(self.cur_act)
+        k = (fn, group)
+        st = self.stats.get(k)
+        if st is None:
+            st = self.stats[k] = Stats()
+        created = d.created_at
+        row = RunRow(run_id, fn, d.event_ids, created, t, group=group, stats=st)
+        self.runs[run_id] = row
+        st.runs += 1
+        if self.keep_rows:
+            self.events.append(EventRow(eid, fn, "run", run_id, "", group))
+        st.events_in += 1
+        st.outcomes["run"] += 1
+        st.runs_started += 1
+        st.latencies.append(t - created)
+        self.step[run_id] = 0
+        n = self.running.get(k, 0) + 1
+        self.running[k] = n
+        if n > st.peak_concurrency:
+            st.peak_concurrency = n
+        m = self.running_fn[fn] + 1
+        self.running_fn[fn] = m
+        if m > self.peak_fn[fn]:
+            self.peak_fn[fn] = m
+        if self.want_timeline:
+            self.sample(t, fn, group)
+        self.seq += 1
+        heapq.heappush(self.heap, (t + self.plans[fn][0][1], self.seq, _STEP_END, run_id))
+
+    def general_started(self, d: RunStarted, t: int) -> None:
         row = self.row(d.run_id, d.function, d.event_ids, d.created_at)
         row.started_at = t
         st = row.stats
@@ -365,11 +419,23 @@ class _Sim:
 
     def step_ended(self, run_id: str, t: int) -> None:
         row = self.runs[run_id]
-        k = (row.function, row.group)
-        self.running[k] -= 1
-        self.running_fn[row.function] -= 1
+        fn = row.function
+        self.running[(fn, row.group)] -= 1
+        self.running_fn[fn] -= 1
         if self.want_timeline:
-            self.sample(t, row.function, row.group)
+            self.sample(t, fn, row.group)
+        if self.one_step[fn] and row.status != "cancelled":
+            # finish(), inlined: the run's only step is over.
+            self.step.pop(run_id, None)
+            ds = self.fc.run_finished(run_id)
+            if ds:
+                self.handle(ds, t)
+            row.status = "completed"
+            row.ended_at = t
+            row.stats.completed += 1  # type: ignore[union-attr]
+            if not self.keep_rows:
+                del self.runs[run_id]
+            return
         if row.status == "cancelled":
             self.handle(self.fc.step_finished(run_id), t)
             self.step.pop(run_id, None)
@@ -494,10 +560,12 @@ def simulate(
     names = {e for f in functions for e in f.events}
     wild = any("*" in e for e in names)
     handle = sim.handle
+    on_started = sim.on_started
+    timers = fc._timers
     while True:
         t_arr = nxt[0] if nxt is not None else _INF
         t_heap = heap[0][0] if heap else _INF
-        dl = fc.next_deadline()
+        dl = fc.next_deadline() if timers else None
         t_ctl = dl if dl is not None else _INF
         t = min(t_arr, t_heap, t_ctl)
         if t >= _INF:
@@ -520,11 +588,15 @@ def simulate(
                 continue
             act = make_activation(ev)
             sim.cur_act = act
+            sim.cur_eid = act["event"]["id"]
             sim.cur_groups = {}
             decisions = fc.receive_event(ev, activation=act)
             if not decisions:
                 unmatched += 1
-            handle(decisions, t)
+            elif len(decisions) == 1 and type(decisions[0]) is RunStarted:
+                on_started(decisions[0], t)
+            else:
+                handle(decisions, t)
     if progress is not None:
         progress(done, total or done)
     return SimResult(
