@@ -223,9 +223,10 @@ class Admission:
             return
         run.lease = None
         self._conc.release(lease)
-        if self._gates:
+        gates = self._gates
+        if gates:
             for cid in _counter_ids(run.fn, run.ckeys):
-                g = self._gates.get(cid)
+                g = gates.get(cid)
                 if g is not None and g.waiters:
                     self._wake_one(g)
 

@@ -66,6 +66,8 @@ class _Function:
         "batch_key",
         "batcher",
         "cancel_on",
+        "cid_prefixes",
+        "cid_static",
         "ckey_exprs",
         "config",
         "deb_armed",
@@ -77,6 +79,7 @@ class _Function:
         "index",
         "keyed",
         "live",
+        "plain",
         "priority",
         "rl",
         "rl_key",
@@ -116,6 +119,8 @@ class _Function:
         self.priority = _compile(cfg.priority.run) if cfg.priority else None
         self.keyed = cfg.keyed_concurrency()
         self.ckey_exprs = tuple(CompiledExpr(c.key) for c in self.keyed if c.key)
+        self.cid_static: tuple[tuple[str, ...], ...] = (("f", cfg.id), ("a",))
+        self.cid_prefixes = tuple(_cid_prefix(cfg.id, c.scope, c.key or "") for c in self.keyed)
         self.has_conc = bool(cfg.concurrency) or account_limit > 0
         t = cfg.throttle
         self.throttle = Throttle(t.limit, t.period_ns, t.burst, clock=clock) if t else None
@@ -133,6 +138,7 @@ class _Function:
         self.seen: OrderedDict[str, tuple[int, str]] = OrderedDict()
         self.seen_next = 0
         # Plain triggers without a filter: a name match is enough.
+        self.plain = self.batcher is None and self.rl is None and self.debounce is None
         self.trigger_free = all(x is None and "*" not in n for n, x in self.triggers)
 
 
@@ -233,16 +239,24 @@ def _counter_id(fn_id: str, u: ConcurrencyUsage) -> tuple[str, ...]:
 
 
 def _counter_ids(fn: _Function, ckeys: tuple[str, ...]) -> Sequence[tuple[str, ...]]:
-    ids: list[tuple[str, ...]] = [("f", fn.id), ("a",)]
-    for c, k in zip(fn.keyed, ckeys, strict=True):
-        expr_text = c.key or ""
-        if c.scope == "fn":
-            ids.append(("f", fn.id, expr_text, k))
-        elif c.scope == "env":
-            ids.append(("e", "", expr_text, k))
-        else:
-            ids.append(("a", expr_text, k))
-    return ids
+    """The ids of every counter a run of ``fn`` with keys ``ckeys`` holds."""
+    p = fn.cid_prefixes
+    if len(p) != len(ckeys):
+        raise ValueError(f"function {fn.id!r} needs {len(p)} concurrency keys, got {ckeys!r}")
+    if not p:
+        return fn.cid_static
+    if len(p) == 1:
+        return (*fn.cid_static, (*p[0], ckeys[0]))
+    return (*fn.cid_static, *[(*pre, k) for pre, k in zip(p, ckeys, strict=True)])
+
+
+def _cid_prefix(fn_id: str, scope: str, expr_text: str) -> tuple[str, ...]:
+    """A keyed counter's id without its key (``flowcontrol.concurrency`` module doc)."""
+    if scope == "fn":
+        return ("f", fn_id, expr_text)
+    if scope == "env":
+        return ("e", "", expr_text)
+    return ("a", expr_text)
 
 
 def _glob(pattern: str, name: str) -> bool:

@@ -208,7 +208,10 @@ class FlowControl(Admission):
         if fns:
             for fn in fns:
                 if fn.trigger_free or self._triggered(fn, name, act):
-                    self._event_for(fn, act, explicit, now)
+                    if fn.plain:  # no batch, rate limit or debounce: straight to a run
+                        self._schedule(fn, (act,), now, "run", None, explicit)
+                    else:
+                        self._event_for(fn, act, explicit, now)
         if name in self._cancel_by_name:
             self._cancel_matching(act, now)
         if self._ready:
@@ -254,15 +257,19 @@ class FlowControl(Admission):
         now = self._tick()
         out: list[Decision] = []
         self._out = out
-        run = self._live_run(run_id)
+        run = self._runs.get(run_id)
+        if run is None or run.state >= _COMPLETED:
+            raise UnknownRunError(f"run {run_id!r} is unknown or has ended")
         if run.started_at is None:
             raise ValueError(f"run {run_id!r} has not started; cancel it instead")
         if run.state == _STEP_QUEUED:
             self._unqueue(run)
-        self._release(run)
+        if run.lease is not None:
+            self._release(run)
         self._end(run, _CANCELLED if run.cancel_pending else (_FAILED if failed else _COMPLETED),
                   now)
-        self._pump(now)
+        if self._ready:
+            self._pump(now)
         return out
 
     def run_failed(self, run_id: str) -> list[Decision]:
@@ -520,7 +527,6 @@ class FlowControl(Admission):
         acts: tuple[dict[str, Any], ...],
         now: int,
         outcome: str,
-        *,
         run_id: str | None = None,
         explicit: bool = False,
     ) -> _Run | None:

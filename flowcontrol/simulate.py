@@ -561,7 +561,12 @@ def simulate(
     wild = any("*" in e for e in names)
     handle = sim.handle
     on_started = sim.on_started
+    step_ended = sim.step_ended
+    timer = sim.timer
+    receive = fc.receive_event
+    heappop = heapq.heappop
     timers = fc._timers
+    cur = clock.now
     while True:
         t_arr = nxt[0] if nxt is not None else _INF
         t_heap = heap[0][0] if heap else _INF
@@ -570,13 +575,17 @@ def simulate(
         t = min(t_arr, t_heap, t_ctl)
         if t >= _INF:
             break
-        if t > clock.now:
+        if t > cur:
             clock.set(t)
+            cur = t
         if t_ctl <= t:
             handle(fc.poll(), t)
         while heap and heap[0][0] <= t:
-            _, _, kind, run_id = heapq.heappop(heap)
-            sim.timer(kind, run_id, t)
+            _, _, kind, run_id = heappop(heap)
+            if kind == _STEP_END:
+                step_ended(run_id, t)
+            else:
+                timer(kind, run_id, t)
         while nxt is not None and nxt[0] <= t:
             ev = nxt[1]
             nxt = next(arrivals, None)
@@ -590,7 +599,7 @@ def simulate(
             sim.cur_act = act
             sim.cur_eid = act["event"]["id"]
             sim.cur_groups = {}
-            decisions = fc.receive_event(ev, activation=act)
+            decisions = receive(ev, activation=act)
             if not decisions:
                 unmatched += 1
             elif len(decisions) == 1 and type(decisions[0]) is RunStarted:
