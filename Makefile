@@ -21,7 +21,7 @@ demo: $(STAMP)
 	$(PY) -m flowcontrol demo
 
 bench: $(STAMP)
-	$(PY) -m pytest bench --benchmark-only --benchmark-columns=min,median,mean,ops
+	$(PY) -m pytest bench/bench_*.py --benchmark-only --benchmark-columns=min,median,mean,ops --benchmark-group-by=group
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
