@@ -18,6 +18,7 @@ FORBIDDEN = {
     "signal", "shutil", "tempfile", "pathlib", "glob", "urllib", "http", "sys",
     "uuid", "sched", "queue", "fileinput", "mmap", "ctypes", "importlib",
 }
+FORBIDDEN_BUILTINS = {"open", "__import__", "eval", "exec", "input", "print"}
 # Modules that talk to the outside world on purpose; each states it in its docstring.
 CLI_MODULES = {
     "expr/__main__.py",
@@ -45,16 +46,18 @@ def imported_roots(path: Path) -> set[str]:
             roots.update(alias.name.split(".")[0] for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             roots.add(node.module.split(".")[0])
-        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
-            if node.func.id in {"open", "__import__", "eval", "exec", "input", "print"}:
-                roots.add(f"builtin:{node.func.id}")
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id in FORBIDDEN_BUILTINS
+        ):
+            roots.add(f"builtin:{node.func.id}")
     return roots
 
 
 @pytest.mark.parametrize("path", core_modules(), ids=lambda p: p.relative_to(ROOT).as_posix())
 def test_core_module_is_deterministic(path: Path) -> None:
-    bad = imported_roots(path) & (FORBIDDEN | {f"builtin:{b}" for b in
-                                              ("open", "__import__", "eval", "exec", "input", "print")})
+    bad = imported_roots(path) & (FORBIDDEN | {f"builtin:{b}" for b in FORBIDDEN_BUILTINS})
     assert not bad, f"{path.relative_to(ROOT)} uses {sorted(bad)}"
 
 
