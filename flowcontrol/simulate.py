@@ -145,6 +145,13 @@ class _Sim:
         self.group_src = {f.id: group_by if group_by is not None else report_key_expression(f)
                           for f in functions}
         self.group_expr = {k: CompiledExpr(v) if v else None for k, v in self.group_src.items()}
+        # Functions whose group key is their first concurrency key: the controller has
+        # already evaluated it on the run (``_Run.ckeys[0]``), the same way.
+        self.group_ck0 = {
+            f.id: bool(self.group_src[f.id])
+            and [c.key for c in f.keyed_concurrency() if c.key][:1] == [self.group_src[f.id]]
+            for f in functions
+        }
         self.keep_rows = keep_rows
         self.runs: dict[str, RunRow] = {}  # every run (keep_rows) or the live ones
         self.events: list[EventRow] = []  # every event row (keep_rows only)
@@ -308,7 +315,9 @@ class _Sim:
         else:
             group = self.cur_groups.get(fn)  # type: ignore[assignment]
             if group is None:
-                group = self.cur_groups[fn] = e.key(self.cur_act)
+                r = self.fc._runs.get(run_id) if self.group_ck0[fn] else None
+                group = r.ckeys[0] if r is not None else e.key(self.cur_act)
+                self.cur_groups[fn] = group
         k = (fn, group)
         st = self.stats.get(k)
         if st is None:
