@@ -9,7 +9,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, TextIO
 
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("flowcontrol.cli_validate", "check flow-control configs (exit 1 on errors)"),
@@ -37,6 +38,22 @@ def build_parser() -> argparse.ArgumentParser:
         module.add_arguments(sp)
         sp.set_defaults(_module=module)
     return parser
+
+
+def guarded(name: str, run: Callable[[Any, TextIO, TextIO], int], args: Any) -> int:
+    """Run a subcommand's ``run(args, stdout, stderr)``; never let a traceback out.
+
+    An unexpected exception is reported on stderr as ``flowcontrol NAME: internal error``
+    and gives exit code 2; ``KeyboardInterrupt`` and ``BrokenPipeError`` pass through to
+    ``main``, which maps them to 130 and 0.
+    """
+    try:
+        return run(args, sys.stdout, sys.stderr)
+    except (KeyboardInterrupt, BrokenPipeError):
+        raise
+    except Exception as exc:  # last resort: report, exit 2
+        sys.stderr.write(f"flowcontrol {name}: internal error: {type(exc).__name__}: {exc}\n")
+        return 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -13,12 +13,12 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
 from flowcontrol._time import NS_PER_MS, NS_PER_S, format_duration
+from flowcontrol.cli import guarded
 from flowcontrol.config.model import FunctionConfig
 from flowcontrol.fairness import OldestFirst, RoundRobin
 from flowcontrol.report import render_text, summarize
@@ -174,10 +174,4 @@ def run(args: Any, out: TextIO, err: TextIO) -> int:
 
 def main(args: Any) -> int:
     """Entry point used by ``flowcontrol.cli``; never lets a traceback out."""
-    try:
-        return run(args, sys.stdout, sys.stderr)
-    except (KeyboardInterrupt, BrokenPipeError):
-        raise
-    except Exception as exc:  # last resort: report, exit 2
-        sys.stderr.write(f"flowcontrol demo: internal error: {type(exc).__name__}: {exc}\n")
-        return 2
+    return guarded("demo", run, args)

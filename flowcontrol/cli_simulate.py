@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any, TextIO
 
 from flowcontrol._time import DurationError, parse_duration
+from flowcontrol.cli import guarded
 from flowcontrol.config.codes import Severity
 from flowcontrol.config.diagnostics import render
 from flowcontrol.config.files import load_functions
@@ -194,10 +194,4 @@ def run(args: Any, out: TextIO, err: TextIO) -> int:
 
 def main(args: Any) -> int:
     """Entry point used by ``flowcontrol.cli``; never lets a traceback out."""
-    try:
-        return run(args, sys.stdout, sys.stderr)
-    except (KeyboardInterrupt, BrokenPipeError):
-        raise
-    except Exception as exc:  # last resort: report, exit 2
-        sys.stderr.write(f"flowcontrol simulate: internal error: {type(exc).__name__}: {exc}\n")
-        return 2
+    return guarded("simulate", run, args)

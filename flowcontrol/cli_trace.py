@@ -8,10 +8,10 @@ the platform's event shape, ready for ``flowcontrol simulate``.
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any, TextIO
 
 from flowcontrol._time import NS_PER_S, DurationError, parse_duration
+from flowcontrol.cli import guarded
 from flowcontrol.tracegen import PATTERNS, TraceSpec, dumps_jsonl, generate
 
 __all__ = ["add_arguments", "main", "run", "spec_from_args"]
@@ -88,10 +88,4 @@ def run(args: Any, out: TextIO, err: TextIO) -> int:
 
 def main(args: Any) -> int:
     """Entry point used by ``flowcontrol.cli``; never lets a traceback out."""
-    try:
-        return run(args, sys.stdout, sys.stderr)
-    except (KeyboardInterrupt, BrokenPipeError):
-        raise
-    except Exception as exc:  # last resort: report, exit 2
-        sys.stderr.write(f"flowcontrol trace: internal error: {type(exc).__name__}: {exc}\n")
-        return 2
+    return guarded("trace", run, args)

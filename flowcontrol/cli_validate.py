@@ -11,6 +11,7 @@ import argparse
 import sys
 from typing import Any, TextIO
 
+from flowcontrol.cli import guarded
 from flowcontrol.config.codes import CODES, Severity
 from flowcontrol.config.diagnostics import OUTPUT_FORMATS, Diagnostic, render, sort_key
 from flowcontrol.config.files import detect_format, read_events, validate_file
@@ -78,10 +79,4 @@ def run(args: Any, out: TextIO, err: TextIO) -> int:
 
 def main(args: Any) -> int:
     """Entry point used by ``flowcontrol.cli``; never lets a traceback out."""
-    try:
-        return run(args, sys.stdout, sys.stderr)
-    except (KeyboardInterrupt, BrokenPipeError):
-        raise
-    except Exception as exc:  # last resort: report, exit 2
-        sys.stderr.write(f"flowcontrol validate: internal error: {type(exc).__name__}: {exc}\n")
-        return 2
+    return guarded("validate", run, args)
