@@ -39,11 +39,12 @@ and a reading below the highest one seen counts as no time passing.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Final, TypeVar
+from typing import Final
 
+from flowcontrol._machine import NEVER, SnapshotReader, advance_clock, builder, compact_heap
 from flowcontrol._time import NS_PER_S, Clock, parse_duration_strict
 
 __all__ = [
@@ -118,23 +119,9 @@ class Added:
     """The flushed batch when ``outcome`` is FLUSHED."""
 
 
-# Hot-path construction of the frozen results. A frozen dataclass's generated __init__
-# goes through object.__setattr__ per field (about 0.3 us each on CPython 3.11). Instead
-# a plain "builder" class with the identical slot layout is filled with ordinary
-# attribute stores and then turned into the real class by __class__ assignment, which
-# CPython allows between layout-identical classes; the result is a genuine frozen
-# instance (==, hash, replace, pickle as usual) at about half the cost.
-
-
-def _builder(cls: type) -> Callable[[], Any]:
-    builder: Callable[[], Any] = type(
-        f"_{cls.__name__}Builder", (), {"__slots__": cls.__dict__["__slots__"]}
-    )
-    return builder
-
-
-_AddedBuilder = _builder(Added)
-_BatchBuilder = _builder(Batch)
+# Results are built the fast way (see flowcontrol._machine.builder).
+_AddedBuilder = builder(Added)
+_BatchBuilder = builder(Batch)
 
 
 def _added(outcome: AddOutcome, batch_id: int, size: int, deadline: int | None,
@@ -168,8 +155,6 @@ _NEW: Final = AddOutcome.NEW
 _APPENDED: Final = AddOutcome.APPENDED
 _FLUSHED: Final = AddOutcome.FLUSHED
 _DUPLICATE: Final = Added(AddOutcome.DUPLICATE, None, 0, None, None)
-_NEVER: Final = 1 << 126  # beyond any reachable nanosecond count
-_T = TypeVar("_T")
 
 
 class _Open:
@@ -234,7 +219,9 @@ class Batcher:
         self._stale = 0
         # event id -> expiry, in insertion order, which is also expiry order.
         self._seen: dict[str, int] = {}
-        self._seen_next = _NEVER
+        self._seen_next = NEVER
+
+    _tick = advance_clock
 
     # -- inputs -----------------------------------------------------------------------
 
@@ -247,6 +234,7 @@ class Batcher:
             )
         if size < 0:
             raise ValueError(f"size must be >= 0 bytes, got {size}")
+        # The clock read is inlined on this hot path (see flowcontrol._machine).
         now = self._clock()
         if now > self._now:
             self._now = now
@@ -282,11 +270,7 @@ class Batcher:
 
         A batch whose deadline has come is already due and comes out of ``poll()``.
         """
-        now = self._clock()
-        if now > self._now:
-            self._now = now
-        else:
-            now = self._now
+        now = self._tick()
         b = self._active.get(key)
         if b is None or b.deadline <= now:
             return None
@@ -294,11 +278,7 @@ class Batcher:
 
     def poll(self) -> tuple[Batch, ...]:
         """poll hands out every batch due by timeout at the current time, by (deadline, id)."""
-        now = self._clock()
-        if now > self._now:
-            self._now = now
-        else:
-            now = self._now
+        now = self._tick()
         heap = self._heap
         if not heap or heap[0][0] > now:
             return ()
@@ -316,12 +296,7 @@ class Batcher:
 
     def prune(self) -> int:
         """prune forgets dedupe ids whose window has passed; returns how many."""
-        now = self._clock()
-        if now > self._now:
-            self._now = now
-        else:
-            now = self._now
-        return self._expire(now)
+        return self._expire(self._tick())
 
     # -- queries ----------------------------------------------------------------------
 
@@ -390,11 +365,8 @@ class Batcher:
     @classmethod
     def from_snapshot(cls, data: Mapping[str, object], *, clock: Clock) -> Batcher:
         """from_snapshot rebuilds a machine from :meth:`snapshot` output."""
-        r = _Reader(data, "snapshot")
-        if r.get("kind", str) != "Batcher":
-            raise ValueError(f"snapshot.kind must be 'Batcher', got {r.raw('kind')!r}")
-        if r.get("version", int) != 1:
-            raise ValueError(f"snapshot.version must be 1, got {r.raw('version')!r}")
+        r = SnapshotReader(data, "snapshot")
+        r.header("Batcher")
         try:
             m = cls(
                 r.get("max_size", int), r.get("timeout", int), r.get("max_bytes", int),
@@ -408,7 +380,7 @@ class Batcher:
             raise ValueError(f"snapshot.next_id must be >= 1, got {m._next_id}")
         ids: set[int] = set()
         for i, raw in enumerate(r.get("batches", list)):
-            item = _Reader(raw, f"snapshot.batches[{i}]")
+            item = SnapshotReader(raw, f"snapshot.batches[{i}]")
             bid, key = item.get("id", int), item.get("key", str)
             first_at, nbytes = item.get("first_at", int), item.get("size_bytes", int)
             events = item.get("event_ids", list)
@@ -433,7 +405,7 @@ class Batcher:
             ids.add(bid)
             m._heap.append((b.deadline, bid, b))
         heapq.heapify(m._heap)
-        last = -(1 << 126)
+        last = -NEVER
         for i, pair in enumerate(r.get("seen", list)):
             if (
                 not isinstance(pair, list) or len(pair) != 2 or type(pair[0]) is not str
@@ -454,11 +426,7 @@ class Batcher:
     def _close(self, b: _Open, now: int, reason: FlushReason) -> Batch:
         b.done = True
         del self._active[b.key]
-        self._stale += 1
-        if self._stale > 32 and 2 * self._stale > len(self._heap):
-            self._heap = [entry for entry in self._heap if not entry[2].done]
-            heapq.heapify(self._heap)
-            self._stale = 0
+        self._stale = compact_heap(self._heap, self._stale + 1)
         return _batch(b, now, reason)
 
     def _expire(self, now: int) -> int:
@@ -470,7 +438,7 @@ class Batcher:
                 break
             gone.append(event_id)
         else:
-            self._seen_next = _NEVER
+            self._seen_next = NEVER
         for event_id in gone:
             del seen[event_id]
         return len(gone)
@@ -492,29 +460,3 @@ def _timeout(value: object) -> int:
     if value < MIN_BATCH_TIMEOUT:
         raise ValueError(f"timeout must be at least 1s (the platform's minimum), got {value} ns")
     return value
-
-
-class _Reader:
-    """Typed field access for snapshot validation, naming the path on failure."""
-
-    __slots__ = ("data", "where")
-
-    def __init__(self, data: object, where: str) -> None:
-        if not isinstance(data, Mapping):
-            raise ValueError(f"{where} must be an object, got {type(data).__name__}")
-        self.data: Mapping[str, object] = data
-        self.where = where
-
-    def raw(self, name: str) -> object:
-        return self.data.get(name)
-
-    def get(self, name: str, typ: type[_T]) -> _T:
-        """The field ``name``, which must be a ``typ``."""
-        if name not in self.data:
-            raise ValueError(f"{self.where}.{name} is missing")
-        value = self.data[name]
-        if not isinstance(value, typ) or (typ is int and isinstance(value, bool)):
-            raise ValueError(
-                f"{self.where}.{name} must be {typ.__name__}, got {type(value).__name__}"
-            )
-        return value

@@ -42,11 +42,12 @@ and a reading below the highest one seen counts as no time passing.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Final, TypeVar
+from typing import Final
 
+from flowcontrol._machine import NEVER, SnapshotReader, advance_clock, builder, compact_heap
 from flowcontrol._time import NS_PER_S, Clock, to_ns
 
 __all__ = [
@@ -118,23 +119,9 @@ class DebounceCancelled:
     count: int
 
 
-# Hot-path construction of the frozen results. A frozen dataclass's generated __init__
-# goes through object.__setattr__ per field (about 0.3 us each on CPython 3.11). Instead
-# a plain "builder" class with the identical slot layout is filled with ordinary
-# attribute stores and then turned into the real class by __class__ assignment, which
-# CPython allows between layout-identical classes; the result is a genuine frozen
-# instance (==, hash, replace, pickle as usual) at about half the cost.
-
-
-def _builder(cls: type) -> Callable[[], Any]:
-    builder: Callable[[], Any] = type(
-        f"_{cls.__name__}Builder", (), {"__slots__": cls.__dict__["__slots__"]}
-    )
-    return builder
-
-
-_PushedBuilder = _builder(Pushed)
-_FiredBuilder = _builder(Fired)
+# Results are built the fast way (see flowcontrol._machine.builder).
+_PushedBuilder = builder(Pushed)
+_FiredBuilder = builder(Fired)
 
 
 def _pushed(outcome: DebounceOutcome, debounce_id: int, fire_at: int, sup: str | None) -> Pushed:
@@ -167,8 +154,7 @@ _heappush = heapq.heappush
 _SCHEDULED: Final = DebounceOutcome.SCHEDULED
 _EXTENDED: Final = DebounceOutcome.EXTENDED
 _IGNORED: Final = DebounceOutcome.IGNORED
-_NO_TIMEOUT: Final = 1 << 126  # beyond any reachable nanosecond count
-_T = TypeVar("_T")
+_NO_TIMEOUT: Final = NEVER
 
 
 class _Open:
@@ -231,6 +217,8 @@ class Debounce:
         self._heap: list[tuple[int, int, _Open]] = []
         self._stale = 0
 
+    _tick = advance_clock
+
     # -- inputs -----------------------------------------------------------------------
 
     def push(
@@ -242,6 +230,7 @@ class Debounce:
                 f"key and event_id must be str, got {type(key).__name__} and "
                 f"{type(event_id).__name__}"
             )
+        # The clock read is inlined on this hot path (see flowcontrol._machine).
         now = self._clock()
         if now > self._now:
             self._now = now
@@ -287,11 +276,7 @@ class Debounce:
 
         A debounce whose fire time has come is already firing and is not cancelled.
         """
-        now = self._clock()
-        if now > self._now:
-            self._now = now
-        else:
-            now = self._now
+        now = self._tick()
         d = self._active.get(key)
         if d is None or d.fire_at <= now:
             return None
@@ -303,11 +288,7 @@ class Debounce:
 
     def poll(self) -> tuple[Fired, ...]:
         """poll hands out every debounce due at the current time, by (fire_at, id)."""
-        now = self._clock()
-        if now > self._now:
-            self._now = now
-        else:
-            now = self._now
+        now = self._tick()
         heap = self._heap
         if not heap or heap[0][0] > now:
             return ()
@@ -392,11 +373,8 @@ class Debounce:
     @classmethod
     def from_snapshot(cls, data: Mapping[str, object], *, clock: Clock) -> Debounce:
         """from_snapshot rebuilds a machine from :meth:`snapshot` output."""
-        r = _Reader(data, "snapshot")
-        if r.get("kind", str) != "Debounce":
-            raise ValueError(f"snapshot.kind must be 'Debounce', got {r.raw('kind')!r}")
-        if r.get("version", int) != 1:
-            raise ValueError(f"snapshot.version must be 1, got {r.raw('version')!r}")
+        r = SnapshotReader(data, "snapshot")
+        r.header("Debounce")
         timeout = r.get("timeout", int, optional=True)
         try:
             m = cls(r.get("period", int), timeout, clock=clock)
@@ -409,9 +387,7 @@ class Debounce:
         items = r.get("debounces", list)
         seen_ids: set[int] = set()
         for i, raw in enumerate(items):
-            if not isinstance(raw, Mapping):
-                raise ValueError(f"snapshot.debounces[{i}] must be an object")
-            item = _Reader(raw, f"snapshot.debounces[{i}]")
+            item = SnapshotReader(raw, f"snapshot.debounces[{i}]")
             did = item.get("id", int)
             key = item.get("key", str)
             first_at, last_at = item.get("first_at", int), item.get("last_at", int)
@@ -443,10 +419,7 @@ class Debounce:
     # -- internals --------------------------------------------------------------------
 
     def _compact(self) -> None:
-        if self._stale > 32 and 2 * self._stale > len(self._heap):
-            self._heap = [entry for entry in self._heap if not entry[2].done]
-            heapq.heapify(self._heap)
-            self._stale = 0
+        self._stale = compact_heap(self._heap, self._stale)
 
 
 def _fire_order(d: _Open) -> tuple[int, int]:
@@ -466,31 +439,3 @@ def _duration(value: object, name: str) -> int:
         return to_ns(value, name=name)
     except ValueError as e:
         raise ValueError(f"{name}: {e}") from None
-
-
-class _Reader:
-    """Typed field access for snapshot validation, naming the path on failure."""
-
-    __slots__ = ("data", "where")
-
-    def __init__(self, data: Mapping[str, object], where: str) -> None:
-        if not isinstance(data, Mapping):
-            raise ValueError(f"{where} must be an object, got {type(data).__name__}")
-        self.data = data
-        self.where = where
-
-    def raw(self, name: str) -> object:
-        return self.data.get(name)
-
-    def get(self, name: str, typ: type[_T], *, optional: bool = False) -> _T:
-        """The field ``name``, which must be a ``typ`` (or None when optional)."""
-        if name not in self.data and not optional:
-            raise ValueError(f"{self.where}.{name} is missing")
-        value = self.data.get(name)
-        if value is None and optional:
-            return value  # type: ignore[return-value]
-        if not isinstance(value, typ) or (typ is int and isinstance(value, bool)):
-            raise ValueError(
-                f"{self.where}.{name} must be {typ.__name__}, got {type(value).__name__}"
-            )
-        return value
