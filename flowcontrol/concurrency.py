@@ -71,6 +71,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final
 
+from flowcontrol._machine import expect_header
 from flowcontrol._time import Clock, to_ns
 
 __all__ = [
@@ -722,7 +723,7 @@ class Concurrency:
         A snapshot taken with ``lease_ttl`` needs ``clock=``, on the same time line as
         the clock the snapshot was taken with (expiries are instants on it).
         """
-        _expect_header(data, "Concurrency")
+        expect_header(data, "Concurrency")
         try:
             acct = data["account_limit"]
             seq = data["seq"]
@@ -791,15 +792,6 @@ class Concurrency:
             if isinstance(at, int):
                 m._set_expiry(lid, at)
         return m
-
-
-def _expect_header(data: object, kind: str) -> None:
-    if not isinstance(data, Mapping):
-        raise ValueError(f"{kind} snapshot must be a mapping, got {type(data).__name__}")
-    if data.get("kind") != kind:
-        raise ValueError(f"not a {kind} snapshot (kind={data.get('kind')!r})")
-    if data.get("version") != 1:
-        raise ValueError(f"{kind} snapshot: unsupported version {data.get('version')!r}")
 
 
 def _as_mapping(value: object) -> Mapping[str, Any]:

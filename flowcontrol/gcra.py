@@ -54,6 +54,7 @@ from dataclasses import dataclass
 from math import gcd
 from typing import Any, ClassVar, Final
 
+from flowcontrol._machine import advance_clock, expect_header
 from flowcontrol._time import NS_PER_S, Clock, to_ns
 
 __all__ = ["GcraDecision", "RateLimit", "Throttle"]
@@ -172,6 +173,7 @@ class _Gcra:
         """Admit ``n`` units for ``key`` now, all or nothing; a refusal changes nothing."""
         if n is not _ONE:  # identity: True and 1.0 go the validating way
             return self._acquire_n(key, n)
+        # The clock read is inlined on this hot path (not _read: a call costs more).
         clock = self._clock  # (a slot read, then a call: faster than a method-style call)
         now = clock()
         if now > self._now:
@@ -241,14 +243,7 @@ class _Gcra:
             return GcraDecision(False, None, remaining)
         return GcraDecision(False, -(-(at + (n - 1) * self._step) // self._scale), remaining)
 
-    def _read(self) -> int:
-        """The scaled clock, never going backwards."""
-        clock = self._clock
-        now = clock()
-        if now > self._now:
-            self._now = now
-            return now
-        return self._now
+    _read = advance_clock  # the scaled clock, never going backwards
 
     # -- memory ----------------------------------------------------------------------
 
@@ -331,10 +326,7 @@ class _Gcra:
 def _check_snapshot(data: object, kind: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ValueError(f"{kind} snapshot must be a dict, got {type(data).__name__}")
-    if data.get("kind") != kind:
-        raise ValueError(f"not a {kind} snapshot: kind is {data.get('kind')!r}")
-    if data.get("version") != 1:
-        raise ValueError(f"{kind} snapshot: unsupported version {data.get('version')!r}")
+    expect_header(data, kind)
     for field in ("limit", "period", "burst"):
         if field not in data:
             raise ValueError(f"{kind} snapshot: missing {field!r}")

@@ -33,6 +33,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar, Final
 
+from flowcontrol._machine import expect_header
+
 __all__ = ["Singleton", "SingletonSkipped", "SingletonStarted"]
 
 _MODES: Final = ("skip", "cancel")
@@ -160,12 +162,7 @@ class Singleton:
     @classmethod
     def from_snapshot(cls, data: Mapping[str, object]) -> Singleton:
         """from_snapshot rebuilds the locks; raises ValueError naming what is wrong."""
-        if not isinstance(data, Mapping):
-            raise ValueError(f"Singleton snapshot must be a mapping, got {type(data).__name__}")
-        if data.get("kind") != "Singleton":
-            raise ValueError(f"not a Singleton snapshot (kind={data.get('kind')!r})")
-        if data.get("version") != 1:
-            raise ValueError(f"Singleton snapshot: unsupported version {data.get('version')!r}")
+        expect_header(data, "Singleton")
         mode = data.get("mode")
         if not isinstance(mode, str) or mode not in _MODES:
             raise ValueError(f"Singleton snapshot: mode must be 'skip' or 'cancel', got {mode!r}")
