@@ -232,6 +232,8 @@ INNGEST_FUNCTIONS: Final[dict[str, dict[int, Callable[..., Any]]]] = {
 class InngestCompiler(Compiler):
     """Compiler for the ``inngest`` dialect (see the module docstring for the semantics)."""
 
+    lookup = staticmethod(_lookup)
+
     def compile_top(self, node: A.Node) -> Fn:
         path = path_of(node)
         if self.specialise and path is not None and path[1] and not path[0].root:
@@ -254,22 +256,7 @@ class InngestCompiler(Compiler):
         return guard(top)
 
     # --- names and paths --------------------------------------------------------------------
-    def ident(self, node: A.Ident) -> Fn:
-        name, root = node.name, node.root
-        if root:
-
-            def root_ident(act: Any) -> Any:
-                return _lookup(act, name, True)
-
-            return root_ident
-
-        def ident(act: Any) -> Any:
-            try:
-                return act[name]
-            except Exception:
-                return _lookup(act, name, False)
-
-        return ident
+    # ``ident`` is the base one, looking names up with this dialect's ``_lookup``.
 
     def _path_slow(self, ident: A.Ident, fields: list[str]) -> Fn:
         name, root = ident.name, ident.root
@@ -296,15 +283,7 @@ class InngestCompiler(Compiler):
 
     def select(self, node: A.Select) -> Fn:
         operand = self.compile(node.operand)
-        field = node.field
-
-        def sel(act: Any) -> Any:
-            v = operand(act)
-            if v is UNKNOWN or v is None:
-                return UNKNOWN
-            return S.select(v, field)
-
-        return self.fold(sel, operand)
+        return self.fold(_member(operand, node.field, S.select), operand)
 
     def index(self, node: A.Index) -> Fn:
         operand = self.compile(node.operand)
@@ -326,15 +305,7 @@ class InngestCompiler(Compiler):
 
     def has(self, node: A.Has) -> Fn:
         operand = self.compile(node.operand)
-        field = node.field
-
-        def h(act: Any) -> Any:
-            v = operand(act)
-            if v is UNKNOWN or v is None:
-                return UNKNOWN
-            return S.has(v, field)
-
-        return self.fold(h, operand)
+        return self.fold(_member(operand, node.field, S.has), operand)
 
     # --- calls --------------------------------------------------------------------------------
     def call(self, node: A.Call) -> Fn:
@@ -547,6 +518,19 @@ class InngestCompiler(Compiler):
             return out
 
         return macro
+
+
+def _member(operand: Fn, field: str, op: Callable[[Any, str], Any]) -> Fn:
+    """``operand.field`` (``op`` is select) or ``has(operand.field)`` (``op`` is has):
+    UNKNOWN when the operand is unknown or null."""
+
+    def member(act: Any) -> Any:
+        v = operand(act)
+        if v is UNKNOWN or v is None:
+            return UNKNOWN
+        return op(v, field)
+
+    return member
 
 
 def _equality(left: Fn, right: Fn, negate: bool) -> Fn:
