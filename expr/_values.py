@@ -255,27 +255,20 @@ def cel_eq(a: object, b: object) -> bool:
         x, y = stack.pop()
         kx = kind(x)
         ky = kind(y)
-        if kx == LIST and ky == LIST:
-            lx: Any = x
-            ly: Any = y
-            if len(lx) != len(ly):
+        if kx == ky and kx in (LIST, MAP):
+            cx: Any = x
+            cy: Any = y
+            if len(cx) != len(cy):
                 return False
             key = (id(x), id(y))
             if key in seen:
                 continue
             seen.add(key)
-            stack.extend(zip(lx, ly, strict=True))
-        elif kx == MAP and ky == MAP:
-            mx: Any = x
-            my: Any = y
-            if len(mx) != len(my):
-                return False
-            key = (id(x), id(y))
-            if key in seen:
+            if kx == LIST:
+                stack.extend(zip(cx, cy, strict=True))
                 continue
-            seen.add(key)
-            for k, v in mx.items():
-                found, other = map_find(my, k)
+            for k, v in cx.items():
+                found, other = map_find(cy, k)
                 if not found:
                     return False
                 stack.append((v, other))
