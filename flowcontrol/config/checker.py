@@ -100,6 +100,33 @@ class Checker:
             self.add("FC103", message or f"{what} needs {key!r}", child_path(path, key), parent)
         return child
 
+    def required_int(self, members: dict[str, Node], key: str, parent: Node, path: str,
+                     what: str, label: str, minimum: int, code: str,
+                     message: Callable[[int], str]) -> int | None:
+        """The integer ``members[key]`` (required by ``what``, named ``label``); one below
+        ``minimum`` is reported as ``code`` with ``message(value)`` and still returned."""
+        child = self.required(members, key, parent, path, what)
+        if child is None:
+            return None
+        cpath = child_path(path, key)
+        value = self.integer(child, cpath, label)
+        if value is not None and value < minimum:
+            self.add(code, message(value), cpath, child)
+        return value
+
+    def positive_duration(self, members: dict[str, Node], key: str, path: str, what: str,
+                          code: str, message: Callable[[str], str]) -> int | None:
+        """The optional duration ``members[key]`` (``what`` names it); one <= 0 is reported
+        as ``code`` with ``message(text)`` and still returned."""
+        node = members.get(key)
+        if node is None:
+            return None
+        cpath = child_path(path, key)
+        value = self.duration(node, cpath, what)
+        if value is not None and value <= 0:
+            self.add(code, message(node.value), cpath, node)
+        return value
+
     def string(self, node: Node, path: str, what: str, *, empty_ok: bool = False,
                ) -> str | None:
         if node.kind != "string":

@@ -173,12 +173,10 @@ def throttle(c: Checker, node: Node, path: str) -> Throttle | None:
     if members is None:
         return None
     before = c.errors
-    limit_node = c.required(members, "limit", node, path, "throttle")
-    limit = None if limit_node is None else c.integer(limit_node, child_path(path, "limit"),
-                                                      "throttle limit")
-    if limit is not None and limit < 1:
-        c.add("FC131", f"throttle limit must be at least 1, got {limit} (the platform "
-              "silently treats 0 as 1)", child_path(path, "limit"), limit_node)
+    limit = c.required_int(members, "limit", node, path, "throttle", "throttle limit", 1,
+                           "FC131",
+                           lambda v: f"throttle limit must be at least 1, got {v} (the platform "
+                           "silently treats 0 as 1)")
     period = _period(c, members, node, path, "throttle", "FC130", MAX_PERIOD)
     burst = 0
     if "burst" in members:
@@ -199,12 +197,9 @@ def rate_limit(c: Checker, node: Node, path: str) -> RateLimit | None:
     if members is None:
         return None
     before = c.errors
-    limit_node = c.required(members, "limit", node, path, "rateLimit")
-    limit = None if limit_node is None else c.integer(limit_node, child_path(path, "limit"),
-                                                      "rateLimit limit")
-    if limit is not None and limit <= 0:
-        c.add("FC140", f"limit must be greater than 0, got {limit}", child_path(path, "limit"),
-              limit_node)
+    limit = c.required_int(members, "limit", node, path, "rateLimit", "rateLimit limit", 1,
+                           "FC140",
+                           lambda v: f"limit must be greater than 0, got {v}")
     period = _period(c, members, node, path, "rateLimit", "FC141", MAX_RATE_PERIOD,
                      message=lambda t, r: f"failed to parse time duration: {t!r}: {r}",
                      whole=False)
@@ -222,13 +217,9 @@ def debounce(c: Checker, node: Node, path: str) -> Debounce | None:
     before = c.errors
     period = _period(c, members, node, path, "debounce", "FC150", MAX_PERIOD,
                      message=lambda t, r: f"The debounce period of '{t}' is invalid: {r}")
-    timeout = None
-    if "timeout" in members:
-        tnode = members["timeout"]
-        timeout = c.duration(tnode, child_path(path, "timeout"), "debounce timeout")
-        if timeout is not None and timeout <= 0:
-            c.add("FC151", f"debounce timeout must be a positive duration, got {tnode.value!r}",
-                  child_path(path, "timeout"), tnode)
+    timeout = c.positive_duration(
+        members, "timeout", path, "debounce timeout", "FC151",
+        lambda t: f"debounce timeout must be a positive duration, got {t!r}")
     key = c.optional_key(members, path, "debounce", "Debounce expression is invalid")
     if c.errors > before or period is None:
         return None
@@ -283,12 +274,9 @@ def batch(c: Checker, node: Node, path: str) -> Batch | None:
     if members is None:
         return None
     before = c.errors
-    size_node = c.required(members, "maxSize", node, path, "batchEvents")
-    size = None if size_node is None else c.integer(size_node, child_path(path, "maxSize"),
-                                                    "batch maxSize")
-    if size is not None and size < 2:
-        c.add("FC160", f"batch size cannot be smaller than 2: {size}",
-              child_path(path, "maxSize"), size_node)
+    size = c.required_int(members, "maxSize", node, path, "batchEvents", "batch maxSize", 2,
+                          "FC160",
+                          lambda v: f"batch size cannot be smaller than 2: {v}")
     timeout_node = c.required(members, "timeout", node, path, "batchEvents")
     timeout = None
     if timeout_node is not None:

@@ -111,13 +111,9 @@ def cancels(c: Checker, node: Node, path: str) -> tuple[Cancel, ...] | None:
                       f"'data.user_id', got {match!r}", child_path(ipath, "match"),
                       members["match"])
                 match = None
-        timeout = None
-        if "timeout" in members:
-            tnode = members["timeout"]
-            timeout = c.duration(tnode, child_path(ipath, "timeout"), "cancellation timeout")
-            if timeout is not None and timeout <= 0:
-                c.add("FC106", f"cancellation timeout must be positive, got {tnode.value!r}",
-                      child_path(ipath, "timeout"), tnode)
+        timeout = c.positive_duration(
+            members, "timeout", ipath, "cancellation timeout", "FC106",
+            lambda t: f"cancellation timeout must be positive, got {t!r}")
         if event is not None:
             if match is not None:
                 clause = f"event.{match} == async.{match}"
