@@ -77,8 +77,15 @@ def guard(fn: Fn) -> Fn:
     return guarded
 
 
-def lookup_slow(act: Any, name: str, root: bool) -> Any:
-    """Resolve a name the fast path missed: activation, then type names, else an error."""
+MISSING: Any = object()
+"""What :func:`resolve` returns for a name that is neither bound nor a type name."""
+
+
+def resolve(act: Any, name: str, root: bool) -> Any:
+    """Resolve a name the fast path missed: activation, then type names, else ``MISSING``.
+
+    Raises for an activation that is not a mapping (``root``: skip comprehension scopes).
+    """
     if root and type(act) is Scope:
         act = act.root
     if type(act) is not Scope and not isinstance(act, Mapping):
@@ -89,10 +96,15 @@ def lookup_slow(act: Any, name: str, root: bool) -> Any:
         return act[name]
     except KeyError:
         pass
-    t = TYPES.get(name)
-    if t is not None:
-        return t
-    raise ExprEvalError(f"undeclared reference to '{name}'")
+    return TYPES.get(name, MISSING)
+
+
+def lookup_slow(act: Any, name: str, root: bool) -> Any:
+    """:func:`resolve`, with an unbound name an error."""
+    v = resolve(act, name, root)
+    if v is MISSING:
+        raise ExprEvalError(f"undeclared reference to '{name}'")
+    return v
 
 
 def path_of(node: A.Node) -> tuple[A.Ident, list[str]] | None:

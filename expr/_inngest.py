@@ -48,12 +48,22 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any, Final
 
 from . import _ast as A
 from . import _stdlib as S
-from ._compiler import Compiler, Fn, Scope, _fast_path, _iter_items, guard, path_of
+from ._compiler import (
+    MISSING,
+    Compiler,
+    Fn,
+    Scope,
+    _fast_path,
+    _iter_items,
+    guard,
+    path_of,
+    resolve,
+)
 from ._errors import ExprEvalError
 from ._format import go_format
 from ._timeval import parse_date, parse_duration
@@ -64,7 +74,6 @@ from ._values import (
     INT,
     MAP,
     STRING,
-    TYPES,
     UINT,
     UInt,
     cel_eq,
@@ -116,17 +125,9 @@ def _run(fn: Fn, act: Any) -> Any:
 
 
 def _lookup(act: Any, name: str, root: bool) -> Any:
-    if root and type(act) is Scope:
-        act = act.root
-    if type(act) is not Scope and not isinstance(act, Mapping):
-        raise ExprEvalError(
-            f"the activation must be a mapping of names to values, not {type(act).__name__}"
-        )
-    try:
-        return act[name]
-    except KeyError:
-        pass
-    return TYPES.get(name, UNKNOWN)
+    """:func:`resolve`, with an unbound name unknown."""
+    v = resolve(act, name, root)
+    return UNKNOWN if v is MISSING else v
 
 
 def _step(v: Any, field: str) -> Any:
