@@ -52,7 +52,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from math import gcd
-from typing import Any, ClassVar, Final
+from typing import Any, ClassVar, Final, Self
 
 from flowcontrol._machine import advance_clock, expect_header
 from flowcontrol._time import NS_PER_S, Clock, to_ns
@@ -297,6 +297,15 @@ class _Gcra:
             "tat": {k: v + self._lead for k, v in sorted(self._at.items()) if v + self._lead > s},
         }
 
+    @classmethod
+    def from_snapshot(cls, data: dict[str, object], *, clock: Clock) -> Self:
+        """Rebuild a machine from :meth:`snapshot` output; ValueError if it is not one."""
+        d = _check_snapshot(data, cls._KIND)
+        # Both subclasses take (limit, period, burst, *, clock); the base has no __init__.
+        m = cls(d["limit"], d["period"], d["burst"], clock=clock)  # type: ignore[call-arg]
+        m._restore(d)
+        return m
+
     def _restore(self, data: dict[str, Any]) -> None:
         now = data.get("now")
         if isinstance(now, bool) or not isinstance(now, int):
@@ -355,14 +364,6 @@ class Throttle(_Gcra):
         """As the platform builds it: the period truncated to whole seconds (at least 1 s)."""
         return cls(limit, _whole_seconds(period), burst, clock=clock)
 
-    @classmethod
-    def from_snapshot(cls, data: dict[str, object], *, clock: Clock) -> Throttle:
-        """Rebuild a machine from :meth:`snapshot` output; ValueError if it is not one."""
-        d = _check_snapshot(data, cls._KIND)
-        m = cls(d["limit"], d["period"], d["burst"], clock=clock)
-        m._restore(d)
-        return m
-
     def __repr__(self) -> str:
         return f"Throttle(limit={self.limit}, period={self.period}, burst={self.burst})"
 
@@ -390,14 +391,6 @@ class RateLimit(_Gcra):
     def platform(cls, limit: int, period: int | str, *, clock: Clock) -> RateLimit:
         """As the Constraint API (the dev server) builds it: whole-second period."""
         return cls(limit, _whole_seconds(period), clock=clock)
-
-    @classmethod
-    def from_snapshot(cls, data: dict[str, object], *, clock: Clock) -> RateLimit:
-        """Rebuild a machine from :meth:`snapshot` output; ValueError if it is not one."""
-        d = _check_snapshot(data, cls._KIND)
-        m = cls(d["limit"], d["period"], d["burst"], clock=clock)
-        m._restore(d)
-        return m
 
     def __repr__(self) -> str:
         return f"RateLimit(limit={self.limit}, period={self.period}, burst={self.burst})"
