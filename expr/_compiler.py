@@ -881,6 +881,8 @@ def _comprehension(kind_: str, var: str, target: Fn, pred: Fn | None, transform:
         p = pred
         decide = kind_ == "exists"
 
+        # The same decide-or-remember-the-error loop as _logic, kept inline on purpose: a
+        # shared helper would cost a call or a generator per evaluation.
         def quantifier(act: Any) -> Any:
             items = _iter_items(target(act), kind_)
             scope = Scope(act, var)
