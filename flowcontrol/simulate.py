@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Siz
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from flowcontrol._fastsim import plain, run_lean
 from flowcontrol._time import NS_PER_MS, NS_PER_S, ManualClock
 from flowcontrol.config.model import FunctionConfig
 from flowcontrol.controller import FlowControl
@@ -555,12 +556,21 @@ def simulate(
         "priority_range": priority_range,
         "fairness": fairness,
     }
-    sim = _Sim(functions, run_duration, group_by, timeline, keep_rows, opts)
+    lean = plain(
+        functions, _plan(functions[0], run_duration) if len(functions) == 1 else None,
+        group_by=group_by, timeline=timeline, keep_rows=keep_rows,
+        account_concurrency=account_concurrency, priority_range=priority_range,
+        fairness=fairness,
+    )
+    sim = None if lean else _Sim(functions, run_duration, group_by, timeline, keep_rows, opts)
     total = len(events) if isinstance(events, Sized) else 0
     arrivals = _arrivals(events, presorted)
-    fc, clock, heap = sim.fc, sim.clock, sim.heap
     nxt = next(arrivals, None)
     start = nxt[0] if nxt is not None else 0
+    if sim is None:
+        return _simulate_lean(functions[0], run_duration, nxt, arrivals, start,
+                              priority_range, progress, total)
+    fc, clock, heap = sim.fc, sim.clock, sim.heap
     if start > 0:
         clock.set(start)
     unmatched = 0
@@ -630,4 +640,34 @@ def simulate(
         peak_function=sim.peak_fn,
         complete=keep_rows,
         timeline=sim.timeline,
+    )
+
+
+def _simulate_lean(
+    cfg: FunctionConfig,
+    run_duration: int,
+    nxt: tuple[int, Mapping[str, Any]] | None,
+    arrivals: Iterator[tuple[int, Mapping[str, Any]]],
+    start: int,
+    priority_range: tuple[int, int],
+    progress: Callable[[int, int], None] | None,
+    total: int,
+) -> SimResult:
+    """``simulate`` for one plain function, statistics only (``flowcontrol._fastsim``)."""
+    group_src = report_key_expression(cfg)
+    duration = _plan(cfg, run_duration)[0][1]
+    r = run_lean(cfg, duration, group_src, nxt, arrivals, start, priority_range, progress,
+                 total)
+    return SimResult(
+        functions=(cfg.id,),
+        runs=[],
+        events=[],
+        unmatched_events=r.unmatched,
+        start=start,
+        end=r.end,
+        run_duration=run_duration,
+        group_by={cfg.id: group_src},
+        stats=r.stats,
+        peak_function=r.peak_function,
+        complete=False,
     )

@@ -1,0 +1,466 @@
+"""The simulator's lean pipeline for one plain function, statistics only (internal).
+
+``simulate`` uses it when ``plain(...)`` holds: one function whose runs are one ``run``
+step, triggered by name alone, with at most a throttle, one ``fn``-scoped keyed
+concurrency limit and a priority (no batch, debounce, rate limit, idempotency,
+singleton, cancellation, timeouts), round-robin fairness and no account limit, and the
+caller wants statistics only. It promises the same ``Stats`` per group, the same peaks,
+the same unmatched count and end time as the general path, number for number and in the
+same order (``tests/test_fastsim.py`` checks it against the general path).
+
+It is the controller's admission algorithm (``flowcontrol._admission``: backlogs per
+key, parking on the constraint that refused, waking one waiter per freed slot or
+throttle ``retry_at``, passing on an unused wake-up, round robin across keys) with the
+run reduced to a tuple and no decision values, rows or per-run records. The throttle is
+the real ``Throttle`` machine on the same virtual clock.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, Final
+
+from flowcontrol._time import NS_PER_MS, NS_PER_S, ManualClock
+from flowcontrol.config.model import FunctionConfig
+from flowcontrol.fairness import RoundRobin, WaitQueuePolicy
+from flowcontrol.gcra import Throttle
+from flowcontrol.keys import CompiledExpr, make_activation, priority_factor
+from flowcontrol.stats import Stats
+
+__all__ = ["LeanResult", "plain", "run_lean"]
+
+_INF: Final = 1 << 126
+_WINDOW: Final = 24 * 3600 * NS_PER_S  # idempotency window on event ids
+
+# Backlog states, as in flowcontrol._runtime.
+_IDLE: Final = 0
+_READY: Final = 1
+_PARKED: Final = 2
+_ASLEEP: Final = 3
+# Timer kinds.
+_T_GATE: Final = 0
+_T_BACKLOG: Final = 1
+_T_ENQUEUE: Final = 2
+
+
+def plain(
+    functions: Sequence[FunctionConfig],
+    plan: tuple[tuple[str, int], ...] | None,
+    *,
+    group_by: str | None,
+    timeline: bool,
+    keep_rows: bool,
+    account_concurrency: int,
+    priority_range: tuple[int, int],
+    fairness: WaitQueuePolicy | None,
+) -> bool:
+    """Whether the lean pipeline gives the general path's results for this call."""
+    if keep_rows or timeline or group_by is not None or account_concurrency != 0:
+        return False
+    if fairness is not None and type(fairness) is not RoundRobin:
+        return False
+    if len(functions) != 1 or plan is None or len(plan) != 1 or plan[0][0] != "run":
+        return False
+    cfg = functions[0]
+    if not isinstance(cfg, FunctionConfig) or priority_range[0] > priority_range[1]:
+        return False  # the general path raises the error
+    if (cfg.batch is not None or cfg.rate_limit is not None or cfg.idempotency is not None
+            or cfg.debounce is not None or cfg.singleton is not None or cfg.cancel_on
+            or cfg.timeouts is not None):
+        return False
+    if not cfg.triggers or any(
+        t.event is None or t.expression or "*" in t.event for t in cfg.triggers
+    ):
+        return False
+    conc = cfg.concurrency
+    if len(conc) > 1:
+        return False
+    if conc:
+        c = conc[0]
+        if not c.key or c.scope != "fn" or c.limit < 1:
+            return False
+    return True
+
+
+class _Grp:
+    """One report group: its statistics and how many of its runs are running."""
+
+    __slots__ = ("running", "st")
+
+    def __init__(self, st: Stats) -> None:
+        self.st = st
+        self.running = 0
+
+
+class _Backlog:
+    __slots__ = ("ckey", "gate", "heap", "key", "live", "state", "timer_at", "tkey", "woken_by")
+
+    def __init__(self, key: tuple[str, str], tkey: str, ckey: str) -> None:
+        self.key = key
+        self.tkey = tkey
+        self.ckey = ckey
+        self.heap: list[tuple[int, int, int, _Grp]] = []
+        self.live = 0
+        self.state = _IDLE
+        self.gate: _Gate | None = None
+        self.woken_by: _Gate | None = None
+        self.timer_at = 0
+
+
+class _Gate:
+    __slots__ = ("id", "timer_at", "waiters")
+
+    def __init__(self, gid: tuple[str, str]) -> None:
+        self.id = gid
+        self.waiters: deque[_Backlog] = deque()
+        self.timer_at: int | None = None
+
+
+class LeanResult:
+    """What ``simulate`` needs to build its ``SimResult``."""
+
+    __slots__ = ("end", "peak_function", "stats", "unmatched")
+
+    def __init__(self, stats: dict[tuple[str, str], Stats], peak_function: dict[str, int],
+                 unmatched: int, end: int) -> None:
+        self.stats = stats
+        self.peak_function = peak_function
+        self.unmatched = unmatched
+        self.end = end
+
+
+class _Lean:
+    """The admission state and the event loop."""
+
+    def __init__(self, cfg: FunctionConfig, duration: int, group_src: str,
+                 priority_range: tuple[int, int], start: int) -> None:
+        low, high = priority_range
+        self.low, self.high = low, high
+        self.fn_id = cfg.id
+        self.duration = duration
+        self.clock = ManualClock(0)
+        if start > 0:
+            self.clock.set(start)
+        self.cur = self.clock.now
+        t = cfg.throttle
+        self.throttle = Throttle(t.limit, t.period_ns, t.burst, clock=self.clock) if t else None
+        self.tkey = CompiledExpr(t.key) if t is not None and t.key else None
+        self.prio = CompiledExpr(cfg.priority.run) if cfg.priority and cfg.priority.run else None
+        conc = cfg.concurrency
+        self.has_conc = bool(conc)
+        self.limit = conc[0].limit if conc else 0
+        self.ck_src = conc[0].key if conc else None
+        self.ckey = CompiledExpr(conc[0].key) if conc and conc[0].key else None
+        self.group_src = group_src
+        self.gexpr = CompiledExpr(group_src) if group_src else None
+        self.group_is_ck = bool(group_src) and group_src == self.ck_src
+        self.counts: dict[str, int] = {}
+        self.backlogs: dict[tuple[str, str], _Backlog] = {}
+        self.gates: dict[tuple[str, str], _Gate] = {}
+        self.ready: deque[_Backlog] = deque()
+        self.timers: list[tuple[int, int, int, Any]] = []
+        self.seq = 0
+        self.ends: list[tuple[int, int, _Grp, str]] = []
+        self.end_seq = 0
+        self.groups: dict[str, _Grp] = {}
+        self.stats: dict[tuple[str, str], Stats] = {}
+        self.running_fn = 0
+        self.peak_fn = 0
+        self.seen: dict[str, int] = {}
+        self.seen_next = 0
+        self.t = 0  # the simulator's instant (the clock never goes below 0)
+
+    # -- runs starting and ending ----------------------------------------------------
+
+    def started(self, created: int, g: _Grp, ckey: str) -> None:
+        t = self.t
+        st = g.st
+        st.runs_started += 1
+        st.latencies.append(t - created)
+        n = g.running + 1
+        g.running = n
+        if n > st.peak_concurrency:
+            st.peak_concurrency = n
+        m = self.running_fn + 1
+        self.running_fn = m
+        if m > self.peak_fn:
+            self.peak_fn = m
+        self.end_seq += 1
+        heapq.heappush(self.ends, (t + self.duration, self.end_seq, g, ckey))
+
+    def timer(self, at: int, kind: int, obj: Any) -> None:
+        self.seq += 1
+        heapq.heappush(self.timers, (at, self.seq, kind, obj))
+
+    # -- admission (flowcontrol._admission, reduced) ---------------------------------
+
+    def enqueue(self, score: int, created: int, g: _Grp, tkey: str, ckey: str) -> None:
+        bkey = (tkey, ckey)
+        b = self.backlogs.get(bkey)
+        if b is None:
+            b = self.backlogs[bkey] = _Backlog(bkey, tkey, ckey)
+        self.seq += 1
+        heapq.heappush(b.heap, (score, self.seq, created, g))
+        b.live += 1
+        st = b.state
+        if st == _IDLE or (st == _ASLEEP and score < b.timer_at):
+            b.state = _READY
+            self.ready.append(b)
+
+    def pump(self, now: int) -> None:
+        ready = self.ready
+        while ready:
+            self.attempt(ready.popleft(), now)
+
+    def attempt(self, b: _Backlog, now: int) -> None:
+        heap = b.heap
+        if not heap:
+            self.retire(b)
+            return
+        score = heap[0][0]
+        if score > now:
+            b.state = _ASLEEP
+            b.timer_at = score
+            self.timer(score, _T_BACKLOG, b)
+            self.pass_on(b)
+            return
+        if self.has_conc and self.counts.get(b.ckey, 0) >= self.limit:
+            self.park(b, ("c", b.ckey), None)
+            return
+        th = self.throttle
+        if th is not None:
+            d = th.acquire(b.tkey)
+            if not d.allowed:
+                retry = d.retry_at if d.retry_at is not None else now + NS_PER_S
+                self.park(b, ("t", b.tkey), retry)
+                return
+        if self.has_conc:
+            self.counts[b.ckey] = self.counts.get(b.ckey, 0) + 1
+        _, _, created, g = heapq.heappop(heap)
+        b.live -= 1
+        self.started(created, g, b.ckey)
+        wb = b.woken_by
+        b.woken_by = None
+        if b.live:
+            b.state = _READY
+            self.ready.append(b)
+        else:
+            self.retire(b)
+        if wb is not None:
+            self.wake_one(wb)
+
+    def park(self, b: _Backlog, gid: tuple[str, str], retry_at: int | None) -> None:
+        g = self.gates.get(gid)
+        if g is None:
+            g = self.gates[gid] = _Gate(gid)
+        b.state = _PARKED
+        b.gate = g
+        wb = b.woken_by
+        b.woken_by = None
+        if wb is not None and wb.id == gid:
+            g.waiters.appendleft(b)
+        else:
+            g.waiters.append(b)
+            if wb is not None:
+                self.wake_one(wb)
+        if retry_at is not None and (g.timer_at is None or retry_at < g.timer_at):
+            g.timer_at = retry_at
+            self.timer(retry_at, _T_GATE, g)
+
+    def pass_on(self, b: _Backlog) -> None:
+        wb = b.woken_by
+        b.woken_by = None
+        if wb is not None:
+            self.wake_one(wb)
+
+    def wake_one(self, g: _Gate) -> None:
+        gates = self.gates
+        g = gates.get(g.id, g)
+        if g.waiters:
+            w = g.waiters.popleft()
+            w.state = _READY
+            w.gate = None
+            w.woken_by = g
+            self.ready.append(w)
+        if not g.waiters and g.timer_at is None and gates.get(g.id) is g:
+            del gates[g.id]
+
+    def retire(self, b: _Backlog) -> None:
+        if b.live == 0 and self.backlogs.get(b.key) is b:
+            del self.backlogs[b.key]
+        b.state = _IDLE
+        self.pass_on(b)
+
+    # -- timers ----------------------------------------------------------------------
+
+    def next_deadline(self) -> int | None:
+        timers = self.timers
+        while timers:
+            at, _, kind, obj = timers[0]
+            if (kind == _T_GATE and obj.timer_at != at) or (
+                kind == _T_BACKLOG and (obj.state != _ASLEEP or obj.timer_at != at)
+            ):
+                heapq.heappop(timers)
+                continue
+            return at
+        return None
+
+    def poll(self, now: int) -> None:
+        timers = self.timers
+        while timers and timers[0][0] <= now:
+            at, _, kind, obj = heapq.heappop(timers)
+            if kind == _T_GATE:
+                if obj.timer_at == at:
+                    obj.timer_at = None
+                    self.wake_one(obj)
+            elif kind == _T_BACKLOG:
+                if obj.state == _ASLEEP and obj.timer_at == at:
+                    obj.state = _READY
+                    self.ready.append(obj)
+            else:
+                self.enqueue(*obj)
+        self.pump(now)
+
+    # -- inputs ----------------------------------------------------------------------
+
+    def release(self, ckey: str) -> None:
+        self.counts[ckey] -= 1
+        gates = self.gates
+        if gates:
+            g = gates.get(("c", ckey))
+            if g is not None and g.waiters:
+                self.wake_one(g)
+
+    def group(self, key: str) -> _Grp:
+        g = self.groups.get(key)
+        if g is None:
+            st = self.stats[(self.fn_id, key)] = Stats()
+            g = self.groups[key] = _Grp(st)
+        return g
+
+    def event(self, ev: Mapping[str, Any], now: int) -> None:
+        """One matching event: validated as the controller does, then its run scheduled."""
+        name = ev.get("name")
+        if type(name) is not str or not name:
+            raise ValueError(f"event.name must be a non-empty string, got {name!r}")
+        data = ev.get("data")
+        if data is not None and type(data) is not dict and not isinstance(data, Mapping):
+            raise ValueError(f"event.data must be an object, got {type(data).__name__}")
+        eid = ev.get("id")
+        if type(eid) is not str:
+            raise ValueError(f"event.id must be a string, got {eid!r}")
+        act = make_activation(ev)
+        ck = self.ckey
+        ckey = ck.key(act) if ck is not None else ""
+        if self.group_is_ck:
+            gkey = ckey
+        else:
+            ge = self.gexpr
+            gkey = ge.key(act) if ge is not None else ""
+        g = self.group(gkey)
+        st = g.st
+        st.events_in += 1
+        seen = self.seen
+        if now >= self.seen_next:
+            while seen:
+                oldest = next(iter(seen.values()))
+                if oldest > now:
+                    self.seen_next = oldest
+                    break
+                del seen[next(iter(seen))]
+        if eid in seen:
+            st.outcomes["skipped"] += 1
+            return
+        if not seen:
+            self.seen_next = now + _WINDOW
+        seen[eid] = now + _WINDOW
+        st.outcomes["run"] += 1
+        st.runs += 1
+        factor = priority_factor(self.prio, act, self.low, self.high) if self.prio else 0
+        tk = self.tkey
+        tkey = "" if tk is None else tk.constant_key if tk.is_constant else tk.key(act)
+        ts_ns = int(ev["ts"]) * NS_PER_MS
+        if ts_ns > now:  # created at its ts, queued from then (its latency counts from now)
+            self.timer(ts_ns, _T_ENQUEUE, (ts_ns - factor * NS_PER_S, now, g, tkey, ckey))
+            return
+        score = now - factor * NS_PER_S
+        if score <= now and not self.ready and (tkey, ckey) not in self.backlogs:
+            ok = not self.has_conc or self.counts.get(ckey, 0) < self.limit
+            th = self.throttle
+            if ok and (th is None or th.acquire(tkey).allowed):
+                if self.has_conc:
+                    self.counts[ckey] = self.counts.get(ckey, 0) + 1
+                self.started(now, g, ckey)
+                return
+        self.enqueue(score, now, g, tkey, ckey)
+        if self.ready:
+            self.pump(now)
+
+    # -- the loop (flowcontrol.simulate's, with the same order at each instant) -------
+
+    def loop(self, nxt: tuple[int, Mapping[str, Any]] | None,
+             arrivals: Iterator[tuple[int, Mapping[str, Any]]], names: set[str],
+             progress: Callable[[int, int], None] | None, total: int) -> tuple[int, int]:
+        clock = self.clock
+        ends = self.ends
+        heappop = heapq.heappop
+        cur = self.cur
+        unmatched = 0
+        done = 0
+        every = max(1, total // 100) if total else 10_000
+        has_conc = self.has_conc
+        while True:
+            t_arr = nxt[0] if nxt is not None else _INF
+            t_heap = ends[0][0] if ends else _INF
+            dl = self.next_deadline() if self.timers else None
+            t_ctl = dl if dl is not None else _INF
+            t = min(t_arr, t_heap, t_ctl)
+            if t >= _INF:
+                break
+            if t > cur:
+                clock.set(t)
+                cur = t
+            self.t = t
+            if t_ctl <= t:
+                self.poll(cur)
+            while ends and ends[0][0] <= t:
+                _, _, g, ckey = heappop(ends)
+                g.running -= 1
+                self.running_fn -= 1
+                if has_conc:
+                    self.release(ckey)
+                if self.ready:
+                    self.pump(cur)
+                g.st.completed += 1
+            while nxt is not None and nxt[0] <= t:
+                ev = nxt[1]
+                nxt = next(arrivals, None)
+                done += 1
+                if progress is not None and done % every == 0:
+                    progress(done, total)
+                if ev.get("name") not in names:
+                    unmatched += 1
+                    continue
+                self.event(ev, cur)
+        if progress is not None:
+            progress(done, total or done)
+        return unmatched, cur
+
+
+def run_lean(
+    cfg: FunctionConfig,
+    duration: int,
+    group_src: str,
+    nxt: tuple[int, Mapping[str, Any]] | None,
+    arrivals: Iterator[tuple[int, Mapping[str, Any]]],
+    start: int,
+    priority_range: tuple[int, int],
+    progress: Callable[[int, int], None] | None,
+    total: int,
+) -> LeanResult:
+    """Run the lean pipeline over ``arrivals`` (``nxt`` is the first one, already read)."""
+    sim = _Lean(cfg, duration, group_src, priority_range, start)
+    unmatched, end = sim.loop(nxt, arrivals, set(cfg.events), progress, total)
+    return LeanResult(sim.stats, {cfg.id: sim.peak_fn}, unmatched, end)

@@ -1,0 +1,276 @@
+"""The lean pipeline (``flowcontrol._fastsim``) changes speed only: for every plain
+config and trace, ``simulate(keep_rows=False)`` gives the same statistics, latencies (in
+order), peaks, counts and report bytes with it as the general path gives without it."""
+
+from __future__ import annotations
+
+import importlib
+import random
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from flowcontrol.config.model import FunctionConfig
+from flowcontrol.fairness import OldestFirst, RoundRobin
+from flowcontrol.report import render_text, summarize
+from flowcontrol.simulate import SimResult, simulate
+from flowcontrol.tracegen import TraceSpec, generate
+
+simulate_mod = importlib.import_module("flowcontrol.simulate")  # the package exports a function
+S = 1_000_000_000
+NAME = "ai/image.generate"
+
+DEMO = {
+    "id": "ai-image-processing",
+    "triggers": [{"event": NAME}],
+    "throttle": {"limit": 50, "period": "60s", "key": '"gpu-cluster"'},
+    "concurrency": [{"key": "event.data.user_id", "limit": 3}],
+    "priority": {"run": "event.data.plan == 'pro' ? 60 : 0"},
+    "steps": [{"run": "20s"}],
+}
+
+
+def _general(monkeypatch: pytest.MonkeyPatch, *args: Any, **kw: Any) -> SimResult:
+    with monkeypatch.context() as m:
+        m.setattr(simulate_mod, "plain", lambda *a, **k: False)
+        return simulate(*args, **kw)
+
+
+def _lean(monkeypatch: pytest.MonkeyPatch, *args: Any, **kw: Any) -> SimResult:
+    """``simulate`` that fails unless the lean pipeline ran."""
+    calls: list[int] = []
+    real = simulate_mod.run_lean
+
+    def spy(*a: Any, **k: Any) -> Any:
+        calls.append(1)
+        return real(*a, **k)
+
+    with monkeypatch.context() as m:
+        m.setattr(simulate_mod, "run_lean", spy)
+        r = simulate(*args, **kw)
+    assert calls == [1], "the lean pipeline did not run"
+    return r
+
+
+def _same(a: SimResult, b: SimResult) -> None:
+    assert render_text(a) == render_text(b)
+    sa_, sb_ = summarize(a), summarize(b)
+    assert sa_.span_ns == sb_.span_ns
+    for fn in sa_.functions:
+        assert sa_.functions[fn].to_dict(sa_.span_ns) == sb_.functions[fn].to_dict(sb_.span_ns)
+    assert list(a.stats) == list(b.stats)
+    for k in a.stats:
+        sa, sb = a.stats[k], b.stats[k]
+        assert sa.latencies.tolist() == sb.latencies.tolist(), k
+        assert sa.to_dict(1) == sb.to_dict(1), k
+        assert (sa.events_in, sa.outcomes, sa.runs, sa.runs_started, sa.completed,
+                sa.peak_concurrency) == (sb.events_in, sb.outcomes, sb.runs, sb.runs_started,
+                                         sb.completed, sb.peak_concurrency), k
+    assert (a.unmatched_events, a.start, a.end, a.peak_function, a.runs, a.events) == (
+        b.unmatched_events, b.start, b.end, b.peak_function, b.runs, b.events)
+
+
+def _both(monkeypatch: pytest.MonkeyPatch, cfg: dict[str, Any], trace: list[dict[str, Any]],
+          **kw: Any) -> SimResult:
+    fc = FunctionConfig.from_mapping(cfg)
+    lean = _lean(monkeypatch, [fc], [dict(e) for e in trace], keep_rows=False, **kw)
+    general = _general(monkeypatch, [fc], [dict(e) for e in trace], keep_rows=False, **kw)
+    _same(lean, general)
+    return lean
+
+
+# -- which calls take the lean pipeline ---------------------------------------------------
+
+ELIGIBILITY = [
+    # (config change, simulate options, lean?)
+    ({}, {}, True),
+    ({}, {"keep_rows": True}, False),
+    ({}, {"timeline": True}, False),
+    ({}, {"group_by": "event.data.plan"}, False),
+    ({}, {"account_concurrency": 5}, False),
+    ({}, {"fairness": OldestFirst()}, False),
+    ({}, {"fairness": RoundRobin()}, True),
+    ({"steps": [{"run": "1s"}, {"sleep": "1s"}, {"run": "1s"}]}, {}, False),
+    ({"steps": []}, {}, True),
+    ({"rateLimit": {"limit": 1, "period": "1m"}}, {}, False),
+    ({"idempotency": "event.data.user_id"}, {}, False),
+    ({"debounce": {"period": "5s"}}, {}, False),
+    ({"batchEvents": {"maxSize": 5, "timeout": "5s"}, "priority": None}, {}, False),
+    ({"singleton": {"mode": "skip"}}, {}, False),
+    ({"cancelOn": [{"event": "ai/cancel"}]}, {}, False),
+    ({"timeouts": {"start": "1m"}}, {}, False),
+    ({"concurrency": [{"limit": 3}]}, {}, False),
+    ({"concurrency": [{"key": "event.data.user_id", "limit": 3, "scope": "account"}]}, {},
+     False),
+    ({"concurrency": None}, {}, True),
+    ({"triggers": [{"event": NAME, "expression": "event.data.plan == 'pro'"}]}, {}, False),
+    ({"triggers": [{"event": "ai/*"}]}, {}, False),
+]
+
+
+@pytest.mark.parametrize(("change", "opts", "lean"), ELIGIBILITY)
+def test_eligibility(change: dict[str, Any], opts: dict[str, Any], lean: bool,
+                     monkeypatch: pytest.MonkeyPatch) -> None:
+    fc = FunctionConfig.from_mapping({k: v for k, v in {**DEMO, **change}.items()
+                                      if v is not None})
+    calls: list[int] = []
+    real = simulate_mod.run_lean
+
+    def spy(*a: Any, **k: Any) -> Any:
+        calls.append(1)
+        return real(*a, **k)
+
+    monkeypatch.setattr(simulate_mod, "run_lean", spy)
+    ev = [{"name": NAME, "data": {"user_id": "u", "plan": "pro"}, "ts": 0}]
+    simulate([fc], ev, **{"keep_rows": False, **opts})
+    assert calls == ([1] if lean else [])
+
+
+def test_two_functions_take_the_general_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(simulate_mod, "run_lean", None)  # would fail if called
+    fcs = [FunctionConfig.from_mapping(DEMO),
+           FunctionConfig.from_mapping({**DEMO, "id": "other"})]
+    simulate(fcs, [{"name": NAME, "data": {}, "ts": 0}], keep_rows=False)
+
+
+# -- fixed traces -------------------------------------------------------------------------
+
+
+def test_demo_config_on_a_seeded_trace(monkeypatch: pytest.MonkeyPatch) -> None:
+    trace = generate(TraceSpec(events=3000, rate=2.0, keys=40, zipf=1.1, name=NAME, seed=3))
+    r = _both(monkeypatch, DEMO, trace)
+    assert sum(s.runs_started for s in r.stats.values()) == 3000
+
+
+def test_throttle_scenario_of_the_spec(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Throttle 2 per 6 s, burst 1, six events 0.5 s apart: starts at 0, 0.5, 1, 3, 6, 9 s."""
+    cfg = {"id": "t", "triggers": [{"event": NAME}],
+           "throttle": {"limit": 2, "period": "6s", "burst": 1}}
+    trace = [{"name": NAME, "data": {}, "ts": 500 * i} for i in range(6)]
+    r = _both(monkeypatch, cfg, trace)
+    assert sorted(r.stats[("t", "")].latencies.tolist()) == sorted(
+        [0, 0, 0, 1_500_000_000, 4_000_000_000, 6_500_000_000])
+
+
+def test_odd_events(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Duplicate ids, missing ts and ids, other names, keys of other types, negative and
+    fractional ts, all in one trace."""
+    trace: list[dict[str, Any]] = [
+        {"name": NAME, "data": {"user_id": "a"}, "ts": -2500.5, "id": "x"},
+        {"name": NAME, "data": {"user_id": "a"}, "ts": -1000, "id": "x"},
+        {"name": NAME, "data": {"user_id": 7, "plan": "pro"}},
+        {"name": "other", "data": {}, "ts": 10},
+        {"name": NAME, "data": None, "ts": 10.7},
+        {"name": NAME, "data": {"user_id": None}, "ts": 10.7, "id": ""},
+        *({"name": NAME, "data": {"user_id": "a", "plan": "pro" if i % 2 else "free"},
+           "ts": 20 + i} for i in range(12)),
+        {"name": NAME, "data": {"user_id": "a"}, "ts": 100, "id": "x"},
+    ]
+    r = _both(monkeypatch, DEMO, trace)
+    assert r.unmatched_events == 1
+    _both(monkeypatch, DEMO, trace[::-1])  # unsorted: simulate sorts it
+
+
+def test_bad_events_give_the_same_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    fc = FunctionConfig.from_mapping(DEMO)
+    for bad in ({"name": NAME, "data": [1], "ts": 0}, {"name": NAME, "id": 5, "ts": 0},
+                {"name": NAME, "ts": "soon"}):
+        errors = []
+        for run in (_lean, _general):
+            with pytest.raises(ValueError) as e:
+                run(monkeypatch, [fc], [bad], keep_rows=False) if run is _general else \
+                    simulate([fc], [bad], keep_rows=False)
+            errors.append(str(e.value))
+        assert errors[0] == errors[1]
+
+
+# -- random plain configs and traces ------------------------------------------------------
+
+KEYS = ['"gpu"', "event.data.user_id", "event.data.plan", None]
+PRIORITIES = [None, "event.data.plan == 'pro' ? 60 : 0", "event.data.p", "event.data.p * 3"]
+
+
+@st.composite
+def configs(draw: st.DrawFn) -> dict[str, Any]:
+    cfg: dict[str, Any] = {"id": "f", "triggers": [{"event": NAME}]}
+    if draw(st.booleans()):
+        th: dict[str, Any] = {"limit": draw(st.integers(1, 4)),
+                              "period": f"{draw(st.integers(1, 20))}s"}
+        if draw(st.booleans()):
+            th["burst"] = draw(st.integers(0, 3))
+        key = draw(st.sampled_from(KEYS))
+        if key is not None:
+            th["key"] = key
+        cfg["throttle"] = th
+    if draw(st.booleans()):
+        cfg["concurrency"] = [{"key": draw(st.sampled_from(KEYS[1:3])),
+                               "limit": draw(st.integers(1, 3))}]
+    prio = draw(st.sampled_from(PRIORITIES))
+    if prio is not None:
+        cfg["priority"] = {"run": prio}
+    if draw(st.booleans()):
+        cfg["steps"] = [{"run": f"{draw(st.integers(0, 8000))}ms"}]
+    return cfg
+
+
+EVENTS = st.fixed_dictionaries(
+    {
+        "name": st.sampled_from([NAME, NAME, NAME, "other"]),
+        "data": st.fixed_dictionaries({
+            "user_id": st.sampled_from(["a", "b", "c", "d", 1]),
+            "plan": st.sampled_from(["pro", "free"]),
+            "p": st.integers(-3, 3),
+        }),
+        "ts": st.integers(0, 30_000) | st.none(),
+    },
+    optional={"id": st.sampled_from(["e1", "e2", "e3"])},
+)
+
+
+@given(cfg=configs(), trace=st.lists(EVENTS, max_size=60),
+       run_s=st.integers(0, 10), presort=st.booleans())
+@settings(deadline=None)
+def test_random_plain_configs_and_traces(
+    cfg: dict[str, Any], trace: list[dict[str, Any]], run_s: int, presort: bool
+) -> None:
+    if presort:
+        last = 0
+        for e in trace:  # presorted traces need ts in order (a missing ts takes the last)
+            if e["ts"] is not None:
+                e["ts"] = last = max(last, e["ts"])
+    with pytest.MonkeyPatch.context() as mp:
+        _both(mp, cfg, trace, run_duration=run_s * S, presorted=presort,
+              priority_range=(-2, 5))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_seeded_tracegen_traces(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = TraceSpec(events=1500, pattern="bursty" if seed % 2 else "poisson", rate=1.5,
+                     keys=25, zipf=1.2, name=NAME, seed=seed)
+    cfg = {**DEMO, "throttle": {"limit": 10, "period": "20s", "burst": seed,
+                                "key": "event.data.plan"},
+           "concurrency": [{"key": "event.data.user_id", "limit": 1 + seed % 3}],
+           "steps": [{"run": f"{5 + 5 * seed}s"}]}
+    _both(monkeypatch, cfg, generate(spec), presorted=True)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_seeded_random_contended_traces(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Longer traces than the Hypothesis test: several throttle keys per concurrency key
+    (wake-ups passed on between gates), negative priorities (sleeping backlogs)."""
+    r = random.Random(seed)
+    cfg: dict[str, Any] = {
+        "id": "f", "triggers": [{"event": NAME}],
+        "throttle": {"limit": r.randint(1, 4), "period": f"{r.randint(1, 20)}s",
+                     "burst": r.randint(0, 2), "key": r.choice(KEYS[:3])},
+        "concurrency": [{"key": r.choice(KEYS[1:3]), "limit": r.randint(1, 3)}],
+        "steps": [{"run": f"{r.randint(0, 8000)}ms"}],
+    }
+    if r.random() < 0.5:
+        cfg["priority"] = {"run": r.choice(PRIORITIES[1:])}
+    trace = [{"name": NAME, "data": {"user_id": r.choice("abcd"),
+                                     "plan": r.choice(["pro", "free"]), "p": r.randint(-3, 3)},
+              "ts": r.randint(0, 60_000)} for _ in range(r.randint(10, 300))]
+    _both(monkeypatch, cfg, trace)
