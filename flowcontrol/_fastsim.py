@@ -22,7 +22,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Final
 
-from flowcontrol._time import NS_PER_MS, NS_PER_S, ManualClock
+from flowcontrol._time import NS_PER_MS, NS_PER_S
 from flowcontrol.config.model import FunctionConfig
 from flowcontrol.fairness import RoundRobin, WaitQueuePolicy
 from flowcontrol.gcra import Throttle
@@ -32,6 +32,7 @@ from flowcontrol.stats import Stats
 __all__ = ["LeanResult", "plain", "run_lean"]
 
 _INF: Final = 1 << 126
+_FLOAT_MAX: Final = 1 << 1000  # ints below this convert to float without overflow
 _WINDOW: Final = 24 * 3600 * NS_PER_S  # idempotency window on event ids
 
 # Backlog states, as in flowcontrol._runtime.
@@ -84,6 +85,61 @@ def plain(
     return True
 
 
+_MEMO_MAX: Final = 1 << 16
+_NO_MEMO: Final = object()
+
+
+class _Memo:
+    """An expression's key or priority factor, remembered per value of what it reads.
+
+    Exact when every path the expression reads is ``event.data.<name>`` and each of those
+    values is a string (the activation holds strings as they are, so the result depends
+    on those strings alone); anything else is evaluated on the activation.
+    """
+
+    __slots__ = ("calc", "memo", "names")
+
+    def __init__(self, ce: CompiledExpr, calc: Callable[[dict[str, Any]], Any]) -> None:
+        self.calc = calc
+        self.memo: dict[Any, Any] = {}
+        refs = getattr(getattr(ce, "_program", None), "references", None)
+        names: tuple[str, ...] | None = None
+        if refs and all(r.startswith("event.data.") and r.count(".") == 2 for r in refs):
+            names = tuple(sorted(r[len("event.data."):] for r in refs))
+        self.names = names
+
+    def lookup(self, data: Any) -> Any:
+        """The remembered result for ``data``, or ``_NO_MEMO`` (then call ``store``)."""
+        names = self.names
+        if names is None or type(data) is not dict:
+            return _NO_MEMO
+        if len(names) == 1:
+            v = data.get(names[0])
+            if type(v) is not str:
+                return _NO_MEMO
+            return self.memo.get(v, _NO_MEMO)
+        vals = tuple(data.get(n) for n in names)
+        for v in vals:
+            if type(v) is not str:
+                return _NO_MEMO
+        return self.memo.get(vals, _NO_MEMO)
+
+    def store(self, data: Any, act: dict[str, Any]) -> Any:
+        r = self.calc(act)
+        names = self.names
+        if names is None or type(data) is not dict:
+            return r
+        vals = tuple(data.get(n) for n in names)
+        for v in vals:
+            if type(v) is not str:
+                return r
+        memo = self.memo
+        if len(memo) >= _MEMO_MAX:
+            memo.clear()
+        memo[vals[0] if len(names) == 1 else vals] = r
+        return r
+
+
 class _Grp:
     """One report group: its statistics and how many of its runs are running."""
 
@@ -131,6 +187,22 @@ class LeanResult:
         self.end = end
 
 
+class _Clock:
+    """The virtual clock the throttle reads: set by the loop, never backwards."""
+
+    __slots__ = ("now",)
+
+    def __init__(self, now: int) -> None:
+        self.now = now
+
+    def __call__(self) -> int:
+        return self.now
+
+
+def _key_memo(ce: CompiledExpr | None) -> _Memo | None:
+    return None if ce is None else _Memo(ce, ce.key)
+
+
 class _Lean:
     """The admission state and the event loop."""
 
@@ -140,9 +212,7 @@ class _Lean:
         self.low, self.high = low, high
         self.fn_id = cfg.id
         self.duration = duration
-        self.clock = ManualClock(0)
-        if start > 0:
-            self.clock.set(start)
+        self.clock = _Clock(start if start > 0 else 0)  # as simulate's ManualClock moves
         self.cur = self.clock.now
         t = cfg.throttle
         self.throttle = Throttle(t.limit, t.period_ns, t.burst, clock=self.clock) if t else None
@@ -156,6 +226,12 @@ class _Lean:
         self.group_src = group_src
         self.gexpr = CompiledExpr(group_src) if group_src else None
         self.group_is_ck = bool(group_src) and group_src == self.ck_src
+        self.ck_memo = _key_memo(self.ckey)
+        self.g_memo = _key_memo(self.gexpr)
+        self.t_memo = _key_memo(self.tkey)
+        prio = self.prio
+        self.p_memo = None if prio is None else _Memo(
+            prio, lambda act: priority_factor(prio, act, low, high))
         self.counts: dict[str, int] = {}
         self.backlogs: dict[tuple[str, str], _Backlog] = {}
         self.gates: dict[tuple[str, str], _Gate] = {}
@@ -168,7 +244,10 @@ class _Lean:
         self.stats: dict[tuple[str, str], Stats] = {}
         self.running_fn = 0
         self.peak_fn = 0
+        # Event ids of the last 24 h (the controller's idempotency on ids): the dict to
+        # look up, the deque (same order) to expire the oldest in O(1).
         self.seen: dict[str, int] = {}
+        self.seen_q: deque[tuple[int, str]] = deque()
         self.seen_next = 0
         self.t = 0  # the simulator's instant (the clock never goes below 0)
 
@@ -333,6 +412,18 @@ class _Lean:
             if g is not None and g.waiters:
                 self.wake_one(g)
 
+    def expire(self, now: int) -> None:
+        """Forget the event ids seen 24 h ago or earlier."""
+        seen = self.seen
+        q = self.seen_q
+        while q:
+            oldest, e = q[0]
+            if oldest > now:
+                self.seen_next = oldest
+                break
+            q.popleft()
+            del seen[e]
+
     def group(self, key: str) -> _Grp:
         g = self.groups.get(key)
         if g is None:
@@ -351,37 +442,68 @@ class _Lean:
         eid = ev.get("id")
         if type(eid) is not str:
             raise ValueError(f"event.id must be a string, got {eid!r}")
-        act = make_activation(ev)
-        ck = self.ckey
-        ckey = ck.key(act) if ck is not None else ""
+        ts = ev["ts"]
+        if type(ts) is int and not -_FLOAT_MAX < ts < _FLOAT_MAX:
+            float(ts)  # raises OverflowError, as building the activation does
+        act: dict[str, Any] | None = None
+        ck = self.ck_memo
+        if ck is None:
+            ckey = ""
+        else:
+            ckey = ck.lookup(data)
+            if ckey is _NO_MEMO:
+                act = make_activation(ev)
+                ckey = ck.store(data, act)
         if self.group_is_ck:
             gkey = ckey
         else:
-            ge = self.gexpr
-            gkey = ge.key(act) if ge is not None else ""
+            ge = self.g_memo
+            if ge is None:
+                gkey = ""
+            else:
+                gkey = ge.lookup(data)
+                if gkey is _NO_MEMO:
+                    if act is None:
+                        act = make_activation(ev)
+                    gkey = ge.store(data, act)
         g = self.group(gkey)
         st = g.st
         st.events_in += 1
         seen = self.seen
         if now >= self.seen_next:
-            while seen:
-                oldest = next(iter(seen.values()))
-                if oldest > now:
-                    self.seen_next = oldest
-                    break
-                del seen[next(iter(seen))]
+            self.expire(now)
         if eid in seen:
             st.outcomes["skipped"] += 1
             return
         if not seen:
             self.seen_next = now + _WINDOW
         seen[eid] = now + _WINDOW
+        self.seen_q.append((now + _WINDOW, eid))
         st.outcomes["run"] += 1
         st.runs += 1
-        factor = priority_factor(self.prio, act, self.low, self.high) if self.prio else 0
+        pm = self.p_memo
+        if pm is None:
+            factor = 0
+        else:
+            factor = pm.lookup(data)
+            if factor is _NO_MEMO:
+                if act is None:
+                    act = make_activation(ev)
+                factor = pm.store(data, act)
         tk = self.tkey
-        tkey = "" if tk is None else tk.constant_key if tk.is_constant else tk.key(act)
-        ts_ns = int(ev["ts"]) * NS_PER_MS
+        if tk is None:
+            tkey = ""
+        elif tk.is_constant:
+            tkey = tk.constant_key
+        else:
+            tm = self.t_memo
+            assert tm is not None
+            tkey = tm.lookup(data)
+            if tkey is _NO_MEMO:
+                if act is None:
+                    act = make_activation(ev)
+                tkey = tm.store(data, act)
+        ts_ns = int(ts) * NS_PER_MS
         if ts_ns > now:  # created at its ts, queued from then (its latency counts from now)
             self.timer(ts_ns, _T_ENQUEUE, (ts_ns - factor * NS_PER_S, now, g, tkey, ckey))
             return
@@ -411,6 +533,41 @@ class _Lean:
         done = 0
         every = max(1, total // 100) if total else 10_000
         has_conc = self.has_conc
+        heappush = heapq.heappush
+        seen = self.seen
+        seen_q = self.seen_q
+        groups = self.groups
+        ready = self.ready
+        backlogs = self.backlogs
+        counts = self.counts
+        limit = self.limit
+        throttle = self.throttle
+        duration = self.duration
+        group_is_ck = self.group_is_ck
+
+        def single(m: _Memo | None) -> tuple[str | None, dict[Any, Any]]:
+            """The one data field an expression reads and its memo, or None."""
+            if m is None or m.names is None or len(m.names) != 1:
+                return None, {}
+            return m.names[0], m.memo
+
+        ck_name, ck_memo = single(self.ck_memo)
+        g_name, g_memo = single(None if group_is_ck else self.g_memo)
+        p_name, p_memo = single(self.p_memo)
+        t_name, t_memo = single(self.t_memo)
+        tk = self.tkey
+        t_const = "" if tk is None else tk.constant_key
+        slow = (
+            (self.ck_memo is not None and ck_name is None)
+            or (not group_is_ck and self.g_memo is not None and g_name is None)
+            or (self.p_memo is not None and p_name is None)
+            or (tk is not None and not tk.is_constant and t_name is None)
+        )
+        ckey: Any
+        gkey: Any
+        factor: Any
+        tkey: Any
+        g: Any
         while True:
             t_arr = nxt[0] if nxt is not None else _INF
             t_heap = ends[0][0] if ends else _INF
@@ -420,7 +577,7 @@ class _Lean:
             if t >= _INF:
                 break
             if t > cur:
-                clock.set(t)
+                clock.now = t
                 cur = t
             self.t = t
             if t_ctl <= t:
@@ -440,10 +597,92 @@ class _Lean:
                 done += 1
                 if progress is not None and done % every == 0:
                     progress(done, total)
-                if ev.get("name") not in names:
+                name = ev.get("name")
+                if name not in names:
                     unmatched += 1
                     continue
-                self.event(ev, cur)
+                # The common case inline: every check first, then the same changes as
+                # ``event`` makes; anything unusual goes to ``event`` with nothing changed
+                # (but old event ids expired, which ``event`` does first anyway).
+                data = ev.get("data")
+                eid = ev.get("id")
+                ts = ev["ts"]
+                tts = type(ts)
+                if (slow or type(name) is not str or type(data) is not dict or type(eid) is not str
+                        or not (tts is float or (tts is int and -_FLOAT_MAX < ts < _FLOAT_MAX))
+                        or not seen):
+                    self.event(ev, cur)
+                    continue
+                if cur >= self.seen_next:
+                    self.expire(cur)
+                if eid in seen or not seen:
+                    self.event(ev, cur)
+                    continue
+                if ck_name is None:
+                    ckey = ""
+                else:
+                    v = data.get(ck_name)
+                    ckey = ck_memo.get(v) if type(v) is str else None
+                    if ckey is None:
+                        self.event(ev, cur)
+                        continue
+                if g_name is None:
+                    gkey = ckey if group_is_ck else ""
+                else:
+                    v = data.get(g_name)
+                    gkey = g_memo.get(v) if type(v) is str else None
+                    if gkey is None:
+                        self.event(ev, cur)
+                        continue
+                if p_name is None:
+                    factor = 0
+                else:
+                    v = data.get(p_name)
+                    factor = p_memo.get(v) if type(v) is str else None
+                    if factor is None:
+                        self.event(ev, cur)
+                        continue
+                if t_name is None:
+                    tkey = t_const
+                else:
+                    v = data.get(t_name)
+                    tkey = t_memo.get(v) if type(v) is str else None
+                    if tkey is None:
+                        self.event(ev, cur)
+                        continue
+                g = groups.get(gkey)
+                if g is None or int(ts) * NS_PER_MS > cur:
+                    self.event(ev, cur)
+                    continue
+                st = g.st
+                st.events_in += 1
+                exp = cur + _WINDOW
+                seen[eid] = exp
+                seen_q.append((exp, eid))
+                st.outcomes["run"] += 1
+                st.runs += 1
+                score = cur - factor * NS_PER_S
+                if score <= cur and not ready and (tkey, ckey) not in backlogs and (
+                    not has_conc or counts.get(ckey, 0) < limit
+                ) and (throttle is None or throttle.acquire(tkey).allowed):
+                    if has_conc:
+                        counts[ckey] = counts.get(ckey, 0) + 1
+                    st.runs_started += 1
+                    st.latencies.append(t - cur)
+                    n = g.running + 1
+                    g.running = n
+                    if n > st.peak_concurrency:
+                        st.peak_concurrency = n
+                    m = self.running_fn + 1
+                    self.running_fn = m
+                    if m > self.peak_fn:
+                        self.peak_fn = m
+                    self.end_seq += 1
+                    heappush(ends, (t + duration, self.end_seq, g, ckey))
+                    continue
+                self.enqueue(score, cur, g, tkey, ckey)
+                if ready:
+                    self.pump(cur)
         if progress is not None:
             progress(done, total or done)
         return unmatched, cur

@@ -496,28 +496,49 @@ class _Sim:
 def _arrivals(
     events: Iterable[Mapping[str, Any]], presorted: bool
 ) -> Iterator[tuple[int, Mapping[str, Any]]]:
-    """(time in ns, event) in time order; ids and missing ``ts`` filled in."""
+    """(time in ns, event) in time order; ids and missing ``ts`` filled in. Lazy: nothing
+    is read before the first ``next``."""
+    return _in_order(events) if presorted else _sorted(events)
 
-    def fill() -> Iterator[tuple[int, int, Mapping[str, Any]]]:
-        last: int | float = 0
-        for i, ev in enumerate(events):
-            ts = ev.get("ts")
-            if ts is None:
-                ev = {**ev, "ts": last}
-                ts = last
-            elif not isinstance(ts, int | float) or isinstance(ts, bool):
-                raise ValueError(f"event {i + 1}: ts must be a number of milliseconds, got {ts!r}")
-            if ev.get("id") in (None, ""):
-                ev = {**ev, "id": f"evt-{i + 1}"}
-            last = ts
-            yield round(ts * NS_PER_MS), i, ev
 
-    if not presorted:
-        for t, _, ev in sorted(fill(), key=lambda a: (a[0], a[1])):
-            yield t, ev
-        return
+def _filled(events: Iterable[Mapping[str, Any]]) -> Iterator[tuple[int, int, Mapping[str, Any]]]:
+    """(time in ns, position, event) in trace order, ids and missing ``ts`` filled in."""
+    last: int | float = 0
+    for i, ev in enumerate(events):
+        ts = ev.get("ts")
+        if ts is None:
+            ev = {**ev, "ts": last}
+            ts = last
+        elif not isinstance(ts, int | float) or isinstance(ts, bool):
+            raise ValueError(f"event {i + 1}: ts must be a number of milliseconds, got {ts!r}")
+        if ev.get("id") in (None, ""):
+            ev = {**ev, "id": f"evt-{i + 1}"}
+        last = ts
+        yield round(ts * NS_PER_MS), i, ev
+
+
+def _sorted(events: Iterable[Mapping[str, Any]]) -> Iterator[tuple[int, Mapping[str, Any]]]:
+    for t, _, ev in sorted(_filled(events), key=lambda a: (a[0], a[1])):
+        yield t, ev
+
+
+def _in_order(events: Iterable[Mapping[str, Any]]) -> Iterator[tuple[int, Mapping[str, Any]]]:
+    """``_filled`` for a presorted trace, in one generator (the hot path of long traces)."""
+    last: int | float = 0
     prev = -_INF
-    for t, i, ev in fill():
+    for i, ev in enumerate(events):
+        ts = ev.get("ts")
+        if ts is None:
+            ev = {**ev, "ts": last}
+            ts = last
+        elif (type(ts) is not int and type(ts) is not float) and (
+            not isinstance(ts, int | float) or isinstance(ts, bool)
+        ):
+            raise ValueError(f"event {i + 1}: ts must be a number of milliseconds, got {ts!r}")
+        if ev.get("id") in (None, ""):
+            ev = {**ev, "id": f"evt-{i + 1}"}
+        last = ts
+        t = round(ts * NS_PER_MS)
         if t < prev:
             raise ValueError(f"event {i + 1}: ts goes backwards in a presorted trace")
         prev = t

@@ -274,3 +274,15 @@ def test_seeded_random_contended_traces(seed: int, monkeypatch: pytest.MonkeyPat
                                      "plan": r.choice(["pro", "free"]), "p": r.randint(-3, 3)},
               "ts": r.randint(0, 60_000)} for _ in range(r.randint(10, 300))]
     _both(monkeypatch, cfg, trace)
+
+
+def test_event_ids_are_forgotten_after_24_hours(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An id seen again within 24 h is skipped; 24 h after it made a run, it makes a run
+    again (``a`` at 2 h and ``b`` at 30 h are skipped)."""
+    h = 3600 * 1000
+    ids = ["a", "b", "a", "c", "a", "b", "b", "a"]
+    times = [0, 1, 2 * h, 23 * h, 24 * h, 24 * h + 1, 30 * h, 49 * h]
+    trace = [{"name": NAME, "data": {"user_id": "u", "plan": "free"}, "id": i, "ts": t}
+             for i, t in zip(ids, times, strict=True)]
+    r = _both(monkeypatch, DEMO, trace, presorted=True)
+    assert r.stats[("ai-image-processing", "u")].outcomes["skipped"] == 2
