@@ -540,6 +540,7 @@ class _Lean:
         ready = self.ready
         backlogs = self.backlogs
         counts = self.counts
+        gates = self.gates
         limit = self.limit
         throttle = self.throttle
         duration = self.duration
@@ -573,7 +574,9 @@ class _Lean:
             t_heap = ends[0][0] if ends else _INF
             dl = self.next_deadline() if self.timers else None
             t_ctl = dl if dl is not None else _INF
-            t = min(t_arr, t_heap, t_ctl)
+            t = t_arr if t_arr < t_heap else t_heap
+            if t_ctl < t:
+                t = t_ctl
             if t >= _INF:
                 break
             if t > cur:
@@ -586,9 +589,13 @@ class _Lean:
                 _, _, g, ckey = heappop(ends)
                 g.running -= 1
                 self.running_fn -= 1
-                if has_conc:
-                    self.release(ckey)
-                if self.ready:
+                if has_conc:  # release(ckey), inlined
+                    counts[ckey] -= 1
+                    if gates:
+                        gt = gates.get(("c", ckey))
+                        if gt is not None and gt.waiters:
+                            self.wake_one(gt)
+                if ready:
                     self.pump(cur)
                 g.st.completed += 1
             while nxt is not None and nxt[0] <= t:

@@ -286,3 +286,17 @@ def test_event_ids_are_forgotten_after_24_hours(monkeypatch: pytest.MonkeyPatch)
              for i, t in zip(ids, times, strict=True)]
     r = _both(monkeypatch, DEMO, trace, presorted=True)
     assert r.stats[("ai-image-processing", "u")].outcomes["skipped"] == 2
+
+
+def test_progress_is_reported_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    trace = generate(TraceSpec(events=450, rate=2.0, keys=10, name=NAME, seed=5))
+    fc = FunctionConfig.from_mapping(DEMO)
+    for presorted in (False, True):
+        seen: list[list[tuple[int, int]]] = []
+        for run in (_lean, _general):
+            calls: list[tuple[int, int]] = []
+            run(monkeypatch, [fc], iter(trace) if presorted else trace, keep_rows=False,
+                presorted=presorted, progress=lambda d, t, c=calls: c.append((d, t)))
+            seen.append(calls)
+        assert seen[0] == seen[1]
+        assert seen[0][-1] == (450, 450)
