@@ -534,6 +534,7 @@ class _Lean:
         every = max(1, total // 100) if total else 10_000
         has_conc = self.has_conc
         heappush = heapq.heappush
+        inf, window, ns_ms, ns_s, fmax = _INF, _WINDOW, NS_PER_MS, NS_PER_S, _FLOAT_MAX
         seen = self.seen
         seen_q = self.seen_q
         groups = self.groups
@@ -570,14 +571,14 @@ class _Lean:
         tkey: Any
         g: Any
         while True:
-            t_arr = nxt[0] if nxt is not None else _INF
-            t_heap = ends[0][0] if ends else _INF
+            t_arr = nxt[0] if nxt is not None else inf
+            t_heap = ends[0][0] if ends else inf
             dl = self.next_deadline() if self.timers else None
-            t_ctl = dl if dl is not None else _INF
+            t_ctl = dl if dl is not None else inf
             t = t_arr if t_arr < t_heap else t_heap
             if t_ctl < t:
                 t = t_ctl
-            if t >= _INF:
+            if t >= inf:
                 break
             if t > cur:
                 clock.now = t
@@ -616,7 +617,7 @@ class _Lean:
                 ts = ev["ts"]
                 tts = type(ts)
                 if (slow or type(name) is not str or type(data) is not dict or type(eid) is not str
-                        or not (tts is float or (tts is int and -_FLOAT_MAX < ts < _FLOAT_MAX))
+                        or not (tts is float or (tts is int and -fmax < ts < fmax))
                         or not seen):
                     self.event(ev, cur)
                     continue
@@ -658,17 +659,17 @@ class _Lean:
                         self.event(ev, cur)
                         continue
                 g = groups.get(gkey)
-                if g is None or int(ts) * NS_PER_MS > cur:
+                if g is None or int(ts) * ns_ms > cur:
                     self.event(ev, cur)
                     continue
                 st = g.st
                 st.events_in += 1
-                exp = cur + _WINDOW
+                exp = cur + window
                 seen[eid] = exp
                 seen_q.append((exp, eid))
                 st.outcomes["run"] += 1
                 st.runs += 1
-                score = cur - factor * NS_PER_S
+                score = cur - factor * ns_s
                 if score <= cur and not ready and (tkey, ckey) not in backlogs and (
                     not has_conc or counts.get(ckey, 0) < limit
                 ) and (throttle is None or throttle.acquire(tkey).allowed):
