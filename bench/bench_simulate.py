@@ -29,7 +29,6 @@ Run::
 from __future__ import annotations
 
 import heapq
-import importlib
 import sys
 import time
 import tracemalloc
@@ -38,6 +37,7 @@ from typing import Any
 
 import pytest
 
+import flowcontrol.simulate as simulate_mod
 from flowcontrol.cli_demo import DEMO_CONFIG
 from flowcontrol.config.model import FunctionConfig
 from flowcontrol.simulate import simulate
@@ -63,7 +63,7 @@ def ours(events: list[dict[str, Any]], keep_rows: bool = False) -> Callable[[], 
     return run
 
 
-_SIMULATE: Any = importlib.import_module("flowcontrol.simulate")  # (a function shadows it)
+_SIMULATE: Any = simulate_mod
 
 
 def general(events: list[dict[str, Any]]) -> Callable[[], None]:

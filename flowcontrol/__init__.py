@@ -28,7 +28,6 @@ from flowcontrol.controller import FlowControl, FunctionController, UnknownRunEr
 from flowcontrol.debounce import Debounce, DebounceCancelled, DebounceOutcome, Fired, Pushed
 from flowcontrol.gcra import GcraDecision, RateLimit, Throttle
 from flowcontrol.priority import PriorityQueue, QueuedItem, item_score
-from flowcontrol.simulate import SimResult, simulate
 from flowcontrol.singleton import Singleton, SingletonSkipped, SingletonStarted
 
 __all__ = [
@@ -56,7 +55,6 @@ __all__ = [
     "QueuedItem",
     "RateLimit",
     "Refused",
-    "SimResult",
     "Singleton",
     "SingletonSkipped",
     "SingletonStarted",
@@ -67,5 +65,4 @@ __all__ = [
     "item_score",
     "parse_duration",
     "parse_duration_strict",
-    "simulate",
 ]

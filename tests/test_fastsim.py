@@ -4,7 +4,6 @@ order), peaks, counts and report bytes with it as the general path gives without
 
 from __future__ import annotations
 
-import importlib
 import random
 from typing import Any
 
@@ -12,13 +11,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import flowcontrol.simulate as simulate_mod
 from flowcontrol.config.model import FunctionConfig
 from flowcontrol.fairness import OldestFirst, RoundRobin
 from flowcontrol.report import render_text, summarize
 from flowcontrol.simulate import SimResult, simulate
 from flowcontrol.tracegen import TraceSpec, generate
 
-simulate_mod = importlib.import_module("flowcontrol.simulate")  # the package exports a function
 S = 1_000_000_000
 NAME = "ai/image.generate"
 
