@@ -12,7 +12,9 @@ It is the controller's admission algorithm (``flowcontrol._admission``: backlogs
 key, parking on the constraint that refused, waking one waiter per freed slot or
 throttle ``retry_at``, passing on an unused wake-up, round robin across keys) with the
 run reduced to a tuple and no decision values, rows or per-run records. The throttle is
-the real ``Throttle`` machine on the same virtual clock.
+``flowcontrol.gcra.Throttle``'s exact integer GCRA inlined (same scaled instants, same
+``at = TAT - lead`` per key, same ``retry_at``), with idle keys swept at most once per
+``DVT`` as the machine does, so its memory also follows the active keys.
 """
 
 from __future__ import annotations
@@ -20,18 +22,19 @@ from __future__ import annotations
 import heapq
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from math import gcd
 from typing import Any, Final
 
 from flowcontrol._time import NS_PER_MS, NS_PER_S
 from flowcontrol.config.model import FunctionConfig
 from flowcontrol.fairness import RoundRobin, WaitQueuePolicy
-from flowcontrol.gcra import Throttle
 from flowcontrol.keys import CompiledExpr, make_activation, priority_factor
 from flowcontrol.stats import Stats
 
 __all__ = ["LeanResult", "plain", "run_lean"]
 
 _INF: Final = 1 << 126
+_NEVER: Final = -(1 << 64)  # below any instant: a throttle key never seen (or idle)
 _FLOAT_MAX: Final = 1 << 1000  # ints below this convert to float without overflow
 _WINDOW: Final = 24 * 3600 * NS_PER_S  # idempotency window on event ids
 
@@ -187,18 +190,6 @@ class LeanResult:
         self.end = end
 
 
-class _Clock:
-    """The virtual clock the throttle reads: set by the loop, never backwards."""
-
-    __slots__ = ("now",)
-
-    def __init__(self, now: int) -> None:
-        self.now = now
-
-    def __call__(self) -> int:
-        return self.now
-
-
 def _key_memo(ce: CompiledExpr | None) -> _Memo | None:
     return None if ce is None else _Memo(ce, ce.key)
 
@@ -212,10 +203,22 @@ class _Lean:
         self.low, self.high = low, high
         self.fn_id = cfg.id
         self.duration = duration
-        self.clock = _Clock(start if start > 0 else 0)  # as simulate's ManualClock moves
-        self.cur = self.clock.now
+        self.cur = start if start > 0 else 0  # as simulate's ManualClock moves
         t = cfg.throttle
-        self.throttle = Throttle(t.limit, t.period_ns, t.burst, clock=self.clock) if t else None
+        self.has_th = t is not None
+        # The throttle, as flowcontrol.gcra.Throttle computes it: instants scaled by
+        # ``scale`` so that the emission interval ``step`` is a whole number; per key the
+        # scaled instant ``at`` from which one more start is admitted (TAT - lead).
+        lim = (t.limit or 1) if t is not None else 1
+        period = t.period_ns if t is not None else 1
+        cap = lim + (t.burst if t is not None else 0)
+        g = gcd(period, lim)
+        self.t_scale = lim // g
+        self.t_step = period // g
+        self.t_lead = self.t_step * (cap - 1)
+        self.t_dvt = self.t_step * cap
+        self.t_at: dict[str, int] = {}
+        self.t_sweep_at = 0
         self.tkey = CompiledExpr(t.key) if t is not None and t.key else None
         self.prio = CompiledExpr(cfg.priority.run) if cfg.priority and cfg.priority.run else None
         conc = cfg.concurrency
@@ -308,11 +311,9 @@ class _Lean:
         if self.has_conc and self.counts.get(b.ckey, 0) >= self.limit:
             self.park(b, ("c", b.ckey), None)
             return
-        th = self.throttle
-        if th is not None:
-            d = th.acquire(b.tkey)
-            if not d.allowed:
-                retry = d.retry_at if d.retry_at is not None else now + NS_PER_S
+        if self.has_th:
+            retry = self.t_acquire(b.tkey, now)
+            if retry:
                 self.park(b, ("t", b.tkey), retry)
                 return
         if self.has_conc:
@@ -329,6 +330,32 @@ class _Lean:
             self.retire(b)
         if wb is not None:
             self.wake_one(wb)
+
+    def t_acquire(self, tkey: str, now: int) -> int | None:
+        """Take one start from throttle key ``tkey`` at ``now``: None if admitted, else the
+        ``retry_at`` the machine gives (the key is unchanged then)."""
+        scale = self.t_scale
+        snow = now * scale
+        ats = self.t_at
+        at = ats.get(tkey, _NEVER)
+        if at > snow:
+            return -(-at // scale)
+        fresh = snow - self.t_lead
+        if at <= fresh:  # a new or idle key: full capacity
+            at = fresh
+            if snow >= self.t_sweep_at:
+                self.t_sweep(snow)
+        ats[tkey] = at + self.t_step
+        return None
+
+    def t_sweep(self, snow: int) -> None:
+        """Drop the idle throttle keys (as the machine's sweep: at most once per DVT)."""
+        fresh = snow - self.t_lead
+        ats = self.t_at
+        kept = {k: v for k, v in ats.items() if v > fresh}
+        ats.clear()  # in place (the loop holds the dict); clear() frees the old table
+        ats.update(kept)
+        self.t_sweep_at = snow + self.t_dvt
 
     def park(self, b: _Backlog, gid: tuple[str, str], retry_at: int | None) -> None:
         g = self.gates.get(gid)
@@ -510,8 +537,7 @@ class _Lean:
         score = now - factor * NS_PER_S
         if score <= now and not self.ready and (tkey, ckey) not in self.backlogs:
             ok = not self.has_conc or self.counts.get(ckey, 0) < self.limit
-            th = self.throttle
-            if ok and (th is None or th.acquire(tkey).allowed):
+            if ok and (not self.has_th or not self.t_acquire(tkey, now)):
                 if self.has_conc:
                     self.counts[ckey] = self.counts.get(ckey, 0) + 1
                 self.started(now, g, ckey)
@@ -525,7 +551,6 @@ class _Lean:
     def loop(self, nxt: tuple[int, Mapping[str, Any]] | None,
              arrivals: Iterator[tuple[int, Mapping[str, Any]]], names: set[str],
              progress: Callable[[int, int], None] | None, total: int) -> tuple[int, int]:
-        clock = self.clock
         ends = self.ends
         heappop = heapq.heappop
         cur = self.cur
@@ -543,7 +568,11 @@ class _Lean:
         counts = self.counts
         gates = self.gates
         limit = self.limit
-        throttle = self.throttle
+        has_th = self.has_th
+        t_scale = self.t_scale
+        t_step = self.t_step
+        t_lead = self.t_lead
+        t_at = self.t_at
         duration = self.duration
         group_is_ck = self.group_is_ck
 
@@ -581,7 +610,6 @@ class _Lean:
             if t >= inf:
                 break
             if t > cur:
-                clock.now = t
                 cur = t
             self.t = t
             if t_ctl <= t:
@@ -672,7 +700,19 @@ class _Lean:
                 score = cur - factor * ns_s
                 if score <= cur and not ready and (tkey, ckey) not in backlogs and (
                     not has_conc or counts.get(ckey, 0) < limit
-                ) and (throttle is None or throttle.acquire(tkey).allowed):
+                ):
+                    if has_th:  # self.t_acquire(tkey, cur), inlined for a live key
+                        snow = cur * t_scale
+                        at = t_at.get(tkey, _NEVER)
+                        if at > snow:
+                            self.enqueue(score, cur, g, tkey, ckey)
+                            if ready:
+                                self.pump(cur)
+                            continue
+                        if at <= snow - t_lead:
+                            self.t_acquire(tkey, cur)  # new or idle: the sweep's turn
+                        else:
+                            t_at[tkey] = at + t_step
                     if has_conc:
                         counts[ckey] = counts.get(ckey, 0) + 1
                     st.runs_started += 1

@@ -299,3 +299,52 @@ def test_progress_is_reported_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
             seen.append(calls)
         assert seen[0] == seen[1]
         assert seen[0][-1] == (450, 450)
+
+
+@pytest.mark.parametrize(("limit", "period", "burst"), [
+    (7, "1s", 0),        # T = 142,857,142.857... ns: instants scaled by 7
+    (3, "10s", 2),       # T = 3.333... s
+    (13, "17s", 1),      # gcd 1: scale 13
+    (4, "2s", 0),        # T a whole number of ns: no scaling
+])
+def test_inline_throttle_is_exact_for_fractional_emission_intervals(
+    limit: int, period: str, burst: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The inlined GCRA refuses, and gives retry instants, exactly as ``Throttle`` does,
+    also when ``period / limit`` is not a whole number of nanoseconds (events land on and
+    around the emission instants, several throttle keys, contention on concurrency)."""
+    r = random.Random(limit * 1000 + burst)
+    cfg = {"id": "f", "triggers": [{"event": NAME}],
+           "throttle": {"limit": limit, "period": period, "burst": burst,
+                        "key": "event.data.plan"},
+           "concurrency": [{"key": "event.data.user_id", "limit": 2}],
+           "steps": [{"run": f"{r.randint(100, 3000)}ms"}]}
+    trace: list[dict[str, Any]] = [{"name": NAME, "data": {"user_id": r.choice("abcdef"),
+                                     "plan": r.choice(["pro", "free"])},
+              "ts": r.choice([r.randint(0, 40_000), 1000 * r.randint(0, 40) // 7])}
+             for _ in range(400)]
+    _both(monkeypatch, cfg, trace)
+    trace.sort(key=lambda e: e["ts"])
+    _both(monkeypatch, cfg, trace, presorted=True)
+
+
+def test_throttle_keys_that_fall_idle_are_forgotten(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Thousands of throttle keys used once each, far apart: the lean throttle's table is
+    swept as the machine's is, and the statistics still match the general path."""
+    cfg = {"id": "f", "triggers": [{"event": NAME}],
+           "throttle": {"limit": 1, "period": "2s", "key": "event.data.user_id"},
+           "steps": [{"run": "1s"}]}
+    trace = [{"name": NAME, "data": {"user_id": f"u{i}", "plan": "free"}, "ts": 500 * i}
+             for i in range(3000)]
+    from flowcontrol import _fastsim
+
+    sizes: list[int] = []
+    real = _fastsim._Lean.t_sweep
+
+    def spy(self: Any, snow: int) -> None:
+        real(self, snow)
+        sizes.append(len(self.t_at))
+
+    monkeypatch.setattr(_fastsim._Lean, "t_sweep", spy)
+    _both(monkeypatch, cfg, trace, presorted=True)
+    assert len(sizes) > 100 and max(sizes) <= 10
