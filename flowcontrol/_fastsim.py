@@ -569,6 +569,7 @@ class _Lean:
         gates = self.gates
         limit = self.limit
         has_th = self.has_th
+        timers = self.timers
         t_scale = self.t_scale
         t_step = self.t_step
         t_lead = self.t_lead
@@ -602,8 +603,15 @@ class _Lean:
         while True:
             t_arr = nxt[0] if nxt is not None else inf
             t_heap = ends[0][0] if ends else inf
-            dl = self.next_deadline() if self.timers else None
-            t_ctl = dl if dl is not None else inf
+            if timers:  # next_deadline(), with a live first timer checked inline
+                t_ctl, _, kind, obj = timers[0]
+                if not (kind == _T_GATE and obj.timer_at == t_ctl) and not (
+                    kind == _T_BACKLOG and obj.state == _ASLEEP and obj.timer_at == t_ctl
+                ) and kind != _T_ENQUEUE:
+                    dl = self.next_deadline()
+                    t_ctl = dl if dl is not None else inf
+            else:
+                t_ctl = inf
             t = t_arr if t_arr < t_heap else t_heap
             if t_ctl < t:
                 t = t_ctl
@@ -627,7 +635,18 @@ class _Lean:
                 if ready:
                     self.pump(cur)
                 g.st.completed += 1
-            while nxt is not None and nxt[0] <= t:
+            while nxt is not None:
+                ta = nxt[0]
+                if ta > t:
+                    # The next arrival comes before any end or timer (a stale first timer
+                    # counts too): move on to its instant here, as the outer loop would
+                    # (nothing to poll, no end due), without the outer loop's work.
+                    if (ends and ends[0][0] <= ta) or (timers and timers[0][0] <= ta):
+                        break
+                    t = ta
+                    if t > cur:
+                        cur = t
+                    self.t = t
                 ev = nxt[1]
                 nxt = next(arrivals, None)
                 done += 1
@@ -687,7 +706,7 @@ class _Lean:
                         self.event(ev, cur)
                         continue
                 g = groups.get(gkey)
-                if g is None or int(ts) * ns_ms > cur:
+                if g is None or (ts if tts is int else int(ts)) * ns_ms > cur:
                     self.event(ev, cur)
                     continue
                 st = g.st
@@ -698,8 +717,9 @@ class _Lean:
                 st.outcomes["run"] += 1
                 st.runs += 1
                 score = cur - factor * ns_s
-                if score <= cur and not ready and (tkey, ckey) not in backlogs and (
-                    not has_conc or counts.get(ckey, 0) < limit
+                if score <= cur and not ready and (
+                    not backlogs or (tkey, ckey) not in backlogs) and (
+                    not has_conc or (running := counts.get(ckey, 0)) < limit
                 ):
                     if has_th:  # self.t_acquire(tkey, cur), inlined for a live key
                         snow = cur * t_scale
@@ -714,7 +734,7 @@ class _Lean:
                         else:
                             t_at[tkey] = at + t_step
                     if has_conc:
-                        counts[ckey] = counts.get(ckey, 0) + 1
+                        counts[ckey] = running + 1
                     st.runs_started += 1
                     st.latencies.append(t - cur)
                     n = g.running + 1
