@@ -248,9 +248,11 @@ class _Lean:
         self.running_fn = 0
         self.peak_fn = 0
         # Event ids of the last 24 h (the controller's idempotency on ids): the dict to
-        # look up, the deque (same order) to expire the oldest in O(1).
+        # look up (id -> when it expires), the deque of the same ids in the same order to
+        # expire the oldest in O(1) (an id is in the dict at most once, so the deque
+        # needs no instants of its own).
         self.seen: dict[str, int] = {}
-        self.seen_q: deque[tuple[int, str]] = deque()
+        self.seen_q: deque[str] = deque()
         self.seen_next = 0
         self.t = 0  # the simulator's instant (the clock never goes below 0)
 
@@ -444,7 +446,8 @@ class _Lean:
         seen = self.seen
         q = self.seen_q
         while q:
-            oldest, e = q[0]
+            e = q[0]
+            oldest = seen[e]
             if oldest > now:
                 self.seen_next = oldest
                 break
@@ -505,7 +508,7 @@ class _Lean:
         if not seen:
             self.seen_next = now + _WINDOW
         seen[eid] = now + _WINDOW
-        self.seen_q.append((now + _WINDOW, eid))
+        self.seen_q.append(eid)
         st.outcomes["run"] += 1
         st.runs += 1
         pm = self.p_memo
@@ -711,9 +714,8 @@ class _Lean:
                     continue
                 st = g.st
                 st.events_in += 1
-                exp = cur + window
-                seen[eid] = exp
-                seen_q.append((exp, eid))
+                seen[eid] = cur + window
+                seen_q.append(eid)
                 st.outcomes["run"] += 1
                 st.runs += 1
                 score = cur - factor * ns_s
