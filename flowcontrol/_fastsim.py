@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from math import gcd
 from typing import Any, Final
 
+from flowcontrol._runtime import _ASLEEP, _IDLE, _PARKED, _READY  # backlog states
 from flowcontrol._time import NS_PER_MS, NS_PER_S
 from flowcontrol.config.model import FunctionConfig
 from flowcontrol.fairness import RoundRobin, WaitQueuePolicy
@@ -38,12 +39,7 @@ _NEVER: Final = -(1 << 64)  # below any instant: a throttle key never seen (or i
 _FLOAT_MAX: Final = 1 << 1000  # ints below this convert to float without overflow
 _WINDOW: Final = 24 * 3600 * NS_PER_S  # idempotency window on event ids
 
-# Backlog states, as in flowcontrol._runtime.
-_IDLE: Final = 0
-_READY: Final = 1
-_PARKED: Final = 2
-_ASLEEP: Final = 3
-# Timer kinds.
+# Timer kinds of this module's own heap.
 _T_GATE: Final = 0
 _T_BACKLOG: Final = 1
 _T_ENQUEUE: Final = 2
