@@ -140,13 +140,31 @@ class _Memo:
 
 
 class _Grp:
-    """One report group: its statistics and how many of its runs are running."""
+    """One report group: its statistics and how many of its runs are running.
 
-    __slots__ = ("running", "st")
+    The loop's common case counts into ``fast`` (events that started at once: each adds
+    one to ``events_in``, ``outcomes["run"]``, ``runs`` and ``runs_started``) and ``peak``
+    (the most running at once); ``fold`` adds them to ``st`` at the end.
+    """
+
+    __slots__ = ("fast", "peak", "running", "st")
 
     def __init__(self, st: Stats) -> None:
         self.st = st
         self.running = 0
+        self.fast = 0
+        self.peak = 0
+
+    def fold(self) -> None:
+        st = self.st
+        n = self.fast
+        self.fast = 0
+        st.events_in += n
+        st.outcomes["run"] += n
+        st.runs += n
+        st.runs_started += n
+        if self.peak > st.peak_concurrency:
+            st.peak_concurrency = self.peak
 
 
 class _Backlog:
@@ -176,13 +194,14 @@ class _Gate:
 class LeanResult:
     """What ``simulate`` needs to build its ``SimResult``."""
 
-    __slots__ = ("end", "peak_function", "stats", "unmatched")
+    __slots__ = ("end", "peak_function", "start", "stats", "unmatched")
 
     def __init__(self, stats: dict[tuple[str, str], Stats], peak_function: dict[str, int],
-                 unmatched: int, end: int) -> None:
+                 unmatched: int, start: int, end: int) -> None:
         self.stats = stats
         self.peak_function = peak_function
         self.unmatched = unmatched
+        self.start = start
         self.end = end
 
 
@@ -194,12 +213,11 @@ class _Lean:
     """The admission state and the event loop."""
 
     def __init__(self, cfg: FunctionConfig, duration: int, group_src: str,
-                 priority_range: tuple[int, int], start: int) -> None:
+                 priority_range: tuple[int, int]) -> None:
         low, high = priority_range
         self.low, self.high = low, high
         self.fn_id = cfg.id
         self.duration = duration
-        self.cur = start if start > 0 else 0  # as simulate's ManualClock moves
         t = cfg.throttle
         self.has_th = t is not None
         # The throttle, as flowcontrol.gcra.Throttle computes it: instants scaled by
@@ -237,12 +255,13 @@ class _Lean:
         self.ready: deque[_Backlog] = deque()
         self.timers: list[tuple[int, int, int, Any]] = []
         self.seq = 0
-        self.ends: list[tuple[int, int, _Grp, str]] = []
-        self.end_seq = 0
+        # Runs in progress, by end time: every run lasts ``duration`` and starts no
+        # earlier than the one before, so they end in the order they started (a FIFO;
+        # the general path's heap, ordered by (end, seq), gives the same order).
+        self.ends: deque[tuple[int, _Grp, str]] = deque()
         self.groups: dict[str, _Grp] = {}
         self.stats: dict[tuple[str, str], Stats] = {}
-        self.running_fn = 0
-        self.peak_fn = 0
+        self.peak_fn = 0  # the most runs at once (``len(self.ends)`` is how many now)
         # Event ids of the last 24 h (the controller's idempotency on ids): the dict to
         # look up (id -> when it expires), the deque of the same ids in the same order to
         # expire the oldest in O(1) (an id is in the dict at most once, so the deque
@@ -261,14 +280,12 @@ class _Lean:
         st.latencies.append(t - created)
         n = g.running + 1
         g.running = n
-        if n > st.peak_concurrency:
-            st.peak_concurrency = n
-        m = self.running_fn + 1
-        self.running_fn = m
-        if m > self.peak_fn:
-            self.peak_fn = m
-        self.end_seq += 1
-        heapq.heappush(self.ends, (t + self.duration, self.end_seq, g, ckey))
+        if n > g.peak:
+            g.peak = n
+        ends = self.ends
+        ends.append((t + self.duration, g, ckey))
+        if len(ends) > self.peak_fn:
+            self.peak_fn = len(ends)
 
     def timer(self, at: int, kind: int, obj: Any) -> None:
         self.seq += 1
@@ -547,17 +564,19 @@ class _Lean:
 
     # -- the loop (flowcontrol.simulate's, with the same order at each instant) -------
 
-    def loop(self, nxt: tuple[int, Mapping[str, Any]] | None,
-             arrivals: Iterator[tuple[int, Mapping[str, Any]]], names: set[str],
-             progress: Callable[[int, int], None] | None, total: int) -> tuple[int, int]:
+    def loop(self, it: Iterator[Mapping[str, Any]], names: set[str],
+             progress: Callable[[int, int], None] | None, total: int) -> tuple[int, int, int]:
+        """Replay ``it`` (events in ``ts`` order, read lazily): (unmatched, start, end).
+
+        Events are read as ``flowcontrol.simulate`` reads a presorted trace: a missing
+        ``ts`` is the previous event's, a missing or empty ``id`` is ``evt-<position>``,
+        and a ``ts`` going backwards is a ValueError.
+        """
         ends = self.ends
-        heappop = heapq.heappop
-        cur = self.cur
+        popleft = ends.popleft
         unmatched = 0
-        done = 0
         every = max(1, total // 100) if total else 10_000
         has_conc = self.has_conc
-        heappush = heapq.heappush
         inf, window, ns_ms, ns_s, fmax = _INF, _WINDOW, NS_PER_MS, NS_PER_S, _FLOAT_MAX
         seen = self.seen
         seen_q = self.seen_q
@@ -599,8 +618,23 @@ class _Lean:
         factor: Any
         tkey: Any
         g: Any
+        # The next arrival, read ahead: its instant ``n_t`` (``inf`` when none is left),
+        # the event, its ts and id; ``pos`` events read so far.
+        n_ev: Any = next(it, None)
+        pos = 0
+        n_ts: Any = 0
+        n_eid: Any = None
+        if n_ev is None:
+            n_t = inf
+            start = 0
+        else:
+            pos = 1
+            n_t, n_ev, n_ts = _read(1, n_ev, 0)
+            n_eid = n_ev.get("id")
+            start = n_t
+        prev = n_t if n_t < inf else 0
+        cur = start if start > 0 else 0
         while True:
-            t_arr = nxt[0] if nxt is not None else inf
             t_heap = ends[0][0] if ends else inf
             if timers:  # next_deadline(), with a live first timer checked inline
                 t_ctl, _, kind, obj = timers[0]
@@ -611,7 +645,7 @@ class _Lean:
                     t_ctl = dl if dl is not None else inf
             else:
                 t_ctl = inf
-            t = t_arr if t_arr < t_heap else t_heap
+            t = n_t if n_t < t_heap else t_heap
             if t_ctl < t:
                 t = t_ctl
             if t >= inf:
@@ -622,9 +656,8 @@ class _Lean:
             if t_ctl <= t:
                 self.poll(cur)
             while ends and ends[0][0] <= t:
-                _, _, g, ckey = heappop(ends)
+                _, g, ckey = popleft()
                 g.running -= 1
-                self.running_fn -= 1
                 if has_conc:  # release(ckey), inlined
                     counts[ckey] -= 1
                     if gates:
@@ -634,23 +667,37 @@ class _Lean:
                 if ready:
                     self.pump(cur)
                 g.st.completed += 1
-            while nxt is not None:
-                ta = nxt[0]
-                if ta > t:
+            while n_t < inf:
+                if n_t > t:
                     # The next arrival comes before any end or timer (a stale first timer
                     # counts too): move on to its instant here, as the outer loop would
                     # (nothing to poll, no end due), without the outer loop's work.
-                    if (ends and ends[0][0] <= ta) or (timers and timers[0][0] <= ta):
+                    if (ends and ends[0][0] <= n_t) or (timers and timers[0][0] <= n_t):
                         break
-                    t = ta
+                    t = n_t
                     if t > cur:
                         cur = t
                     self.t = t
-                ev = nxt[1]
-                nxt = next(arrivals, None)
-                done += 1
-                if progress is not None and done % every == 0:
-                    progress(done, total)
+                ev = n_ev
+                ts = n_ts
+                eid = n_eid
+                n_ev = next(it, None)  # read the next arrival (simulate's _in_order, inline)
+                if n_ev is None:
+                    n_t = inf
+                else:
+                    pos += 1
+                    n_ts = n_ev.get("ts")
+                    n_eid = n_ev.get("id")
+                    if type(n_ts) is int and type(n_eid) is str and n_eid:
+                        n_t = n_ts * ns_ms
+                    else:
+                        n_t, n_ev, n_ts = _read(pos, n_ev, ts)
+                        n_eid = n_ev.get("id")
+                    if n_t < prev:
+                        raise ValueError(f"event {pos}: ts goes backwards in a presorted trace")
+                    prev = n_t
+                if progress is not None and (pos - (n_ev is not None)) % every == 0:
+                    progress(pos - (n_ev is not None), total)
                 name = ev.get("name")
                 if name not in names:
                     unmatched += 1
@@ -659,12 +706,9 @@ class _Lean:
                 # ``event`` makes; anything unusual goes to ``event`` with nothing changed
                 # (but old event ids expired, which ``event`` does first anyway).
                 data = ev.get("data")
-                eid = ev.get("id")
-                ts = ev["ts"]
-                tts = type(ts)
-                if (slow or type(name) is not str or type(data) is not dict or type(eid) is not str
-                        or not (tts is float or (tts is int and -fmax < ts < fmax))
-                        or not seen):
+                if (slow or type(ts) is not int or type(data) is not dict
+                        or type(eid) is not str or type(name) is not str
+                        or not -fmax < ts < fmax or not seen):
                     self.event(ev, cur)
                     continue
                 if cur >= self.seen_next:
@@ -705,15 +749,11 @@ class _Lean:
                         self.event(ev, cur)
                         continue
                 g = groups.get(gkey)
-                if g is None or (ts if tts is int else int(ts)) * ns_ms > cur:
+                if g is None:  # (an int ts is never in the future: its instant is t)
                     self.event(ev, cur)
                     continue
-                st = g.st
-                st.events_in += 1
                 seen[eid] = cur + window
                 seen_q.append(eid)
-                st.outcomes["run"] += 1
-                st.runs += 1
                 score = cur - factor * ns_s
                 if score <= cur and not ready and (
                     not backlogs or (tkey, ckey) not in backlogs) and (
@@ -723,9 +763,7 @@ class _Lean:
                         snow = cur * t_scale
                         at = t_at.get(tkey, _NEVER)
                         if at > snow:
-                            self.enqueue(score, cur, g, tkey, ckey)
-                            if ready:
-                                self.pump(cur)
+                            self.enqueued(score, cur, g, tkey, ckey)
                             continue
                         if at <= snow - t_lead:
                             self.t_acquire(tkey, cur)  # new or idle: the sweep's turn
@@ -733,39 +771,60 @@ class _Lean:
                             t_at[tkey] = at + t_step
                     if has_conc:
                         counts[ckey] = running + 1
-                    st.runs_started += 1
-                    st.latencies.append(t - cur)
+                    g.fast += 1  # events_in, outcomes["run"], runs, runs_started: fold()
+                    g.st.latencies.append(t - cur)
                     n = g.running + 1
                     g.running = n
-                    if n > st.peak_concurrency:
-                        st.peak_concurrency = n
-                    m = self.running_fn + 1
-                    self.running_fn = m
-                    if m > self.peak_fn:
-                        self.peak_fn = m
-                    self.end_seq += 1
-                    heappush(ends, (t + duration, self.end_seq, g, ckey))
+                    if n > g.peak:
+                        g.peak = n
+                    ends.append((t + duration, g, ckey))
+                    if len(ends) > self.peak_fn:
+                        self.peak_fn = len(ends)
                     continue
-                self.enqueue(score, cur, g, tkey, ckey)
-                if ready:
-                    self.pump(cur)
+                self.enqueued(score, cur, g, tkey, ckey)
         if progress is not None:
-            progress(done, total or done)
-        return unmatched, cur
+            progress(pos, total or pos)
+        for g in groups.values():
+            g.fold()
+        return unmatched, start, cur
+
+    def enqueued(self, score: int, now: int, g: _Grp, tkey: str, ckey: str) -> None:
+        """A new run that cannot start at once: counted, queued, and the line pumped."""
+        st = g.st
+        st.events_in += 1
+        st.outcomes["run"] += 1
+        st.runs += 1
+        self.enqueue(score, now, g, tkey, ckey)
+        if self.ready:
+            self.pump(now)
+
+
+def _read(pos: int, ev: Mapping[str, Any], last: Any) -> tuple[int, Mapping[str, Any], Any]:
+    """The arrival instant, event and ts of the ``pos``-th event, as ``simulate`` reads
+    it: a missing ``ts`` is ``last``, a missing or empty ``id`` is ``evt-<pos>``."""
+    ts = ev.get("ts")
+    if ts is None:
+        ev = {**ev, "ts": last}
+        ts = last
+    elif (type(ts) is not int and type(ts) is not float) and (
+        not isinstance(ts, int | float) or isinstance(ts, bool)
+    ):
+        raise ValueError(f"event {pos}: ts must be a number of milliseconds, got {ts!r}")
+    if ev.get("id") in (None, ""):
+        ev = {**ev, "id": f"evt-{pos}"}
+    return round(ts * NS_PER_MS), ev, ts
 
 
 def run_lean(
     cfg: FunctionConfig,
     duration: int,
     group_src: str,
-    nxt: tuple[int, Mapping[str, Any]] | None,
-    arrivals: Iterator[tuple[int, Mapping[str, Any]]],
-    start: int,
+    events: Iterator[Mapping[str, Any]],
     priority_range: tuple[int, int],
     progress: Callable[[int, int], None] | None,
     total: int,
 ) -> LeanResult:
-    """Run the lean pipeline over ``arrivals`` (``nxt`` is the first one, already read)."""
-    sim = _Lean(cfg, duration, group_src, priority_range, start)
-    unmatched, end = sim.loop(nxt, arrivals, set(cfg.events), progress, total)
-    return LeanResult(sim.stats, {cfg.id: sim.peak_fn}, unmatched, end)
+    """Run the lean pipeline over ``events`` (in ``ts`` order, read lazily)."""
+    sim = _Lean(cfg, duration, group_src, priority_range)
+    unmatched, start, end = sim.loop(events, set(cfg.events), progress, total)
+    return LeanResult(sim.stats, {cfg.id: sim.peak_fn}, unmatched, start, end)

@@ -587,14 +587,14 @@ def simulate(
         account_concurrency=account_concurrency, priority_range=priority_range,
         fairness=fairness,
     )
-    sim = None if lean else _Sim(functions, run_duration, group_by, timeline, keep_rows, opts)
     total = len(events) if isinstance(events, Sized) else 0
+    if lean:
+        return _simulate_lean(functions[0], run_duration, events, presorted, priority_range,
+                              progress, total)
+    sim = _Sim(functions, run_duration, group_by, timeline, keep_rows, opts)
     arrivals = _arrivals(events, presorted)
     nxt = next(arrivals, None)
     start = nxt[0] if nxt is not None else 0
-    if sim is None:
-        return _simulate_lean(functions[0], run_duration, nxt, arrivals, start,
-                              priority_range, progress, total)
     fc, clock, heap = sim.fc, sim.clock, sim.heap
     if start > 0:
         clock.set(start)
@@ -671,24 +671,24 @@ def simulate(
 def _simulate_lean(
     cfg: FunctionConfig,
     run_duration: int,
-    nxt: tuple[int, Mapping[str, Any]] | None,
-    arrivals: Iterator[tuple[int, Mapping[str, Any]]],
-    start: int,
+    events: Iterable[Mapping[str, Any]],
+    presorted: bool,
     priority_range: tuple[int, int],
     progress: Callable[[int, int], None] | None,
     total: int,
 ) -> SimResult:
-    """``simulate`` for one plain function, statistics only (``flowcontrol._fastsim``)."""
+    """``simulate`` for one plain function, statistics only (``flowcontrol._fastsim``,
+    which reads the events itself as ``_in_order`` does)."""
     group_src = report_key_expression(cfg)
     duration = _plan(cfg, run_duration)[0][1]
-    r = run_lean(cfg, duration, group_src, nxt, arrivals, start, priority_range, progress,
-                 total)
+    stream = iter(events) if presorted else iter([ev for _, ev in _sorted(events)])
+    r = run_lean(cfg, duration, group_src, stream, priority_range, progress, total)
     return SimResult(
         functions=(cfg.id,),
         runs=[],
         events=[],
         unmatched_events=r.unmatched,
-        start=start,
+        start=r.start,
         end=r.end,
         run_duration=run_duration,
         group_by={cfg.id: group_src},

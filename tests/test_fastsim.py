@@ -185,6 +185,32 @@ def test_bad_events_give_the_same_errors(monkeypatch: pytest.MonkeyPatch) -> Non
         assert errors[0] == errors[1]
 
 
+def test_presorted_traces_are_read_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The lean pipeline reads a presorted trace itself: the same errors, at the same
+    event, as the general path (ts going backwards, a bool or text ts), and the same
+    filling of missing ts and ids."""
+    fc = FunctionConfig.from_mapping(DEMO)
+    ok = {"name": NAME, "data": {"user_id": "a"}, "ts": 5}
+    for bad in ([ok, {**ok, "ts": 4}], [ok, {**ok, "ts": True}], [ok, ok, {**ok, "ts": "x"}],
+                [{**ok, "ts": 5.5}, {**ok, "ts": 5.25}]):
+        errors = []
+        for run in (_lean, _general):
+            with pytest.raises(ValueError) as e:
+                if run is _general:
+                    _general(monkeypatch, [fc], iter(bad), keep_rows=False, presorted=True)
+                else:
+                    simulate([fc], iter(bad), keep_rows=False, presorted=True)
+            errors.append(str(e.value))
+        assert errors[0] == errors[1]
+    filled = [{"name": NAME, "data": {"user_id": "a"}, "ts": 7},
+              {"name": NAME, "data": {"user_id": "a"}},
+              {"name": NAME, "data": {"user_id": "a"}, "ts": 7.4, "id": ""},
+              {"name": NAME, "data": {"user_id": "a"}, "ts": 9, "id": "evt-2"}]
+    r = _both(monkeypatch, DEMO, filled, presorted=True)
+    assert r.stats[("ai-image-processing", "a")].outcomes["skipped"] == 1
+    assert r.start == 7_000_000
+
+
 # -- random plain configs and traces ------------------------------------------------------
 
 KEYS = ['"gpu"', "event.data.user_id", "event.data.plan", None]
