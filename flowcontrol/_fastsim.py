@@ -144,16 +144,18 @@ class _Grp:
 
     The loop's common case counts into ``fast`` (events that started at once: each adds
     one to ``events_in``, ``outcomes["run"]``, ``runs`` and ``runs_started``) and ``peak``
-    (the most running at once); ``fold`` adds them to ``st`` at the end.
+    (the most running at once), and ends into ``done``; ``fold`` adds them to ``st`` at
+    the end.
     """
 
-    __slots__ = ("fast", "peak", "running", "st")
+    __slots__ = ("done", "fast", "peak", "running", "st")
 
     def __init__(self, st: Stats) -> None:
         self.st = st
         self.running = 0
         self.fast = 0
         self.peak = 0
+        self.done = 0
 
     def fold(self) -> None:
         st = self.st
@@ -163,6 +165,8 @@ class _Grp:
         st.outcomes["run"] += n
         st.runs += n
         st.runs_started += n
+        st.completed += self.done
+        self.done = 0
         if self.peak > st.peak_concurrency:
             st.peak_concurrency = self.peak
 
@@ -666,7 +670,7 @@ class _Lean:
                             self.wake_one(gt)
                 if ready:
                     self.pump(cur)
-                g.st.completed += 1
+                g.done += 1
             while n_t < inf:
                 if n_t > t:
                     # The next arrival comes before any end or timer (a stale first timer
@@ -686,8 +690,11 @@ class _Lean:
                     n_t = inf
                 else:
                     pos += 1
-                    n_ts = n_ev.get("ts")
-                    n_eid = n_ev.get("id")
+                    try:
+                        n_ts = n_ev["ts"]
+                        n_eid = n_ev["id"]
+                    except (KeyError, TypeError):  # _read says what is wrong
+                        n_ts = n_eid = None
                     if type(n_ts) is int and type(n_eid) is str and n_eid:
                         n_t = n_ts * ns_ms
                     else:
@@ -716,40 +723,16 @@ class _Lean:
                 if eid in seen or not seen:
                     self.event(ev, cur)
                     continue
-                if ck_name is None:
-                    ckey = ""
-                else:
-                    v = data.get(ck_name)
-                    ckey = ck_memo.get(v) if type(v) is str else None
-                    if ckey is None:
-                        self.event(ev, cur)
-                        continue
-                if g_name is None:
-                    gkey = ckey if group_is_ck else ""
-                else:
-                    v = data.get(g_name)
-                    gkey = g_memo.get(v) if type(v) is str else None
-                    if gkey is None:
-                        self.event(ev, cur)
-                        continue
-                if p_name is None:
-                    factor = 0
-                else:
-                    v = data.get(p_name)
-                    factor = p_memo.get(v) if type(v) is str else None
-                    if factor is None:
-                        self.event(ev, cur)
-                        continue
-                if t_name is None:
-                    tkey = t_const
-                else:
-                    v = data.get(t_name)
-                    tkey = t_memo.get(v) if type(v) is str else None
-                    if tkey is None:
-                        self.event(ev, cur)
-                        continue
-                g = groups.get(gkey)
-                if g is None:  # (an int ts is never in the future: its instant is t)
+                try:  # the keys from the memos (a miss, or a value not a str: ``event``)
+                    ckey = "" if ck_name is None else ck_memo[data[ck_name]]
+                    if g_name is not None:
+                        gkey = g_memo[data[g_name]]
+                    else:
+                        gkey = ckey if group_is_ck else ""
+                    factor = 0 if p_name is None else p_memo[data[p_name]]
+                    tkey = t_const if t_name is None else t_memo[data[t_name]]
+                    g = groups[gkey]  # (an int ts is never in the future: its instant is t)
+                except (KeyError, TypeError):
                     self.event(ev, cur)
                     continue
                 seen[eid] = cur + window
