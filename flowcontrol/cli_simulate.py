@@ -12,9 +12,10 @@ terminal) go to stderr. Same inputs, same bytes out.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
-from pathlib import Path
-from typing import Any, TextIO
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, TextIO, cast
 
 from flowcontrol._time import DurationError, parse_duration
 from flowcontrol.cli import guarded
@@ -78,41 +79,124 @@ def load_config(path: str, err: TextIO) -> list[FunctionConfig]:
 
 
 def load_trace(path: str) -> list[dict[str, Any]]:
-    """Read TRACE; raise ``Usage`` naming the line of the first bad event."""
+    """Read TRACE whole; raise ``Usage`` naming the line of the first bad event."""
+    return list(read_trace(path))
+
+
+class _Unsorted(Exception):
+    """The trace is not in ``ts`` order (``read_trace(..., in_order=True)``)."""
+
+
+def read_trace(path: str, *, in_order: bool = False) -> Iterator[dict[str, Any]]:
+    """Yield TRACE's events one at a time (JSON Lines are read lazily, a JSON array whole).
+
+    Raises ``Usage`` naming the line of the first bad event, when it is reached. With
+    ``in_order``, raises ``_Unsorted`` at the first event whose ``ts`` is below the one
+    before (a missing ``ts`` is the one before's), before yielding it.
+    """
     try:
-        text = Path(path).read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
+        f = open(path, encoding="utf-8-sig")  # noqa: SIM115 (closed below; a generator)
+    except OSError as exc:
         raise Usage(f"{path}: cannot read the trace: {exc}") from None
-    rows: list[tuple[int, Any]] = []
-    if text.lstrip().startswith("["):
+    with f:
+        try:
+            yield from _events(path, f, in_order)
+        except UnicodeDecodeError as exc:
+            raise Usage(f"{path}: cannot read the trace: {exc}") from None
+
+
+def _events(path: str, f: TextIO, in_order: bool) -> Iterator[dict[str, Any]]:
+    lineno = 0
+    first = ""
+    for first in f:
+        lineno += 1
+        if first.strip():
+            break
+    else:
+        return
+    rows: Iterable[tuple[int, Any]]
+    if first.lstrip().startswith("["):
+        text = first + f.read()
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise Usage(f"{path}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from None
-        rows = [(i + 1, e) for i, e in enumerate(data)] if isinstance(data, list) else []
+            at = exc.lineno + lineno - 1
+            raise Usage(f"{path}:{at}:{exc.colno}: invalid JSON: {exc.msg}") from None
+        rows = enumerate(data if isinstance(data, list) else (), start=1)
     else:
-        for lineno, line in enumerate(text.splitlines(), start=1):
-            if line.strip():
-                try:
-                    rows.append((lineno, json.loads(line)))
-                except json.JSONDecodeError as exc:
-                    raise Usage(f"{path}:{lineno}:{exc.colno}: invalid JSON: {exc.msg}") from None
-    events = []
-    for lineno, ev in rows:
-        where = f"{path}:{lineno}"
-        if not isinstance(ev, dict):
-            raise Usage(f"{where}: an event must be a JSON object")
-        if not isinstance(ev.get("name"), str) or not ev["name"]:
-            raise Usage(f"{where}: event.name must be a non-empty string")
-        if "data" in ev and ev["data"] is not None and not isinstance(ev["data"], dict):
-            raise Usage(f"{where}: event.data must be an object")
+        rows = _lines(path, itertools.chain((first,), f), lineno)
+    last: Any = None
+    for n, ev in rows:
+        if type(ev) is not dict:
+            raise Usage(f"{path}:{n}: an event must be a JSON object")
+        name = ev.get("name")
+        if type(name) is not str or not name:
+            raise Usage(f"{path}:{n}: event.name must be a non-empty string")
+        data = ev.get("data")
+        if data is not None and type(data) is not dict:
+            raise Usage(f"{path}:{n}: event.data must be an object")
         ts = ev.get("ts")
-        if ts is not None and (isinstance(ts, bool) or not isinstance(ts, int | float)):
-            raise Usage(f"{where}: event.ts must be a number of milliseconds")
-        if "id" in ev and ev["id"] is not None and not isinstance(ev["id"], str):
-            raise Usage(f"{where}: event.id must be a string")
-        events.append(ev)
-    return events
+        if ts is not None:
+            if type(ts) is not int and type(ts) is not float:
+                raise Usage(f"{path}:{n}: event.ts must be a number of milliseconds")
+            if in_order and last is not None and ts < last:
+                raise _Unsorted
+            last = ts
+        eid = ev.get("id")
+        if eid is not None and type(eid) is not str:
+            raise Usage(f"{path}:{n}: event.id must be a string")
+        yield ev
+
+
+# json.loads' own C scanner (the decoder's ``scan_once``), without its wrapping.
+_SCAN: Callable[[str, int], tuple[Any, int]] = cast(Any, json.JSONDecoder()).scan_once
+
+
+def _lines(path: str, lines: Iterable[str], first: int) -> Iterator[tuple[int, Any]]:
+    """(line number, value) for each non-blank line, numbered from ``first``: what
+    ``json.loads(line)`` gives (it also says what is wrong with a bad line)."""
+    scan = _SCAN
+    for n, line in enumerate(lines, start=first):
+        try:
+            value, end = scan(line, 0)
+        except (StopIteration, ValueError):
+            end = -1
+        if end < 0 or (end != len(line) and line[end:] != "\n"):  # blank, spaced, bad, more
+            if not line.strip():
+                continue
+            try:
+                value = json.loads(line[:-1] if line.endswith("\n") else line)
+            except json.JSONDecodeError as exc:
+                raise Usage(f"{path}:{n}:{exc.colno}: invalid JSON: {exc.msg}") from None
+        yield n, value
+
+
+def _count_events(path: str) -> int:
+    """How many events TRACE holds (its non-blank lines; for the progress bar only)."""
+    with open(path, "rb") as f:
+        head = f.read(1 << 16)
+        if head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"["):
+            return len(load_trace(path))
+        n = 0
+        f.seek(0)
+        for line in f:
+            if line.strip():
+                n += 1
+        return n
+
+
+class _Sized:
+    """An event stream that knows its length (so ``simulate`` reports progress)."""
+
+    def __init__(self, events: Iterator[dict[str, Any]], n: int) -> None:
+        self.events = events
+        self.n = n
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return self.events
+
+    def __len__(self) -> int:
+        return self.n
 
 
 class _Progress:
@@ -134,8 +218,13 @@ class _Progress:
         self.stream.flush()
 
 
-def run_simulation(args: Any, functions: list[FunctionConfig], events: list[dict[str, Any]],
-                   err: TextIO) -> SimResult:
+def run_simulation(args: Any, functions: list[FunctionConfig], err: TextIO) -> SimResult:
+    """Simulate TRACE through ``functions``.
+
+    JSON Lines in ``ts`` order stream through ``simulate`` (memory follows the live work
+    and keys, not the trace; text reports keep statistics only); a trace out of order is
+    then read whole and sorted, which gives the same result.
+    """
     try:
         run_duration = parse_duration(args.run_duration)
     except DurationError as exc:
@@ -151,18 +240,30 @@ def run_simulation(args: Any, functions: list[FunctionConfig], events: list[dict
         except Exception as exc:
             raise Usage(f"--group-by: {exc}") from None
     policy: WaitQueuePolicy = FAIRNESS[getattr(args, "fairness", "round-robin")]()
-    progress = _Progress(err) if err.isatty() and len(events) >= 10_000 else None
-    try:
+    total = _count_events(args.trace) if err.isatty() else 0
+    progress = _Progress(err) if total >= 10_000 else None
+
+    def replay(events: Iterable[dict[str, Any]], presorted: bool) -> SimResult:
+        if progress is not None:
+            progress.last = -1
         return simulate(
             functions,
             events,
             run_duration=run_duration,
             group_by=group_by or None,
             timeline=bool(getattr(args, "plot", None)),
+            keep_rows=getattr(args, "format", "text") == "json",
+            presorted=presorted,
             progress=progress,
             account_concurrency=max(0, getattr(args, "account_concurrency", 0)),
             fairness=policy,
         )
+
+    try:
+        try:
+            return replay(_Sized(read_trace(args.trace, in_order=True), total), True)
+        except _Unsorted:
+            return replay(load_trace(args.trace), False)
     except ValueError as exc:
         raise Usage(f"{args.trace}: {exc}") from None
 
@@ -171,8 +272,7 @@ def run(args: Any, out: TextIO, err: TextIO) -> int:
     """Run ``flowcontrol simulate``; return the exit status."""
     try:
         functions = load_config(args.config, err)
-        events = load_trace(args.trace)
-        result = run_simulation(args, functions, events, err)
+        result = run_simulation(args, functions, err)
     except Usage as exc:
         err.write(f"flowcontrol simulate: {exc}\n")
         return exc.status
