@@ -1,10 +1,11 @@
 """The simulator's lean pipeline for one plain function, statistics only (internal).
 
 ``simulate`` uses it when ``plain(...)`` holds: one function whose runs are one ``run``
-step, triggered by name alone, with at most a throttle, one ``fn``-scoped keyed
-concurrency limit and a priority (no batch, debounce, rate limit, idempotency,
-singleton, cancellation, timeouts), round-robin fairness and no account limit, and the
-caller wants statistics only. It promises the same ``Stats`` per group, the same peaks,
+step, triggered by name alone, with at most a throttle, one concurrency limit (keyed or
+not; with one function and no account limit an ``env`` or ``account`` scope counts what
+``fn`` would) and a priority (no batch, debounce, rate limit, idempotency, singleton,
+cancellation, timeouts), round-robin fairness, and the caller wants statistics only.
+It promises the same ``Stats`` per group, the same peaks,
 the same unmatched count and end time as the general path, number for number and in the
 same order (``tests/test_fastsim.py`` checks it against the general path).
 
@@ -75,13 +76,7 @@ def plain(
     ):
         return False
     conc = cfg.concurrency
-    if len(conc) > 1:
-        return False
-    if conc:
-        c = conc[0]
-        if not c.key or c.scope != "fn" or c.limit < 1:
-            return False
-    return True
+    return len(conc) == 0 or (len(conc) == 1 and conc[0].limit >= 1)  # (0 is no limit)
 
 
 _MEMO_MAX: Final = 1 << 16

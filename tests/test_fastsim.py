@@ -100,9 +100,13 @@ ELIGIBILITY = [
     ({"singleton": {"mode": "skip"}}, {}, False),
     ({"cancelOn": [{"event": "ai/cancel"}]}, {}, False),
     ({"timeouts": {"start": "1m"}}, {}, False),
-    ({"concurrency": [{"limit": 3}]}, {}, False),
+    ({"concurrency": [{"limit": 3}]}, {}, True),
     ({"concurrency": [{"key": "event.data.user_id", "limit": 3, "scope": "account"}]}, {},
-     False),
+     True),
+    ({"concurrency": [{"key": "event.data.user_id", "limit": 3, "scope": "env"}]}, {}, True),
+    ({"concurrency": [{"key": "event.data.user_id", "limit": 3, "scope": "account"}]},
+     {"account_concurrency": 5}, False),
+    ({"concurrency": [{"limit": 3}, {"key": "event.data.user_id", "limit": 2}]}, {}, False),
     ({"concurrency": None}, {}, True),
     ({"triggers": [{"event": NAME, "expression": "event.data.plan == 'pro'"}]}, {}, False),
     ({"triggers": [{"event": "ai/*"}]}, {}, False),
@@ -230,8 +234,12 @@ def configs(draw: st.DrawFn) -> dict[str, Any]:
             th["key"] = key
         cfg["throttle"] = th
     if draw(st.booleans()):
-        cfg["concurrency"] = [{"key": draw(st.sampled_from(KEYS[1:3])),
-                               "limit": draw(st.integers(1, 3))}]
+        c: dict[str, Any] = {"limit": draw(st.integers(1, 3))}
+        key = draw(st.sampled_from(KEYS[1:]))
+        if key is not None:
+            c["key"] = key
+            c["scope"] = draw(st.sampled_from(["fn", "env", "account"]))
+        cfg["concurrency"] = [c]
     prio = draw(st.sampled_from(PRIORITIES))
     if prio is not None:
         cfg["priority"] = {"run": prio}
@@ -290,9 +298,12 @@ def test_seeded_random_contended_traces(seed: int, monkeypatch: pytest.MonkeyPat
         "id": "f", "triggers": [{"event": NAME}],
         "throttle": {"limit": r.randint(1, 4), "period": f"{r.randint(1, 20)}s",
                      "burst": r.randint(0, 2), "key": r.choice(KEYS[:3])},
-        "concurrency": [{"key": r.choice(KEYS[1:3]), "limit": r.randint(1, 3)}],
+        "concurrency": [{"key": r.choice(KEYS[1:3]), "limit": r.randint(1, 3),
+                         "scope": r.choice(["fn", "env", "account"])}],
         "steps": [{"run": f"{r.randint(0, 8000)}ms"}],
     }
+    if seed % 5 == 4:  # one limit for the whole function
+        cfg["concurrency"] = [{"limit": r.randint(1, 3)}]
     if r.random() < 0.5:
         cfg["priority"] = {"run": r.choice(PRIORITIES[1:])}
     trace = [{"name": NAME, "data": {"user_id": r.choice("abcd"),
