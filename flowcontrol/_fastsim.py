@@ -5,9 +5,9 @@ step, triggered by name alone, with at most a throttle, one concurrency limit (k
 not; with one function and no account limit an ``env`` or ``account`` scope counts what
 ``fn`` would) and a priority (no batch, debounce, rate limit, idempotency, singleton,
 cancellation, timeouts), round-robin fairness, and the caller wants statistics only.
-It promises the same ``Stats`` per group, the same peaks,
-the same unmatched count and end time as the general path, number for number and in the
-same order (``tests/test_fastsim.py`` checks it against the general path).
+It promises the same ``Stats`` per group, the same peaks, the same unmatched count and
+end time as the general path, number for number and in the same order
+(``tests/test_fastsim.py`` checks it against the general path).
 
 It is the controller's admission algorithm (``flowcontrol._admission``: backlogs per
 key, parking on the constraint that refused, waking one waiter per freed slot or
