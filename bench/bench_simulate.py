@@ -24,12 +24,18 @@ Run::
     python bench/bench_simulate.py --million --general  # the same on the general path
     python bench/bench_simulate.py --events N # N events
     python bench/bench_simulate.py --memory   # peak memory at 25k, 100k, 400k events
+    python bench/bench_simulate.py --cli      # the command on a 1M-event JSON Lines file
 """
 
 from __future__ import annotations
 
 import heapq
+import json
+import os
+import resource
+import subprocess
 import sys
+import tempfile
 import time
 import tracemalloc
 from collections.abc import Callable, Iterable
@@ -172,8 +178,35 @@ def memory(sizes: tuple[int, ...] = (25_000, 100_000, 400_000)) -> None:
               f"{8 * n / 2**20:5.1f} MiB, trace arrays {24 * n / 2**20:5.1f} MiB)")
 
 
+def cli(n: int = 1_000_000) -> None:
+    """``flowcontrol simulate`` on an ``n``-event JSON Lines file of the same traffic, in a
+    child process: wall and CPU time and peak resident memory (text report, so the trace
+    streams through the lean pipeline)."""
+    spec = TraceSpec(**{**_spec_fields(), "events": n})
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg, trace_file = os.path.join(tmp, "f.json"), os.path.join(tmp, "t.jsonl")
+        with open(cfg, "w") as f:
+            json.dump(DEMO_CONFIG, f)
+        with open(trace_file, "w") as f:
+            for ev in iterate(spec):
+                f.write(json.dumps(ev, separators=(",", ":")) + "\n")
+        size = os.path.getsize(trace_file)
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        wall = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "flowcontrol", "simulate", cfg, trace_file],
+                       check=True, stdout=subprocess.DEVNULL)
+        wall = time.perf_counter() - wall
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    print(f"flowcontrol simulate, {n:,} events ({size / 2**20:.0f} MiB of JSON Lines): "
+          f"{wall:.1f} s wall, {cpu:.1f} s CPU, peak RSS {after.ru_maxrss / 1024:.0f} MiB")
+
+
 def main(argv: Iterable[str]) -> None:
     argv = list(argv)
+    if "--cli" in argv:
+        cli()
+        return
     lean = "--general" not in argv
     if "--million" in argv:
         million(lean=lean)
