@@ -91,9 +91,10 @@ class _Memo:
     on those strings alone); anything else is evaluated on the activation.
     """
 
-    __slots__ = ("calc", "memo", "names")
+    __slots__ = ("calc", "memo", "names", "same")
 
-    def __init__(self, ce: CompiledExpr, calc: Callable[[dict[str, Any]], Any]) -> None:
+    def __init__(self, ce: CompiledExpr, calc: Callable[[dict[str, Any]], Any],
+                 is_key: bool = False) -> None:
         self.calc = calc
         self.memo: dict[Any, Any] = {}
         refs = getattr(getattr(ce, "_program", None), "references", None)
@@ -101,6 +102,10 @@ class _Memo:
         if refs and all(r.startswith("event.data.") and r.count(".") == 2 for r in refs):
             names = tuple(sorted(r[len("event.data."):] for r in refs))
         self.names = names
+        # A key that is the field itself (``event.data.user_id``): a string value is its
+        # own key (``CompiledExpr.key`` returns a string result as it is).
+        self.same = (is_key and names is not None and len(names) == 1
+                     and ce.source.strip() == "event.data." + names[0])
 
     def lookup(self, data: Any) -> Any:
         """The remembered result for ``data``, or ``_NO_MEMO`` (then call ``store``)."""
@@ -111,7 +116,13 @@ class _Memo:
             v = data.get(names[0])
             if type(v) is not str:
                 return _NO_MEMO
-            return self.memo.get(v, _NO_MEMO)
+            r = self.memo.get(v, _NO_MEMO)
+            if r is _NO_MEMO and self.same:
+                memo = self.memo
+                if len(memo) >= _MEMO_MAX:
+                    memo.clear()
+                r = memo[v] = v
+            return r
         vals = tuple(data.get(n) for n in names)
         for v in vals:
             if type(v) is not str:
@@ -205,7 +216,7 @@ class LeanResult:
 
 
 def _key_memo(ce: CompiledExpr | None) -> _Memo | None:
-    return None if ce is None else _Memo(ce, ce.key)
+    return None if ce is None else _Memo(ce, ce.key, is_key=True)
 
 
 class _Lean:
