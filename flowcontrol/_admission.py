@@ -8,6 +8,15 @@ or sleeps until its head's score. Capacity coming back (a lease released, a thro
 ``retry_at``) wakes one waiter of that gate; a waiter that does not use the capacity
 passes it on, so no wake-up is lost and nothing waits that could go.
 
+A concurrency gate is a counter *and* the limit that refused (``_Gate``): functions that
+share an ``env``/``account`` key with different limits (each checks the shared counter
+against its own limit, spec 2.3) wait in separate lines. A release wakes one waiter of
+every gate on the counter whose limit is above the counter's usage, stricter limits
+first: a stricter one that gets in leaves usage below every laxer limit, so each woken
+waiter can go (the other order could use up the stricter limit's slot). A counter with
+one limit (every ``fn``-scoped one) has one gate and costs what a single line did: its
+waiter is woken without reading the usage (if it cannot go it keeps its place).
+
 Fairness: a backlog that got a slot and has more work goes to the back of the ready
 line; one that lost to the same constraint again keeps its place (``push_front``). The
 gate's wait queue comes from the ``WaitQueuePolicy`` (round robin by default).
@@ -37,7 +46,7 @@ from flowcontrol._runtime import (
     _Run,
 )
 from flowcontrol._time import NS_PER_S
-from flowcontrol.concurrency import Concurrency
+from flowcontrol.concurrency import Concurrency, ConcurrencyUsage
 from flowcontrol.decisions import Decision, Hold, run_started, step_started
 from flowcontrol.fairness import WaitQueuePolicy
 
@@ -49,7 +58,9 @@ class Admission:
 
     _backlogs: dict[tuple[Any, ...], _Backlog]
     _conc: Concurrency
-    _gates: dict[tuple[str, ...], _Gate]
+    _cgates: dict[tuple[str, ...], list[_Gate]]
+    _mixed: frozenset[tuple[str, ...]]
+    _gates: dict[tuple[Any, ...], _Gate]
     _out: list[Decision]
     _policy: WaitQueuePolicy
     _ready: deque[_Backlog]
@@ -114,7 +125,8 @@ class Admission:
             if not res.ok:
                 u = res.blocking[0]
                 b.hold = Hold("concurrency", u.key, u.in_use, u.limit, now, None, u.scope)
-                self._park(b, _counter_id(fn.id, u), None)
+                cid = _counter_id(fn.id, u)
+                self._park(b, (*cid, u.limit), None, cid, u)
                 return
             lease = res
         if b.start and fn.throttle is not None:
@@ -172,11 +184,22 @@ class Admission:
             self._timer(now + fn.finish_timeout, _T_FINISH_TIMEOUT, run)
         return True
 
-    def _park(self, b: _Backlog, gid: tuple[str, ...], retry_at: int | None) -> None:
+    def _park(
+        self,
+        b: _Backlog,
+        gid: tuple[Any, ...],
+        retry_at: int | None,
+        cid: tuple[str, ...] | None = None,
+        usage: ConcurrencyUsage | None = None,
+    ) -> None:
+        """Park ``b`` on gate ``gid``: a throttle key, or counter ``cid`` at the limit of
+        ``usage`` (the refusing constraint)."""
         g = self._gates.get(gid)
         if g is None:
             g = _Gate(gid, self._policy.new_queue())
             self._gates[gid] = g
+            if cid is not None and usage is not None:
+                self._open_counter_gate(g, cid, usage, b)
         b.state = _PARKED
         b.gate = g
         wb = b.woken_by
@@ -191,6 +214,46 @@ class Admission:
         if retry_at is not None and (g.timer_at is None or retry_at < g.timer_at):
             g.timer_at = retry_at
             self._timer(retry_at, _T_GATE, g)
+
+    def _open_counter_gate(
+        self, g: _Gate, cid: tuple[str, ...], u: ConcurrencyUsage, b: _Backlog
+    ) -> None:
+        """Index a new concurrency gate under its counter, in ascending limit order."""
+        g.cid = cid
+        g.limit = u.limit
+        g.counter = u.counter
+        g.probe = (b.fn.id, b.ckeys)
+        g.mixed = cid[:-1] in self._mixed
+        gl = self._cgates.get(cid)
+        if gl is None:
+            self._cgates[cid] = [g]
+            return
+        i = 0
+        while i < len(gl) and gl[i].limit < g.limit:
+            i += 1
+        gl.insert(i, g)
+
+    def _close_counter_gate(self, g: _Gate) -> None:
+        assert g.cid is not None
+        gl = self._cgates[g.cid]
+        if len(gl) == 1:
+            del self._cgates[g.cid]
+        else:
+            gl.remove(g)
+
+    def _wake_limits(self, gl: list[_Gate]) -> None:
+        """A slot of a counter with several limits freed: wake one waiter of each gate
+        whose limit is above the counter's usage now, the stricter first (module doc)."""
+        first = gl[0]
+        fn_id, keys = first.probe
+        in_use = 0
+        for u in self._conc.in_use(fn_id, keys):
+            if u.counter == first.counter:
+                in_use = u.in_use
+                break
+        for g in tuple(gl):  # waking may close a gate (and change the list)
+            if in_use < g.limit:
+                self._wake_one(g)
 
     def _pass_on(self, b: _Backlog) -> None:
         """b was woken but did not use the capacity: wake the next waiter."""
@@ -210,6 +273,8 @@ class Admission:
             self._ready.append(w)
         if not g.waiters and g.timer_at is None and self._gates.get(g.id) is g:
             del self._gates[g.id]
+            if g.cid is not None:
+                self._close_counter_gate(g)
 
     def _retire(self, b: _Backlog) -> None:
         if b.live == 0 and self._backlogs.get(b.key) is b:
@@ -223,10 +288,13 @@ class Admission:
             return
         run.lease = None
         self._conc.release(lease)
-        gates = self._gates
-        if gates:
+        cgates = self._cgates
+        if cgates:
             for cid in _counter_ids(run.fn, run.ckeys):
-                g = gates.get(cid)
-                if g is not None and g.waiters:
-                    self._wake_one(g)
+                gl = cgates.get(cid)
+                if gl is not None:
+                    if len(gl) == 1 and not gl[0].mixed:
+                        self._wake_one(gl[0])
+                    else:
+                        self._wake_limits(gl)
 

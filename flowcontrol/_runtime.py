@@ -216,14 +216,27 @@ class _Backlog:
 
 
 class _Gate:
-    """One constraint instance that backlogs can wait on."""
+    """One constraint instance that backlogs can wait on.
 
-    __slots__ = ("id", "timer_at", "waiters")
+    A throttle gate is one throttle key. A concurrency gate is one counter *and* the
+    limit that refused its waiters (``cid``, ``limit``): functions that share an
+    ``env``/``account`` counter with different limits wait apart, so a waiter whose own
+    limit is still reached never holds back one whose limit is not. ``counter`` and
+    ``probe`` (a function id and keys that take the counter) let a release read the
+    counter's usage; ``mixed`` says that functions put different limits on it.
+    """
 
-    def __init__(self, gid: tuple[str, ...], waiters: WaitQueue) -> None:
+    __slots__ = ("cid", "counter", "id", "limit", "mixed", "probe", "timer_at", "waiters")
+
+    def __init__(self, gid: tuple[Any, ...], waiters: WaitQueue) -> None:
         self.id = gid
         self.waiters = waiters
         self.timer_at: int | None = None
+        self.cid: tuple[str, ...] | None = None
+        self.limit = 0
+        self.counter = ""
+        self.probe: tuple[str, tuple[str, ...]] = ("", ())
+        self.mixed = False
 
 
 def _counter_id(fn_id: str, u: ConcurrencyUsage) -> tuple[str, ...]:

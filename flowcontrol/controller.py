@@ -32,20 +32,20 @@ throttle key); when that constraint frees capacity, by a release or by the throt
 ``retry_at``, the parked backlogs are tried again at once, in the order of a pluggable
 ``WaitQueuePolicy`` (round robin across keys by default). No polling, no lost wake-ups:
 every capacity increase wakes a waiter, and a waiter that does not use the capacity
-passes it on.
+passes it on. Functions that put different limits on one shared ``env``/``account`` key
+wait in one line per limit, and a release wakes every line whose limit is above the
+usage (``flowcontrol._admission``), so a stricter function never holds back a laxer one.
 
 Every event gets exactly one outcome per matching function, and ``explain(id)`` says what
 held a run or what happened to an event, with the constraint, key, usage and ETA.
 
 Deliberate deviations (documented, not emulated)
     Admission is immediate on release (the platform polls every 1-5 s). Across keys the
-    order is deterministic (the platform shuffles backlogs at random). Two functions with
-    different limits on one shared key park in one line, so the one with the smaller
-    limit, at the head, can hold back the other until usage drops below its own limit.
-    Idempotency on event ids is checked before the singleton. A ``cancelOn`` entry
-    cancels runs created at most its ``timeout`` before the event (none: for the run's
-    whole life; the platform's default is one year); its ``if`` sees ``event`` (the
-    run's first event) and ``async`` (the cancelling event).
+    order is deterministic (the platform shuffles backlogs at random). Idempotency on
+    event ids is checked before the singleton. A ``cancelOn`` entry cancels runs created
+    at most its ``timeout`` before the event (none: for the run's whole life; the
+    platform's default is one year); its ``if`` sees ``event`` (the run's first event)
+    and ``async`` (the cancelling event).
 """
 
 from __future__ import annotations
@@ -174,10 +174,17 @@ class FlowControl(Admission):
                     self._by_name.setdefault(name, []).append(fn)
             for c in fn.cancel_on:
                 self._cancel_by_name.setdefault(c[0], []).append(fn)
+        # Shared keyed counters (their id without the key) that functions limit differently.
+        limits: dict[tuple[str, ...], set[int]] = {}
+        for fn in self._fns:
+            for lim, pre in zip(fn.keyed, fn.cid_prefixes, strict=True):
+                limits.setdefault(pre, set()).add(lim.limit)
+        self._mixed = frozenset(p for p, ls in limits.items() if len(ls) > 1)
         self._runs: dict[str, _Run] = {}
         self._events: dict[str, list[list[Any]]] = {}
         self._backlogs: dict[tuple[Any, ...], _Backlog] = {}
-        self._gates: dict[tuple[str, ...], _Gate] = {}
+        self._gates: dict[tuple[Any, ...], _Gate] = {}
+        self._cgates: dict[tuple[str, ...], list[_Gate]] = {}
         self._ready: deque[_Backlog] = deque()
         self._timers: list[tuple[int, int, int, Any]] = []
         self._seq = 0

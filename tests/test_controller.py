@@ -266,6 +266,75 @@ def test_FlowControl_shared_account_key_each_function_checks_its_own_limit() -> 
     assert [d.run_id for d in out if isinstance(d, RunStarted)] == ["run-2"]
 
 
+def test_FlowControl_mixed_limits_on_a_shared_key_do_not_block_each_other() -> None:
+    """A (limit 1) and B (limit 3) share account key "openai" (spec 2.3). A's run waits
+    at the head of the line while usage >= 1; B's runs still start whenever usage < 3."""
+    clock = ManualClock()
+    a = FunctionConfig.from_mapping({
+        "id": "A", "triggers": [{"event": "a"}],
+        "concurrency": [{"scope": "account", "key": '"openai"', "limit": 1}]})
+    b = FunctionConfig.from_mapping({
+        "id": "B", "triggers": [{"event": "b"}],
+        "concurrency": [{"scope": "account", "key": '"openai"', "limit": 3}]})
+    fc = FlowControl([a, b], clock=clock)
+    run_of: dict[str, str] = {}
+    steps = [
+        # (t in s, input: event id to send or event id whose run finishes,
+        #  event ids whose runs start, usage of "openai" afterwards)
+        (0, "send b1", ["b1"], 1),
+        (0, "send b2", ["b2"], 2),
+        (0, "send a1", [], 2),  # 2 >= A's 1: queued, first in line
+        (0, "send b3", ["b3"], 3),  # 2 < B's 3: starts though A waits
+        (0, "send b4", [], 3),
+        (0, "send b5", [], 3),
+        (1, "finish b1", ["b4"], 3),  # 2 < 3: B's next starts; A (2 >= 1) keeps waiting
+        (2, "finish b2", ["b5"], 3),
+        (3, "finish b3", [], 2),
+        (4, "finish b4", [], 1),
+        (5, "finish b5", ["a1"], 1),  # 0 < 1: A at last
+        (6, "send b6", ["b6"], 2),
+        (7, "finish a1", [], 1),
+    ]
+    for i, (t, what, want, usage) in enumerate(steps):
+        clock.set(t * S)
+        verb, eid = what.split()
+        if verb == "send":
+            out = fc.receive_event({"name": eid[0], "id": eid})
+        else:
+            out = fc.run_finished(run_of[eid])
+        for d in out:
+            if isinstance(d, RunStarted | RunQueued):
+                run_of[d.event_ids[0]] = d.run_id
+        started = [d.event_ids[0] for d in out if isinstance(d, RunStarted)]
+        in_use = {u.limit: u.in_use for u in fc.concurrency().in_use("B", ("openai",))
+                  if u.key == "openai"}
+        assert (started, in_use[3]) == (want, usage), f"step {i} at {t} s ({what}): {out}"
+    assert fc.backlog_sizes() == {"A": 0, "B": 0}
+
+
+def test_FlowControl_a_release_leaves_a_line_whose_limit_is_still_reached_alone() -> None:
+    """Usage 3 -> 2 wakes B's line (limit 3) only: A's run (limit 1) is not tried in vain
+    and its hold still says since when and on what it waits."""
+    clock = ManualClock()
+    shared = {"scope": "account", "key": '"k"'}
+    a = FunctionConfig.from_mapping({"id": "A", "triggers": [{"event": "a"}],
+                                     "concurrency": [{**shared, "limit": 1}]})
+    b = FunctionConfig.from_mapping({"id": "B", "triggers": [{"event": "b"}],
+                                     "concurrency": [{**shared, "limit": 3}]})
+    fc = FlowControl([a, b], clock=clock)
+    for i in (1, 2, 3):
+        assert kinds(fc.receive_event({"name": "b", "id": f"b{i}"})) == ["RunStarted"]
+    assert kinds(fc.receive_event({"name": "a", "id": "a1"})) == ["RunQueued"]  # run-4
+    clock.set(S)
+    assert kinds(fc.run_finished("run-1")) == []  # nothing of B waits; A's 2 >= 1
+    hold = fc.explain("run-4").hold
+    assert hold is not None
+    assert (hold.since, hold.in_use, hold.limit, hold.key) == (0, 3, 1, "k")
+    fc.run_finished("run-2")
+    out = fc.run_finished("run-3")
+    assert [d.run_id for d in out if isinstance(d, RunStarted)] == ["run-4"]
+
+
 def test_FlowControl_explain_names_constraint_key_usage_and_eta() -> None:
     clock = ManualClock()
     cfg = fn(concurrency=[{"key": "event.data.user", "limit": 1}])
