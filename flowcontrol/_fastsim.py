@@ -1,10 +1,11 @@
 """The simulator's lean pipeline for one plain function, statistics only (internal).
 
 ``simulate`` uses it when ``plain(...)`` holds: one function whose runs are one ``run``
-step, triggered by name alone, with at most a throttle, one concurrency limit (keyed or
-not; with one function and no account limit an ``env`` or ``account`` scope counts what
-``fn`` would) and a priority (no batch, debounce, rate limit, idempotency, singleton,
-cancellation, timeouts), round-robin fairness, and the caller wants statistics only.
+step, triggered by name alone, with at most a rate limit (or idempotency key), a throttle,
+one concurrency limit (keyed or not; with one function and no account limit an ``env`` or
+``account`` scope counts what ``fn`` would) and a priority (no batch, debounce,
+singleton, cancellation, timeouts), round-robin fairness, and the caller wants
+statistics only.
 It promises the same ``Stats`` per group, the same peaks, the same unmatched count and
 end time as the general path, number for number and in the same order
 (``tests/test_fastsim.py`` checks it against the general path).
@@ -30,7 +31,8 @@ from flowcontrol._runtime import _ASLEEP, _IDLE, _PARKED, _READY  # backlog stat
 from flowcontrol._time import NS_PER_MS, NS_PER_S
 from flowcontrol.config.model import FunctionConfig
 from flowcontrol.fairness import RoundRobin, WaitQueuePolicy
-from flowcontrol.keys import CompiledExpr, make_activation, priority_factor
+from flowcontrol.gcra import RateLimit
+from flowcontrol.keys import ERROR, CompiledExpr, make_activation, priority_factor
 from flowcontrol.stats import Stats
 
 __all__ = ["LeanResult", "plain", "run_lean"]
@@ -67,9 +69,8 @@ def plain(
     cfg = functions[0]
     if not isinstance(cfg, FunctionConfig) or priority_range[0] > priority_range[1]:
         return False  # the general path raises the error
-    if (cfg.batch is not None or cfg.rate_limit is not None or cfg.idempotency is not None
-            or cfg.debounce is not None or cfg.singleton is not None or cfg.cancel_on
-            or cfg.timeouts is not None):
+    if (cfg.batch is not None or cfg.debounce is not None or cfg.singleton is not None
+            or cfg.cancel_on or cfg.timeouts is not None):
         return False
     if not cfg.triggers or any(
         t.event is None or t.expression or "*" in t.event for t in cfg.triggers
@@ -245,6 +246,16 @@ class _Lean:
         self.t_sweep_at = 0
         self.tkey = CompiledExpr(t.key) if t is not None and t.key else None
         self.prio = CompiledExpr(cfg.priority.run) if cfg.priority and cfg.priority.run else None
+        # The rate limit (or idempotency key), as the controller applies it: the machine
+        # itself on this pipeline's clock; its key is ``<fn id>-<key>``, the function's id
+        # without a key expression, and a false or missing key is not rate limited.
+        rl = cfg.effective_rate_limit()
+        self.now = 0
+        self.rl = RateLimit(rl.limit, rl.period_ns, clock=lambda: self.now) if rl else None
+        rk = CompiledExpr(rl.key) if rl is not None and rl.key else None
+        self.rl_expr = rk
+        self.rl_const: Any = None if rk is None or not rk.is_constant else rk.optional_key({})
+        self.rl_memo = None if rk is None or rk.is_constant else _Memo(rk, rk.optional_key)
         conc = cfg.concurrency
         self.has_conc = bool(conc)
         self.limit = conc[0].limit if conc else 0
@@ -484,6 +495,25 @@ class _Lean:
             g = self.groups[key] = _Grp(st)
         return g
 
+    def rl_key(self, ev: Mapping[str, Any], data: Any,
+               act: dict[str, Any] | None) -> tuple[Any, dict[str, Any] | None]:
+        """The event's rate limit key (None: not limited; ``ERROR``: refused), and the
+        activation if one was built."""
+        rk = self.rl_expr
+        if rk is None:
+            return self.fn_id, act
+        if rk.is_constant:
+            k = self.rl_const
+        else:
+            m = self.rl_memo
+            assert m is not None
+            k = m.lookup(data)
+            if k is _NO_MEMO:
+                if act is None:
+                    act = make_activation(ev)
+                k = m.store(data, act)
+        return (self.fn_id + "-" + k if isinstance(k, str) else k), act
+
     def event(self, ev: Mapping[str, Any], now: int) -> None:
         """One matching event: validated as the controller does, then its run scheduled."""
         name = ev.get("name")
@@ -522,6 +552,13 @@ class _Lean:
         g = self.group(gkey)
         st = g.st
         st.events_in += 1
+        if self.rl is not None:
+            rkey, act = self.rl_key(ev, data, act)
+            if rkey is not None:
+                self.now = now
+                if rkey is ERROR or not self.rl.acquire(rkey).allowed:
+                    st.outcomes["dropped"] += 1
+                    return
         seen = self.seen
         if now >= self.seen_next:
             self.expire(now)
@@ -615,6 +652,13 @@ class _Lean:
         g_name, g_memo = single(None if group_is_ck else self.g_memo)
         p_name, p_memo = single(self.p_memo)
         t_name, t_memo = single(self.t_memo)
+        rl = self.rl
+        rl_name, rl_memo = single(self.rl_memo)
+        fn_id = self.fn_id
+        rl_fixed: Any = None  # the key of every event, without a key read from the event
+        if rl is not None and (self.rl_expr is None or self.rl_expr.is_constant):
+            rl_fixed = self.rl_key({}, {}, None)[0]
+        rk: Any = None
         tk = self.tkey
         t_const = "" if tk is None else tk.constant_key
         slow = (
@@ -622,6 +666,7 @@ class _Lean:
             or (not group_is_ck and self.g_memo is not None and g_name is None)
             or (self.p_memo is not None and p_name is None)
             or (tk is not None and not tk.is_constant and t_name is None)
+            or (self.rl_memo is not None and rl_name is None)
         )
         ckey: Any
         gkey: Any
@@ -738,9 +783,23 @@ class _Lean:
                     factor = 0 if p_name is None else p_memo[data[p_name]]
                     tkey = t_const if t_name is None else t_memo[data[t_name]]
                     g = groups[gkey]  # (an int ts is never in the future: its instant is t)
+                    if rl_name is not None:
+                        rk = rl_memo[data[rl_name]]
                 except (KeyError, TypeError):
                     self.event(ev, cur)
                     continue
+                if rl is not None:
+                    if rl_name is not None:
+                        rk = fn_id + "-" + rk if type(rk) is str else rk
+                    else:
+                        rk = rl_fixed
+                    if rk is not None:
+                        self.now = cur
+                        if rk is ERROR or not rl.acquire(rk).allowed:
+                            st = g.st
+                            st.events_in += 1
+                            st.outcomes["dropped"] += 1
+                            continue
                 seen[eid] = cur + window
                 seen_q.append(eid)
                 score = cur - factor * ns_s

@@ -93,8 +93,8 @@ ELIGIBILITY = [
     ({}, {"fairness": RoundRobin()}, True),
     ({"steps": [{"run": "1s"}, {"sleep": "1s"}, {"run": "1s"}]}, {}, False),
     ({"steps": []}, {}, True),
-    ({"rateLimit": {"limit": 1, "period": "1m"}}, {}, False),
-    ({"idempotency": "event.data.user_id"}, {}, False),
+    ({"rateLimit": {"limit": 1, "period": "1m"}}, {}, True),
+    ({"idempotency": "event.data.user_id"}, {}, True),
     ({"debounce": {"period": "5s"}}, {}, False),
     ({"batchEvents": {"maxSize": 5, "timeout": "5s"}, "priority": None}, {}, False),
     ({"singleton": {"mode": "skip"}}, {}, False),
@@ -218,6 +218,9 @@ def test_presorted_traces_are_read_the_same(monkeypatch: pytest.MonkeyPatch) -> 
 # -- random plain configs and traces ------------------------------------------------------
 
 KEYS = ['"gpu"', "event.data.user_id", "event.data.plan", None]
+# Rate limit keys: none, a constant, fields (a missing one is not limited), a failing one.
+RL_KEYS = [None, '"all"', "event.data.user_id", "event.data.plan", "event.data.nope",
+           "event.data.user_id + event.data.plan", "int(event.data.plan)"]
 PRIORITIES = [None, "event.data.plan == 'pro' ? 60 : 0", "event.data.p", "event.data.p * 3"]
 
 
@@ -243,6 +246,16 @@ def configs(draw: st.DrawFn) -> dict[str, Any]:
     prio = draw(st.sampled_from(PRIORITIES))
     if prio is not None:
         cfg["priority"] = {"run": prio}
+    limiter = draw(st.sampled_from([None, None, "rateLimit", "idempotency"]))
+    if limiter == "rateLimit":
+        rl: dict[str, Any] = {"limit": draw(st.integers(1, 12)),
+                              "period": f"{draw(st.integers(1, 30))}s"}
+        key = draw(st.sampled_from(RL_KEYS))
+        if key is not None:
+            rl["key"] = key
+        cfg["rateLimit"] = rl
+    elif limiter == "idempotency":
+        cfg["idempotency"] = draw(st.sampled_from(RL_KEYS[1:]))
     if draw(st.booleans()):
         cfg["steps"] = [{"run": f"{draw(st.integers(0, 8000))}ms"}]
     return cfg
@@ -304,12 +317,39 @@ def test_seeded_random_contended_traces(seed: int, monkeypatch: pytest.MonkeyPat
     }
     if seed % 5 == 4:  # one limit for the whole function
         cfg["concurrency"] = [{"limit": r.randint(1, 3)}]
+    if seed % 3 == 1:
+        cfg["rateLimit"] = {"limit": r.randint(1, 30), "period": f"{r.randint(1, 60)}s"}
+        key = r.choice(RL_KEYS)
+        if key is not None:
+            cfg["rateLimit"]["key"] = key
+    elif seed % 3 == 2 and seed % 2:
+        cfg["idempotency"] = r.choice(RL_KEYS[1:])
     if r.random() < 0.5:
         cfg["priority"] = {"run": r.choice(PRIORITIES[1:])}
     trace = [{"name": NAME, "data": {"user_id": r.choice("abcd"),
                                      "plan": r.choice(["pro", "free"]), "p": r.randint(-3, 3)},
               "ts": r.randint(0, 60_000)} for _ in range(r.randint(10, 300))]
     _both(monkeypatch, cfg, trace)
+
+
+@pytest.mark.parametrize(("key", "dropped"), [(None, 19), ("event.data.user_id", 18),
+                                               ("event.data.nope", 0)])
+def test_rate_limit_drops_the_same_events(key: str | None, dropped: int,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """rateLimit 6 per minute (implicit burst 6 // 10 = 0: one at once, then one every
+    10 s); users a and b send an event every second, a from 0 to 10 s, b to 9 s. Keyed
+    by user: a passes at 0 and 10 s, b at 0 s (18 of 21 dropped); function-wide only
+    a's at 0 and 10 s pass (19 dropped); a missing key is not limited."""
+    rl: dict[str, Any] = {"limit": 6, "period": "1m"}
+    if key is not None:
+        rl["key"] = key
+    cfg = {**DEMO, "rateLimit": rl}
+    trace = [{"name": NAME, "data": {"user_id": u, "plan": "free"}, "ts": 1000 * i}
+             for i in range(0, 11) for u in ("a", "b") if (i, u) != (10, "b")]
+    r = _both(monkeypatch, cfg, trace, presorted=True)
+    got = sum(st.outcomes["dropped"] for st in r.stats.values())
+    assert got == dropped
+    assert sum(st.events_in for st in r.stats.values()) == 21
 
 
 def test_event_ids_are_forgotten_after_24_hours(monkeypatch: pytest.MonkeyPatch) -> None:
