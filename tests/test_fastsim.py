@@ -206,7 +206,7 @@ def test_presorted_traces_are_read_the_same(monkeypatch: pytest.MonkeyPatch) -> 
                     simulate([fc], iter(bad), keep_rows=False, presorted=True)
             errors.append(str(e.value))
         assert errors[0] == errors[1]
-    filled = [{"name": NAME, "data": {"user_id": "a"}, "ts": 7},
+    filled: list[dict[str, Any]] = [{"name": NAME, "data": {"user_id": "a"}, "ts": 7},
               {"name": NAME, "data": {"user_id": "a"}},
               {"name": NAME, "data": {"user_id": "a"}, "ts": 7.4, "id": ""},
               {"name": NAME, "data": {"user_id": "a"}, "ts": 9, "id": "evt-2"}]
