@@ -25,19 +25,39 @@ from flowcontrol.singleton import Singleton
 
 IDEMPOTENCY_WINDOW: Final = 24 * 3600 * NS_PER_S
 
+DEFAULT_RETRIES: Final = 4
+"""Retries after a step's first attempt when ``retries`` is not set: "in addition to the
+initial attempt, Inngest will retry a function or a step up to 4 times" (the platform's
+docs, Retries page), so 5 attempts per step."""
+
+BACKOFF: Final = tuple(
+    s * NS_PER_S
+    for s in (15, 30, 60, 2 * 60, 5 * 60, 10 * 60, 20 * 60, 40 * 60, 3600, 2 * 3600)
+)
+"""The wait before retry n+1 after attempt n (0-based) fails: the platform's
+``BackoffTable`` (inngest ``pkg/backoff/backoff.go``; the queue requeues a failed item at
+``DefaultBackoff(attempt)`` = ``TableBackoff``), clamped at its last entry (2 h). The
+platform adds 0-30 s of random jitter; we add none (a deliberate deviation: deterministic)."""
+
+
+def backoff(attempt: int) -> int:
+    """The platform's wait (ns, without jitter) after 0-based attempt ``attempt`` fails."""
+    return BACKOFF[min(attempt, len(BACKOFF) - 1)]
+
 # Run states.
 _QUEUED: Final = 0  # start item waiting
 _RUNNING: Final = 1  # a step holds its slots
 _SLEEPING: Final = 2  # between steps: holds nothing
 _STEP_QUEUED: Final = 3  # next step waiting for concurrency
 _WAITING_TS: Final = 4  # event ts in the future
-_COMPLETED: Final = 5
-_FAILED: Final = 6
-_CANCELLED: Final = 7
-_SKIPPED: Final = 8
+_RETRYING: Final = 5  # a step failed: waiting for its retry, holding no slot
+_COMPLETED: Final = 6  # this and every later state: the run has ended
+_FAILED: Final = 7
+_CANCELLED: Final = 8
+_SKIPPED: Final = 9
 _STATE_NAMES: Final = (
-    "queued", "running", "sleeping", "queued", "queued", "completed", "failed", "cancelled",
-    "skipped",
+    "queued", "running", "sleeping", "queued", "queued", "retrying", "completed", "failed",
+    "cancelled", "skipped",
 )
 
 # Backlog states.
@@ -54,6 +74,7 @@ _T_BATCH: Final = 3
 _T_START_TIMEOUT: Final = 4
 _T_FINISH_TIMEOUT: Final = 5
 _T_ENQUEUE: Final = 6
+_T_RETRY: Final = 7
 
 
 class _Function:
@@ -81,6 +102,7 @@ class _Function:
         "live",
         "plain",
         "priority",
+        "retries",
         "rl",
         "rl_key",
         "seen",
@@ -131,6 +153,7 @@ class _Function:
         tm = cfg.timeouts
         self.start_timeout = tm.start_ns if tm else None
         self.finish_timeout = tm.finish_ns if tm else None
+        self.retries = DEFAULT_RETRIES if cfg.retries is None else cfg.retries
         self.cancel_on = tuple(
             (c.event, _compile(c.if_expr), c.match, c.timeout_ns) for c in cfg.cancel_on
         )
@@ -148,9 +171,9 @@ def _compile(source: str | None) -> CompiledExpr | None:
 
 class _Run:
     __slots__ = (
-        "act", "backlog", "cancel_pending", "ckeys", "created_at", "ended_at", "event_ids",
-        "factor", "first_hold", "fn", "id", "last_hold", "lease", "reason", "score",
-        "started_at", "state", "tkey",
+        "act", "attempt", "backlog", "cancel_pending", "ckeys", "created_at", "ended_at",
+        "event_ids", "factor", "first_hold", "fn", "id", "last_hold", "lease", "reason",
+        "retries", "retry_hold", "score", "started_at", "state", "tkey",
     )
 
     def __init__(
@@ -174,6 +197,9 @@ class _Run:
         self.score = now
         self.ckeys: tuple[str, ...] = ()
         self.tkey = ""
+        self.attempt = 0  # of the current step, 0-based (the platform's ``attempt``)
+        self.retries = 0  # retries of all its steps so far
+        self.retry_hold: Hold | None = None  # while retrying: since when, and until when
 
 
 class _Backlog:

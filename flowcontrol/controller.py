@@ -24,6 +24,13 @@ For each function whose trigger matches an event (spec 1.1):
    (all or nothing); every later step needs concurrency only; a sleeping run holds
    nothing.
 
+Retries (spec 2.4, 8.3): ``step_failed`` gives back the step's slots; with attempts left
+(``retries``, default 4 as on the platform: 5 attempts per step, counted per step) the
+step is queued again after the platform's backoff table (15 s, 30 s, 1 m, ... 2 h; no
+jitter) or at the host's ``retry_at``, needing concurrency again but not the throttle.
+While it waits the run holds no slot and keeps its singleton lock; with no attempts left
+it ends ``failed``.
+
 Waiting work lives in *backlogs*, one per function, kind (start or step) and key
 combination, each a heap ordered by the platform's score (run creation time minus the
 priority factor; a negative factor delays the run even on an empty queue). A backlog that
@@ -64,6 +71,7 @@ from flowcontrol._runtime import (
     _PARKED,
     _QUEUED,
     _READY,
+    _RETRYING,
     _RUNNING,
     _SKIPPED,
     _SLEEPING,
@@ -75,6 +83,7 @@ from flowcontrol._runtime import (
     _T_ENQUEUE,
     _T_FINISH_TIMEOUT,
     _T_GATE,
+    _T_RETRY,
     _T_START_TIMEOUT,
     _WAITING_TS,
     IDEMPOTENCY_WINDOW,
@@ -84,8 +93,9 @@ from flowcontrol._runtime import (
     _glob,
     _path,
     _Run,
+    backoff,
 )
-from flowcontrol._time import NS_PER_MS, NS_PER_S, Clock
+from flowcontrol._time import NS_PER_MS, NS_PER_S, Clock, format_duration
 from flowcontrol.batch import AddOutcome, Batch
 from flowcontrol.concurrency import Concurrency, ConcurrencyConstraint
 from flowcontrol.config.model import FunctionConfig
@@ -101,7 +111,9 @@ from flowcontrol.decisions import (
     Explanation,
     Hold,
     RunCancelled,
+    RunFailed,
     RunSkipped,
+    StepRetrying,
     run_queued,
 )
 from flowcontrol.fairness import RoundRobin, WaitQueuePolicy
@@ -191,6 +203,7 @@ class FlowControl(Admission):
         self._run_seq = 0
         self._event_seq = 0
         self._out: list[Decision] = []
+        self._requeued: list[_Run] = []  # retries queued by this poll (for RunQueued)
 
     # -- inputs ------------------------------------------------------------------------
 
@@ -252,11 +265,54 @@ class FlowControl(Admission):
         if run.state != _RUNNING:
             raise ValueError(f"run {run_id!r} is {_STATE_NAMES[run.state]}, not running a step")
         self._release(run)
+        run.attempt = 0  # attempts are counted per step
         if run.cancel_pending:
             self._end(run, _CANCELLED, now)
         else:
             run.state = _SLEEPING
         self._pump(now)
+        return out
+
+    def step_failed(self, run_id: str, *, retry_at: int | None = None) -> list[Decision]:
+        """step_failed gives back the failed step's slots and retries it or fails the run.
+
+        With attempts left (the function's ``retries``; default 4, the platform's) the
+        step is queued again at ``retry_at`` (ns; default now plus the platform's backoff
+        for this attempt, ``flowcontrol._runtime.BACKOFF``) and then needs concurrency,
+        not the throttle: ``StepRetrying``. Until then the run holds no slot and keeps its
+        singleton lock. With none left the run ends ``failed``: ``RunFailed``. A run
+        cancelled while its step ran ends cancelled instead.
+        """
+        now = self._tick()
+        out: list[Decision] = []
+        self._out = out
+        run = self._live_run(run_id)
+        if run.state != _RUNNING:
+            raise ValueError(f"run {run_id!r} is {_STATE_NAMES[run.state]}, not running a step")
+        if retry_at is not None and (type(retry_at) is not int):
+            raise ValueError(f"retry_at must be an int (ns) or None, got {retry_at!r}")
+        self._release(run)
+        fn = run.fn
+        if run.cancel_pending:
+            self._end(run, _CANCELLED, now)
+        elif run.attempt < fn.retries:
+            at = now + backoff(run.attempt) if retry_at is None else max(retry_at, now)
+            run.attempt += 1
+            run.retries += 1
+            run.state = _RETRYING
+            run.retry_hold = Hold("retry", None, None, None, now, at)
+            out.append(StepRetrying(run.id, fn.id, run.attempt, at))
+            if at <= now:
+                self._retry(run, now)
+            else:
+                self._timer(at, _T_RETRY, run)
+        else:
+            n = run.attempt + 1
+            run.reason = f"step failed on its last attempt ({n} of {fn.retries + 1})"
+            out.append(RunFailed(run.id, fn.id, n, run.reason))
+            self._end(run, _FAILED, now)
+        self._pump(now)
+        self._flush_requeued(now)
         return out
 
     def run_finished(self, run_id: str, *, failed: bool = False) -> list[Decision]:
@@ -303,6 +359,8 @@ class FlowControl(Admission):
             at, _, kind, obj = heapq.heappop(timers)
             self._fire(kind, obj, at, now)
         self._pump(now)
+        if self._requeued:
+            self._flush_requeued(now)
         return out
 
     def next_deadline(self) -> int | None:
@@ -310,8 +368,10 @@ class FlowControl(Admission):
         timers = self._timers
         while timers:
             at, _, kind, obj = timers[0]
-            if (kind == _T_GATE and obj.timer_at != at) or (
-                kind == _T_BACKLOG and (obj.state != _ASLEEP or obj.timer_at != at)
+            if (
+                (kind == _T_GATE and obj.timer_at != at)
+                or (kind == _T_BACKLOG and (obj.state != _ASLEEP or obj.timer_at != at))
+                or (kind == _T_RETRY and (obj.state != _RETRYING or obj.retry_hold.retry_at != at))
             ):
                 heapq.heappop(timers)
                 continue
@@ -366,8 +426,8 @@ class FlowControl(Admission):
         return Explanation(subject_id, "event", fn_id, outcome, reason, run_id=run_id, hold=hold)
 
     def run_status(self, run_id: str) -> str:
-        """run_status is ``queued``, ``running``, ``sleeping``, ``completed``, ``failed``
-        or ``cancelled``."""
+        """run_status is ``queued``, ``running``, ``sleeping``, ``retrying``,
+        ``completed``, ``failed``, ``cancelled`` or ``skipped``."""
         run = self._runs.get(run_id)
         if run is None:
             raise UnknownRunError(f"unknown run {run_id!r}")
@@ -656,6 +716,20 @@ class FlowControl(Admission):
                         continue
                     self._cancel(run, now, f"cancelled by event {ev['id']} ({cname})", ev["id"])
 
+    def _retry(self, run: _Run, now: int) -> None:
+        """A failed step's backoff is over: queue it again (concurrency only)."""
+        run.state = _STEP_QUEUED
+        run.retry_hold = None
+        self._enqueue(run, False, now)
+        self._requeued.append(run)
+
+    def _flush_requeued(self, now: int) -> None:
+        """Say ``RunQueued`` for retried steps that did not start at once (as step_ready)."""
+        for run in self._requeued:
+            if run.state == _STEP_QUEUED:
+                self._queued(run, now)
+        self._requeued.clear()
+
     # -- endings -----------------------------------------------------------------------
 
     def _cancel(self, run: _Run, now: int, reason: str, by: str | None) -> None:
@@ -740,6 +814,11 @@ class FlowControl(Admission):
             if run.state == _WAITING_TS:
                 run.state = _QUEUED
                 self._enqueue(run, True, now)
+        elif kind == _T_RETRY:
+            run = obj
+            h = run.retry_hold
+            if run.state == _RETRYING and h is not None and h.retry_at == at:
+                self._retry(run, now)
 
     # -- explanations ------------------------------------------------------------------
 
@@ -763,6 +842,8 @@ class FlowControl(Admission):
     def _current_hold(self, run: _Run) -> Hold | None:
         if run.state == _WAITING_TS:
             return run.first_hold
+        if run.state == _RETRYING:
+            return run.retry_hold
         b = run.backlog
         if run.state not in (_QUEUED, _STEP_QUEUED) or b is None:
             return None
@@ -779,6 +860,9 @@ class FlowControl(Admission):
         status = _STATE_NAMES[st]
         if run.reason:
             reason = run.reason
+        elif st == _RETRYING and hold is not None and hold.retry_at is not None:
+            reason = (f"attempt {run.attempt} of {run.fn.retries + 1} failed; retrying at "
+                      f"{format_duration(hold.retry_at)}")
         elif hold is not None:
             reason = f"waiting on {hold.describe()}"
         elif run.started_at is not None and run.last_hold is not None:

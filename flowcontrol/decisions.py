@@ -17,6 +17,9 @@ decision               the host should ...
 ``BatchFlushed``       nothing extra: a ``RunStarted``/``RunQueued`` for ``run_id`` follows
 ``RunSkipped``         nothing: the run was not created (singleton, duplicate event)
 ``RunCancelled``       cancel this run (a running step may finish; it starts nothing new)
+``StepRetrying``       nothing yet: the failed step runs again (a ``StepStarted``) at
+                       ``retry_at`` or later, when concurrency allows
+``RunFailed``          mark the run failed: its step failed with no attempts left
 =====================  ==============================================================
 
 Times are integer nanoseconds of the controller's clock.
@@ -39,9 +42,11 @@ __all__ = [
     "Explanation",
     "Hold",
     "RunCancelled",
+    "RunFailed",
     "RunQueued",
     "RunSkipped",
     "RunStarted",
+    "StepRetrying",
     "StepStarted",
     "run_queued",
     "run_started",
@@ -60,10 +65,10 @@ class Hold:
     """Why work waits: a constraint, its key, usage against the limit, and an ETA.
 
     ``constraint`` is one of ``throttle``, ``concurrency`` (with ``scope`` ``fn``,
-    ``env`` or ``account``), ``priority`` (a negative factor delays the run) or
-    ``start`` (an event ``ts`` in the future). ``retry_at`` is when the constraint
-    will admit it, when that is known (throttle, priority); None means "when a slot
-    frees".
+    ``env`` or ``account``), ``priority`` (a negative factor delays the run),
+    ``start`` (an event ``ts`` in the future) or ``retry`` (a failed step waits for its
+    backoff). ``retry_at`` is when the constraint will admit it, when that is known
+    (throttle, priority, retry); None means "when a slot frees".
     """
 
     constraint: str
@@ -179,12 +184,36 @@ class RunCancelled(Decision):
 
 
 @dataclass(frozen=True, slots=True)
+class StepRetrying(Decision):
+    """A step failed and will be attempted again: ``attempt`` is the retry's 0-based
+    attempt number (1 for the first retry, as the platform counts), ``retry_at`` when it
+    is queued again (it then needs concurrency, not the throttle). Until then the run
+    holds no concurrency slot but keeps its singleton lock."""
+
+    run_id: str
+    function: str
+    attempt: int
+    retry_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class RunFailed(Decision):
+    """A step failed on its last allowed attempt (``attempts`` in all): the run ended
+    ``failed`` and gave back its singleton lock."""
+
+    run_id: str
+    function: str
+    attempts: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class Explanation:
     """What happened to an event or a run, and why (``str()`` renders it for people).
 
     ``status`` is the event's outcome (``run``, ``dropped``, ``skipped``, ``debounced``,
     ``batched``, ``superseded``) or the run's state (``queued``, ``running``,
-    ``sleeping``, ``completed``, ``failed``, ``cancelled``, ``skipped``). ``hold`` is
+    ``sleeping``, ``retrying``, ``completed``, ``failed``, ``cancelled``, ``skipped``). ``hold`` is
     what holds it now (None when nothing does); ``holds`` every wait it went through.
     """
 
