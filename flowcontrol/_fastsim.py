@@ -1,11 +1,11 @@
 """The simulator's lean pipeline for one plain function, statistics only (internal).
 
 ``simulate`` uses it when ``plain(...)`` holds: one function whose runs are one ``run``
-step, triggered by name alone, with at most a rate limit (or idempotency key), a throttle,
-one concurrency limit (keyed or not; with one function and no account limit an ``env`` or
-``account`` scope counts what ``fn`` would) and a priority (no batch, debounce,
-singleton, cancellation, timeouts), round-robin fairness, and the caller wants
-statistics only.
+step, triggered by name alone, with at most a rate limit (or idempotency key), a
+throttle, a function-wide concurrency limit, one keyed concurrency limit (with one
+function and no account limit an ``env`` or ``account`` scope counts what ``fn`` would)
+and a priority (no batch, debounce, singleton, cancellation, timeouts), round-robin
+fairness, and the caller wants statistics only.
 It promises the same ``Stats`` per group, the same peaks, the same unmatched count and
 end time as the general path, number for number and in the same order
 (``tests/test_fastsim.py`` checks it against the general path).
@@ -42,6 +42,8 @@ _NEVER: Final = -(1 << 64)  # below any instant: a throttle key never seen (or i
 _FLOAT_MAX: Final = 1 << 1000  # ints below this convert to float without overflow
 _WINDOW: Final = 24 * 3600 * NS_PER_S  # idempotency window on event ids
 
+_FN_GATE: Final = ("f", "")  # the gate of the function-wide limit (with a keyed one)
+
 # Timer kinds of this module's own heap.
 _T_GATE: Final = 0
 _T_BACKLOG: Final = 1
@@ -77,7 +79,11 @@ def plain(
     ):
         return False
     conc = cfg.concurrency
-    return len(conc) == 0 or (len(conc) == 1 and conc[0].limit >= 1)  # (0 is no limit)
+    keyed = cfg.keyed_concurrency()
+    if len(keyed) > 1 or (keyed and not keyed[0].key) or any(c.limit < 1 for c in conc):
+        return False  # (a limit of 0 is no limit)
+    unkeyed = len(conc) - len(keyed)
+    return unkeyed == 0 or (unkeyed == 1 and cfg.function_limit() is not None)
 
 
 _MEMO_MAX: Final = 1 << 16
@@ -256,11 +262,19 @@ class _Lean:
         self.rl_expr = rk
         self.rl_const: Any = None if rk is None or not rk.is_constant else rk.optional_key({})
         self.rl_memo = None if rk is None or rk.is_constant else _Memo(rk, rk.optional_key)
-        conc = cfg.concurrency
-        self.has_conc = bool(conc)
-        self.limit = conc[0].limit if conc else 0
-        self.ck_src = conc[0].key if conc else None
-        self.ckey = CompiledExpr(conc[0].key) if conc and conc[0].key else None
+        # Concurrency: ``counts`` per key against ``limit`` (the keyed limit, or without
+        # one the function-wide limit on the one key ""); with both, the function-wide
+        # ``fn_cap`` is checked against the runs in progress (``len(self.ends)``), first
+        # for a keyed limit of scope fn and after it for env/account (the controller's
+        # check order: its first refusal is where a backlog parks).
+        keyed = cfg.keyed_concurrency()
+        fn_limit = cfg.function_limit() or 0
+        self.has_conc = bool(keyed) or fn_limit > 0
+        self.limit = keyed[0].limit if keyed else fn_limit
+        self.fn_cap = fn_limit if keyed else 0
+        self.fn_first = bool(keyed) and keyed[0].scope == "fn"
+        self.ck_src = keyed[0].key if keyed else None
+        self.ckey = CompiledExpr(keyed[0].key) if keyed and keyed[0].key else None
         self.group_src = group_src
         self.gexpr = CompiledExpr(group_src) if group_src else None
         self.group_is_ck = bool(group_src) and group_src == self.ck_src
@@ -344,9 +358,15 @@ class _Lean:
             self.timer(score, _T_BACKLOG, b)
             self.pass_on(b)
             return
-        if self.has_conc and self.counts.get(b.ckey, 0) >= self.limit:
-            self.park(b, ("c", b.ckey), None)
-            return
+        if self.has_conc:
+            full = self.counts.get(b.ckey, 0) >= self.limit
+            cap = self.fn_cap
+            if cap and len(self.ends) >= cap and (self.fn_first or not full):
+                self.park(b, _FN_GATE, None)
+                return
+            if full:
+                self.park(b, ("c", b.ckey), None)
+                return
         if self.has_th:
             retry = self.t_acquire(b.tkey, now)
             if retry:
@@ -466,14 +486,6 @@ class _Lean:
         self.pump(now)
 
     # -- inputs ----------------------------------------------------------------------
-
-    def release(self, ckey: str) -> None:
-        self.counts[ckey] -= 1
-        gates = self.gates
-        if gates:
-            g = gates.get(("c", ckey))
-            if g is not None and g.waiters:
-                self.wake_one(g)
 
     def expire(self, now: int) -> None:
         """Forget the event ids seen 24 h ago or earlier."""
@@ -599,7 +611,8 @@ class _Lean:
             return
         score = now - factor * NS_PER_S
         if score <= now and not self.ready and (tkey, ckey) not in self.backlogs:
-            ok = not self.has_conc or self.counts.get(ckey, 0) < self.limit
+            ok = not self.has_conc or (self.counts.get(ckey, 0) < self.limit and (
+                not self.fn_cap or len(self.ends) < self.fn_cap))
             if ok and (not self.has_th or not self.t_acquire(tkey, now)):
                 if self.has_conc:
                     self.counts[ckey] = self.counts.get(ckey, 0) + 1
@@ -624,6 +637,7 @@ class _Lean:
         unmatched = 0
         every = max(1, total // 100) if total else 10_000
         has_conc = self.has_conc
+        fn_cap = self.fn_cap
         inf, window, ns_ms, ns_s, fmax = _INF, _WINDOW, NS_PER_MS, NS_PER_S, _FLOAT_MAX
         seen = self.seen
         seen_q = self.seen_q
@@ -716,6 +730,10 @@ class _Lean:
                 if has_conc:  # release(ckey), inlined
                     counts[ckey] -= 1
                     if gates:
+                        if fn_cap:
+                            gt = gates.get(_FN_GATE)
+                            if gt is not None and gt.waiters:
+                                self.wake_one(gt)
                         gt = gates.get(("c", ckey))
                         if gt is not None and gt.waiters:
                             self.wake_one(gt)
@@ -805,7 +823,8 @@ class _Lean:
                 score = cur - factor * ns_s
                 if score <= cur and not ready and (
                     not backlogs or (tkey, ckey) not in backlogs) and (
-                    not has_conc or (running := counts.get(ckey, 0)) < limit
+                    not has_conc or ((running := counts.get(ckey, 0)) < limit
+                                     and (not fn_cap or len(ends) < fn_cap))
                 ):
                     if has_th:  # self.t_acquire(tkey, cur), inlined for a live key
                         snow = cur * t_scale

@@ -106,7 +106,10 @@ ELIGIBILITY = [
     ({"concurrency": [{"key": "event.data.user_id", "limit": 3, "scope": "env"}]}, {}, True),
     ({"concurrency": [{"key": "event.data.user_id", "limit": 3, "scope": "account"}]},
      {"account_concurrency": 5}, False),
-    ({"concurrency": [{"limit": 3}, {"key": "event.data.user_id", "limit": 2}]}, {}, False),
+    ({"concurrency": [{"limit": 3}, {"key": "event.data.user_id", "limit": 2}]}, {}, True),
+    ({"concurrency": [{"key": "event.data.plan", "limit": 3},
+                      {"key": "event.data.user_id", "limit": 2}]}, {}, False),
+    ({"concurrency": [{"limit": 0}, {"key": "event.data.user_id", "limit": 2}]}, {}, False),
     ({"concurrency": None}, {}, True),
     ({"triggers": [{"event": NAME, "expression": "event.data.plan == 'pro'"}]}, {}, False),
     ({"triggers": [{"event": "ai/*"}]}, {}, False),
@@ -243,6 +246,9 @@ def configs(draw: st.DrawFn) -> dict[str, Any]:
             c["key"] = key
             c["scope"] = draw(st.sampled_from(["fn", "env", "account"]))
         cfg["concurrency"] = [c]
+        if key is not None and draw(st.booleans()):  # and a function-wide limit
+            whole = {"limit": draw(st.integers(1, 4))}
+            cfg["concurrency"] = draw(st.sampled_from([[whole, c], [c, whole]]))
     prio = draw(st.sampled_from(PRIORITIES))
     if prio is not None:
         cfg["priority"] = {"run": prio}
@@ -317,6 +323,8 @@ def test_seeded_random_contended_traces(seed: int, monkeypatch: pytest.MonkeyPat
     }
     if seed % 5 == 4:  # one limit for the whole function
         cfg["concurrency"] = [{"limit": r.randint(1, 3)}]
+    elif seed % 5 in (1, 2):  # and one for the whole function
+        cfg["concurrency"].append({"limit": r.randint(1, 6)})
     if seed % 3 == 1:
         cfg["rateLimit"] = {"limit": r.randint(1, 30), "period": f"{r.randint(1, 60)}s"}
         key = r.choice(RL_KEYS)
