@@ -62,7 +62,7 @@ def plain(
     fairness: WaitQueuePolicy | None,
 ) -> bool:
     """Whether the lean pipeline gives the general path's results for this call."""
-    if keep_rows or timeline or group_by is not None or account_concurrency != 0:
+    if keep_rows or timeline or account_concurrency != 0:
         return False
     if fairness is not None and type(fairness) is not RoundRobin:
         return False

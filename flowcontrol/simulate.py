@@ -6,14 +6,18 @@ threads): at each instant it handles, in this order, the controller's own deadli
 that arrive. Events are replayed at their ``ts`` (ms); an event without ``ts`` takes the
 previous one's. Runs are modelled by the function's ``steps`` (``run`` holds concurrency
 slots, ``sleep`` holds nothing) or, without ``steps``, by one step of ``run_duration``.
-The loop runs until nothing is left to happen, so every run started ends.
+A ``run`` step with ``fail: N`` fails its first N attempts, each after its full duration
+(``FlowControl.step_failed``: retried after the platform's backoff, or the run fails
+when ``retries`` runs out). The loop runs until nothing is left to happen, so every run
+started ends.
 
 Same functions, events and options give the same ``SimResult``, byte for byte once
 rendered (``flowcontrol.report``).
 
 One plain function with statistics only (``keep_rows=False``; the exact rule is
 ``flowcontrol._fastsim.plain``) takes a lean pipeline with the same results, several
-times faster; everything else takes the general path through ``FlowControl``.
+times faster; everything else (failing steps included) takes the general path through
+``FlowControl``.
 """
 
 from __future__ import annotations
@@ -36,16 +40,18 @@ from flowcontrol.decisions import (
     EventSkipped,
     EventSuperseded,
     RunCancelled,
+    RunFailed,
     RunQueued,
     RunSkipped,
     RunStarted,
+    StepRetrying,
     StepStarted,
 )
 from flowcontrol.fairness import WaitQueuePolicy
 from flowcontrol.keys import CompiledExpr, make_activation
 from flowcontrol.stats import Stats
 
-__all__ = ["EventRow", "RunRow", "SimResult", "report_key_expression", "simulate"]
+__all__ = ["EventRow", "Failures", "RunRow", "SimResult", "report_key_expression", "simulate"]
 
 _STEP_END: Final = 0
 _STEP_READY: Final = 1
@@ -57,7 +63,7 @@ _WAITING: Final = ("debounced", "batched")  # outcomes that wait for their run
 @dataclass(slots=True)
 class RunRow:
     """One run: times in ns (None if it never got there); status completed, cancelled,
-    skipped or pending."""
+    skipped, failed or pending; ``retries``: how many times one of its steps was retried."""
 
     run_id: str
     function: str
@@ -69,6 +75,20 @@ class RunRow:
     reason: str = ""
     group: str = ""
     stats: Stats | None = field(default=None, repr=False, compare=False)
+    retries: int = 0
+
+
+@dataclass(slots=True)
+class Failures:
+    """Failed runs and step retries of one function and group key (``Stats`` counts a
+    failed run among the pending ones; the report moves it)."""
+
+    failed: int = 0
+    retries: int = 0
+
+    def add(self, other: Failures) -> None:
+        self.failed += other.failed
+        self.retries += other.retries
 
 
 @dataclass(slots=True)
@@ -103,6 +123,8 @@ class SimResult:
     """Whether ``runs`` and ``events`` hold every row (``keep_rows=True``)."""
     timeline: list[tuple[int, str, str, int, int]] = field(default_factory=list)
     """(time, function, group, running, backlog) samples, when asked for."""
+    failures: dict[tuple[str, str], Failures] = field(default_factory=dict)
+    """Per (function, group key): failed runs and retries (only where there were any)."""
 
 
 def report_key_expression(cfg: FunctionConfig) -> str:
@@ -122,12 +144,19 @@ def report_key_expression(cfg: FunctionConfig) -> str:
     return ""
 
 
-def _plan(cfg: FunctionConfig, run_duration: int) -> tuple[tuple[str, int], ...]:
-    """Steps as (kind, ns), starting with a ``run`` (a leading sleep follows a 0 s run)."""
-    steps = tuple((s.kind, s.duration_ns) for s in cfg.steps) or (("run", run_duration),)
+def _plan(cfg: FunctionConfig, run_duration: int) -> tuple[tuple[str, int, int], ...]:
+    """Steps as (kind, ns, failing attempts), starting with a ``run`` (a leading sleep
+    follows a 0 s run)."""
+    steps = tuple((s.kind, s.duration_ns, s.fail) for s in cfg.steps) or (
+        ("run", run_duration, 0),
+    )
     if steps[0][0] != "run":
-        steps = (("run", 0), *steps)
+        steps = (("run", 0, 0), *steps)
     return steps
+
+
+def _fails(plan: tuple[tuple[str, int, int], ...]) -> bool:
+    return any(s[2] for s in plan)
 
 
 class _Sim:
@@ -145,8 +174,11 @@ class _Sim:
         self.clock = ManualClock(0)
         self.fc = FlowControl(functions, clock=self.clock, record=False, **controller_options)
         self.plans = {f.id: _plan(f, run_duration) for f in functions}
-        # Functions whose run is one step and nothing else: its end finishes the run.
-        self.one_step = {k: len(v) == 1 for k, v in self.plans.items()}
+        # Functions whose run is one step that never fails: its end finishes the run.
+        self.one_step = {k: len(v) == 1 and not v[0][2] for k, v in self.plans.items()}
+        self.fails = {k: _fails(v) for k, v in self.plans.items()}
+        self.tries: dict[str, int] = {}  # run -> failed attempts of its current step
+        self.failures: dict[tuple[str, str], Failures] = {}
         self.group_src = {f.id: group_by if group_by is not None else report_key_expression(f)
                           for f in functions}
         self.group_expr = {k: CompiledExpr(v) if v else None for k, v in self.group_src.items()}
@@ -187,6 +219,8 @@ class _Sim:
             EventDebounced: self.on_debounced,
             EventBatched: self.on_batched,
             BatchFlushed: self.on_flushed,
+            StepRetrying: self.on_retrying,
+            RunFailed: self.on_failed,
         }
 
     def at(self, fn: str, group: str) -> Stats:
@@ -278,8 +312,17 @@ class _Sim:
             st.completed += 1
         elif status == "cancelled":
             st.cancelled += 1
+        elif status == "failed":
+            self.failures_of(row).failed += 1
         else:
             st.skipped_runs += 1
+
+    def failures_of(self, row: RunRow) -> Failures:
+        k = (row.function, row.group)
+        f = self.failures.get(k)
+        if f is None:
+            f = self.failures[k] = Failures()
+        return f
 
     def forget(self, run_id: str) -> None:
         if not self.keep_rows:
@@ -429,6 +472,19 @@ class _Sim:
     def on_flushed(self, d: BatchFlushed, t: int) -> None:
         pass  # the run's own RunStarted/RunQueued/RunSkipped follows
 
+    def on_retrying(self, d: StepRetrying, t: int) -> None:
+        row = self.runs[d.run_id]
+        row.retries += 1
+        self.failures_of(row).retries += 1
+
+    def on_failed(self, d: RunFailed, t: int) -> None:
+        row = self.runs[d.run_id]
+        row.reason = d.reason
+        self.end(row, "failed", t)
+        self.step.pop(d.run_id, None)
+        self.tries.pop(d.run_id, None)
+        self.forget(d.run_id)
+
     # -- the run's steps -----------------------------------------------------------------
 
     def step_ended(self, run_id: str, t: int) -> None:
@@ -453,9 +509,18 @@ class _Sim:
         if row.status == "cancelled":
             self.handle(self.fc.step_finished(run_id), t)
             self.step.pop(run_id, None)
+            self.tries.pop(run_id, None)
             self.forget(run_id)
             return
         plan = self.plans[row.function]
+        if self.fails[fn]:
+            fail = plan[self.step[run_id]][2]
+            n = self.tries.get(run_id, 0)
+            if n < fail:  # this attempt fails: a retry (StepRetrying) or the run fails
+                self.tries[run_id] = n + 1
+                self.handle(self.fc.step_failed(run_id), t)
+                return
+            self.tries.pop(run_id, None)
         i = self.step[run_id] + 1
         sleep = 0
         while i < len(plan) and plan[i][0] == "sleep":
@@ -581,16 +646,18 @@ def simulate(
         "priority_range": priority_range,
         "fairness": fairness,
     }
+    plan = _plan(functions[0], run_duration) if len(functions) == 1 else None
     lean = plain(
-        functions, _plan(functions[0], run_duration) if len(functions) == 1 else None,
+        functions,
+        None if plan is None or _fails(plan) else tuple((k, ns) for k, ns, _ in plan),
         group_by=group_by, timeline=timeline, keep_rows=keep_rows,
         account_concurrency=account_concurrency, priority_range=priority_range,
         fairness=fairness,
     )
     total = len(events) if isinstance(events, Sized) else 0
     if lean:
-        return _simulate_lean(functions[0], run_duration, events, presorted, priority_range,
-                              progress, total)
+        return _simulate_lean(functions[0], run_duration, events, presorted, group_by,
+                              priority_range, progress, total)
     sim = _Sim(functions, run_duration, group_by, timeline, keep_rows, opts)
     arrivals = _arrivals(events, presorted)
     nxt = next(arrivals, None)
@@ -665,6 +732,7 @@ def simulate(
         peak_function=sim.peak_fn,
         complete=keep_rows,
         timeline=sim.timeline,
+        failures=sim.failures,
     )
 
 
@@ -673,13 +741,14 @@ def _simulate_lean(
     run_duration: int,
     events: Iterable[Mapping[str, Any]],
     presorted: bool,
+    group_by: str | None,
     priority_range: tuple[int, int],
     progress: Callable[[int, int], None] | None,
     total: int,
 ) -> SimResult:
     """``simulate`` for one plain function, statistics only (``flowcontrol._fastsim``,
     which reads the events itself as ``_in_order`` does)."""
-    group_src = report_key_expression(cfg)
+    group_src = group_by if group_by is not None else report_key_expression(cfg)
     duration = _plan(cfg, run_duration)[0][1]
     stream = iter(events) if presorted else iter([ev for _, ev in _sorted(events)])
     r = run_lean(cfg, duration, group_src, stream, priority_range, progress, total)

@@ -87,7 +87,8 @@ ELIGIBILITY = [
     ({}, {}, True),
     ({}, {"keep_rows": True}, False),
     ({}, {"timeline": True}, False),
-    ({}, {"group_by": "event.data.plan"}, False),
+    ({}, {"group_by": "event.data.plan"}, True),
+    ({}, {"group_by": ""}, True),
     ({}, {"account_concurrency": 5}, False),
     ({}, {"fairness": OldestFirst()}, False),
     ({}, {"fairness": RoundRobin()}, True),
@@ -282,10 +283,13 @@ EVENTS = st.fixed_dictionaries(
 
 
 @given(cfg=configs(), trace=st.lists(EVENTS, max_size=60),
-       run_s=st.integers(0, 10), presort=st.booleans())
+       run_s=st.integers(0, 10), presort=st.booleans(),
+       group_by=st.sampled_from([None, None, "", "event.data.plan", "event.data.user_id",
+                                 " event.data.user_id", "event.data.p * 2"]))
 @settings(deadline=None)
 def test_random_plain_configs_and_traces(
-    cfg: dict[str, Any], trace: list[dict[str, Any]], run_s: int, presort: bool
+    cfg: dict[str, Any], trace: list[dict[str, Any]], run_s: int, presort: bool,
+    group_by: str | None,
 ) -> None:
     if presort:
         last = 0
@@ -294,7 +298,7 @@ def test_random_plain_configs_and_traces(
                 e["ts"] = last = max(last, e["ts"])
     with pytest.MonkeyPatch.context() as mp:
         _both(mp, cfg, trace, run_duration=run_s * S, presorted=presort,
-              priority_range=(-2, 5))
+              priority_range=(-2, 5), group_by=group_by)
 
 
 @pytest.mark.parametrize("seed", range(4))
