@@ -12,7 +12,7 @@ from typing import Any, TextIO
 
 from flowcontrol._time import NS_PER_S, DurationError, parse_duration
 from flowcontrol.cli import guarded
-from flowcontrol.tracegen import PATTERNS, TraceSpec, dumps_jsonl, generate
+from flowcontrol.tracegen import PATTERNS, TraceSpec, jsonl_lines
 
 __all__ = ["add_arguments", "main", "run", "spec_from_args"]
 
@@ -72,17 +72,17 @@ def run(args: Any, out: TextIO, err: TextIO) -> int:
     except ValueError as exc:
         err.write(f"flowcontrol trace: {exc}\n")
         return 2
-    text = dumps_jsonl(generate(spec))
+    lines = jsonl_lines(spec)  # streamed: memory does not grow with --events
     if args.output:
         try:
             with open(args.output, "w", encoding="utf-8", newline="\n") as f:
-                f.write(text)
+                f.writelines(lines)
         except OSError as exc:
             err.write(f"flowcontrol trace: cannot write {args.output}: {exc.strerror}\n")
             return 2
         err.write(f"wrote {spec.events} events to {args.output}\n")
     else:
-        out.write(text)
+        out.writelines(lines)
     return 0
 
 

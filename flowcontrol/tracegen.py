@@ -25,7 +25,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-__all__ = ["PATTERNS", "TraceSpec", "dumps_jsonl", "generate", "iter_jsonl", "iterate"]
+__all__ = ["PATTERNS", "TraceSpec", "dumps_jsonl", "generate", "iter_jsonl", "iterate",
+           "jsonl_lines"]
 
 PATTERNS = ("poisson", "bursty")
 
@@ -69,6 +70,8 @@ class TraceSpec:
             out.append(f"pro fraction must be within 0..1, got {self.pro_fraction}")
         if not self.name:
             out.append("event name must not be empty")
+        if self.seed < 0:
+            out.append(f"seed must be >= 0, got {self.seed}")
         return out
 
 
@@ -109,6 +112,12 @@ def iterate(spec: TraceSpec) -> Iterator[dict[str, Any]]:
     dicts are built lazily, so a million-event trace can stream into ``simulate``.
     Raises ``ValueError`` on a bad spec (before yielding anything).
     """
+    ts, keys, pro = _draws(spec)
+    return _events(spec, ts, keys, pro)
+
+
+def _draws(spec: TraceSpec) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], list[bool]]:
+    """The arrival times (ms), users and plans ``spec`` describes (raises ValueError)."""
     bad = spec.problems()
     if bad:
         raise ValueError("; ".join(bad))
@@ -116,8 +125,33 @@ def iterate(spec: TraceSpec) -> Iterator[dict[str, Any]]:
     arrivals = _arrivals_s(spec, rng)
     keys = _zipf_keys(spec, rng)
     pro = rng.random(spec.keys) < spec.pro_fraction
-    ts = spec.start_ms + np.floor(arrivals * 1000.0).astype(np.int64)
-    return _events(spec, ts, keys, pro.tolist())
+    return spec.start_ms + np.floor(arrivals * 1000.0).astype(np.int64), keys, pro.tolist()
+
+
+def jsonl_lines(spec: TraceSpec) -> Iterator[str]:
+    """The lines of ``dumps_jsonl(generate(spec))``, one event each, made lazily from
+    per-user pieces (no event dicts, no ``json.dumps`` per event). Raises ``ValueError``
+    on a bad spec (before yielding anything)."""
+    ts, keys, pro = _draws(spec)
+    if spec.key_field == "plan":  # one field in data, not two: the general way
+        return (dumps_jsonl([e]) for e in _events(spec, ts, keys, pro))
+    return _lines(spec, ts, keys, pro)
+
+
+def _lines(
+    spec: TraceSpec, ts: np.ndarray[Any, Any], keys: np.ndarray[Any, Any], pro: list[bool]
+) -> Iterator[str]:
+    def text(v: str) -> str:
+        return json.dumps(v, ensure_ascii=False)
+
+    head = f'{{"name":{text(spec.name)},"data":{{{text(spec.key_field)}:'
+    heads = [f'{head}{text(f"user-{k + 1}")},"plan":"{"pro" if p else "free"}"}},"id":"evt-'
+             f'{spec.seed}-' for k, p in enumerate(pro)]
+    for start in range(0, len(ts), _CHUNK):
+        chunk_ts = ts[start : start + _CHUNK].tolist()
+        chunk_keys = keys[start : start + _CHUNK].tolist()
+        for j, (t, k) in enumerate(zip(chunk_ts, chunk_keys, strict=True), start):
+            yield f'{heads[k]}{j:07d}","ts":{t}}}\n'
 
 
 _CHUNK = 1 << 16
