@@ -19,6 +19,7 @@ from typing import Any, TextIO, cast
 
 from flowcontrol._time import DurationError, parse_duration
 from flowcontrol.cli import guarded
+from flowcontrol.compare import compare, compare_document, render_compare_text
 from flowcontrol.config.codes import Severity
 from flowcontrol.config.diagnostics import render
 from flowcontrol.config.files import load_functions
@@ -62,6 +63,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="account-wide concurrency limit (default 0: none)")
     parser.add_argument("--fairness", choices=tuple(FAIRNESS), default="round-robin",
                         help="order of keys waiting on one constraint (default round-robin)")
+    parser.add_argument("--compare", metavar="CONFIG2",
+                        help="also simulate CONFIG2 on the same trace and report, per function "
+                             "and key, what changes (config differences, before -> after)")
 
 
 def load_config(path: str, err: TextIO) -> list[FunctionConfig]:
@@ -218,7 +222,8 @@ class _Progress:
         self.stream.flush()
 
 
-def run_simulation(args: Any, functions: list[FunctionConfig], err: TextIO) -> SimResult:
+def run_simulation(args: Any, functions: list[FunctionConfig], err: TextIO, *,
+                   keep_rows: bool | None = None) -> SimResult:
     """Simulate TRACE through ``functions``.
 
     JSON Lines in ``ts`` order stream through ``simulate`` (memory follows the live work
@@ -252,7 +257,8 @@ def run_simulation(args: Any, functions: list[FunctionConfig], err: TextIO) -> S
             run_duration=run_duration,
             group_by=group_by or None,
             timeline=bool(getattr(args, "plot", None)),
-            keep_rows=getattr(args, "format", "text") == "json",
+            keep_rows=(getattr(args, "format", "text") == "json" if keep_rows is None
+                       else keep_rows),
             presorted=presorted,
             progress=progress,
             account_concurrency=max(0, getattr(args, "account_concurrency", 0)),
@@ -270,6 +276,8 @@ def run_simulation(args: Any, functions: list[FunctionConfig], err: TextIO) -> S
 
 def run(args: Any, out: TextIO, err: TextIO) -> int:
     """Run ``flowcontrol simulate``; return the exit status."""
+    if getattr(args, "compare", None):
+        return run_compare(args, out, err)
     try:
         functions = load_config(args.config, err)
         result = run_simulation(args, functions, err)
@@ -289,6 +297,27 @@ def run(args: Any, out: TextIO, err: TextIO) -> int:
             err.write(f"flowcontrol simulate: --plot: {exc}\n")
             return 1
         err.write(f"wrote {args.plot}\n")
+    return 0
+
+
+def run_compare(args: Any, out: TextIO, err: TextIO) -> int:
+    """``simulate CONFIG TRACE --compare CONFIG2``: both on the same trace, side by side."""
+    try:
+        if args.plot:
+            raise Usage("--plot cannot be combined with --compare")
+        before = load_config(args.config, err)
+        after = load_config(args.compare, err)
+        a = run_simulation(args, before, err, keep_rows=False)
+        b = run_simulation(args, after, err, keep_rows=False)
+    except Usage as exc:
+        err.write(f"flowcontrol simulate: {exc}\n")
+        return exc.status
+    cmp = compare(a, b, (before, after))
+    if args.format == "json":
+        out.write(json.dumps(compare_document(cmp), ensure_ascii=False, separators=(",", ":"))
+                  + "\n")
+    else:
+        out.write(render_compare_text(cmp, top=max(1, args.top)))
     return 0
 
 
