@@ -136,6 +136,16 @@ class _Memo:
                 return _NO_MEMO
         return self.memo.get(vals, _NO_MEMO)
 
+    def value(self, data: Any, ev: Mapping[str, Any], box: list[dict[str, Any]]) -> Any:
+        """The result for event ``ev`` (its ``data``): remembered, or evaluated on its
+        activation, built at most once per event into ``box``."""
+        r = self.lookup(data)
+        if r is _NO_MEMO:
+            if not box:
+                box.append(make_activation(ev))
+            r = self.store(data, box[0])
+        return r
+
     def store(self, data: Any, act: dict[str, Any]) -> Any:
         r = self.calc(act)
         names = self.names
@@ -507,24 +517,17 @@ class _Lean:
             g = self.groups[key] = _Grp(st)
         return g
 
-    def rl_key(self, ev: Mapping[str, Any], data: Any,
-               act: dict[str, Any] | None) -> tuple[Any, dict[str, Any] | None]:
-        """The event's rate limit key (None: not limited; ``ERROR``: refused), and the
-        activation if one was built."""
+    def rl_key(self, ev: Mapping[str, Any], data: Any, box: list[dict[str, Any]]) -> Any:
+        """The event's rate limit key (None: not limited; ``ERROR``: refused)."""
         rk = self.rl_expr
         if rk is None:
-            return self.fn_id, act
+            return self.fn_id
         if rk.is_constant:
             k = self.rl_const
         else:
-            m = self.rl_memo
-            assert m is not None
-            k = m.lookup(data)
-            if k is _NO_MEMO:
-                if act is None:
-                    act = make_activation(ev)
-                k = m.store(data, act)
-        return (self.fn_id + "-" + k if isinstance(k, str) else k), act
+            assert self.rl_memo is not None
+            k = self.rl_memo.value(data, ev, box)
+        return self.fn_id + "-" + k if isinstance(k, str) else k
 
     def event(self, ev: Mapping[str, Any], now: int) -> None:
         """One matching event: validated as the controller does, then its run scheduled."""
@@ -540,32 +543,15 @@ class _Lean:
         ts = ev["ts"]
         if type(ts) is int and not -_FLOAT_MAX < ts < _FLOAT_MAX:
             float(ts)  # raises OverflowError, as building the activation does
-        act: dict[str, Any] | None = None
-        ck = self.ck_memo
-        if ck is None:
-            ckey = ""
-        else:
-            ckey = ck.lookup(data)
-            if ckey is _NO_MEMO:
-                act = make_activation(ev)
-                ckey = ck.store(data, act)
-        if self.group_is_ck:
-            gkey = ckey
-        else:
-            ge = self.g_memo
-            if ge is None:
-                gkey = ""
-            else:
-                gkey = ge.lookup(data)
-                if gkey is _NO_MEMO:
-                    if act is None:
-                        act = make_activation(ev)
-                    gkey = ge.store(data, act)
+        box: list[dict[str, Any]] = []  # the activation, once built
+        ck, ge, pm, tm = self.ck_memo, self.g_memo, self.p_memo, self.t_memo
+        ckey = "" if ck is None else ck.value(data, ev, box)
+        gkey = ckey if self.group_is_ck else "" if ge is None else ge.value(data, ev, box)
         g = self.group(gkey)
         st = g.st
         st.events_in += 1
         if self.rl is not None:
-            rkey, act = self.rl_key(ev, data, act)
+            rkey = self.rl_key(ev, data, box)
             if rkey is not None:
                 self.now = now
                 if rkey is ERROR or not self.rl.acquire(rkey).allowed:
@@ -583,28 +569,15 @@ class _Lean:
         self.seen_q.append(eid)
         st.outcomes["run"] += 1
         st.runs += 1
-        pm = self.p_memo
-        if pm is None:
-            factor = 0
-        else:
-            factor = pm.lookup(data)
-            if factor is _NO_MEMO:
-                if act is None:
-                    act = make_activation(ev)
-                factor = pm.store(data, act)
+        factor = 0 if pm is None else pm.value(data, ev, box)
         tk = self.tkey
         if tk is None:
             tkey = ""
         elif tk.is_constant:
             tkey = tk.constant_key
         else:
-            tm = self.t_memo
             assert tm is not None
-            tkey = tm.lookup(data)
-            if tkey is _NO_MEMO:
-                if act is None:
-                    act = make_activation(ev)
-                tkey = tm.store(data, act)
+            tkey = tm.value(data, ev, box)
         ts_ns = int(ts) * NS_PER_MS
         if ts_ns > now:  # created at its ts, queued from then (its latency counts from now)
             self.timer(ts_ns, _T_ENQUEUE, (ts_ns - factor * NS_PER_S, now, g, tkey, ckey))
@@ -671,7 +644,7 @@ class _Lean:
         fn_id = self.fn_id
         rl_fixed: Any = None  # the key of every event, without a key read from the event
         if rl is not None and (self.rl_expr is None or self.rl_expr.is_constant):
-            rl_fixed = self.rl_key({}, {}, None)[0]
+            rl_fixed = self.rl_key({}, {}, [])
         rk: Any = None
         tk = self.tkey
         t_const = "" if tk is None else tk.constant_key
