@@ -2,8 +2,8 @@
 
 ``summarize(result)`` computes, per function and per group key (see
 ``flowcontrol.simulate.report_key_expression``): events in, runs started, completed,
-cancelled and skipped, events dropped, skipped, superseded; start latency percentiles;
-peak concurrency (steps holding slots at once); throughput. ``render_text`` and
+cancelled, skipped and failed, step retries, events dropped, skipped, superseded; start
+latency percentiles; peak concurrency (steps holding slots at once); throughput. ``render_text`` and
 ``render_json`` turn it into the command's output. Both are deterministic: the same
 ``SimResult`` gives the same bytes.
 
@@ -26,12 +26,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from flowcontrol._time import NS_PER_MS, NS_PER_S, format_duration
-from flowcontrol.simulate import EventRow, RunRow, SimResult
+from flowcontrol.simulate import EventRow, Failures, RunRow, SimResult
 from flowcontrol.stats import RUN_STATUSES, Stats
 
 __all__ = ["SCHEMA_VERSION", "Summary", "render_json", "render_text", "summarize", "to_document"]
 
 SCHEMA_VERSION = 1
+_STATUSES = (*RUN_STATUSES, "failed")
 
 
 def ms(ns: int | None) -> float | int | None:
@@ -49,6 +50,28 @@ class Summary:
     functions: dict[str, Stats]
     keys: dict[str, dict[str, Stats]]
     span_ns: int
+    failures: dict[str, Failures]
+    key_failures: dict[str, dict[str, Failures]]
+
+    def stats_dict(self, st: Stats, f: Failures | None) -> dict[str, Any]:
+        """``Stats.to_dict`` with failed runs moved out of the pending ones, and retries."""
+        d = st.to_dict(self.span_ns)
+        f = f or _NONE
+        out: dict[str, Any] = {}
+        for k, v in d.items():
+            if k == "runs_pending":
+                out["runs_failed"] = f.failed
+                v -= f.failed
+            out[k] = v
+            if k == "runs_started":
+                out["retries"] = f.retries
+        return out
+
+    def any_failures(self) -> bool:
+        return any(f.failed or f.retries for f in self.failures.values())
+
+
+_NONE = Failures()
 
 
 def summarize(result: SimResult) -> Summary:
@@ -61,7 +84,12 @@ def summarize(result: SimResult) -> Summary:
         total = Stats.merged(keys[fn].values())
         total.peak_concurrency = result.peak_function.get(fn, 0)
         functions[fn] = total
-    return Summary(functions, keys, max(result.end - result.start, 0))
+    failures = {fn: Failures() for fn in result.functions}
+    key_failures: dict[str, dict[str, Failures]] = {fn: {} for fn in result.functions}
+    for (fn, group), f in result.failures.items():
+        failures[fn].add(f)
+        key_failures[fn][group] = f
+    return Summary(functions, keys, max(result.end - result.start, 0), failures, key_failures)
 
 
 def _key_order(item: tuple[str, Stats]) -> tuple[int, str]:
@@ -69,7 +97,7 @@ def _key_order(item: tuple[str, Stats]) -> tuple[int, str]:
 
 
 def _run_doc(r: RunRow) -> dict[str, Any]:
-    status = r.status if r.status in RUN_STATUSES else "pending"
+    status = r.status if r.status in _STATUSES else "pending"
     return {
         "run_id": r.run_id,
         "function": r.function,
@@ -80,6 +108,7 @@ def _run_doc(r: RunRow) -> dict[str, Any]:
         "status": status,
         "reason": r.reason,
         "key": r.group,
+        "retries": r.retries,
     }
 
 
@@ -104,10 +133,10 @@ def to_document(result: SimResult, summary: Summary | None = None) -> dict[str, 
     s = summary or summarize(result)
     functions = []
     for fn, st in s.functions.items():
-        d = st.to_dict(s.span_ns)
+        d = s.stats_dict(st, s.failures[fn])
         d = {"function": fn, "key_expression": result.group_by.get(fn, ""), **d}
         d["keys"] = [
-            {"key": k, **ks.to_dict(s.span_ns)}
+            {"key": k, **s.stats_dict(ks, s.key_failures[fn].get(k))}
             for k, ks in sorted(s.keys[fn].items(), key=_key_order)
         ]
         functions.append(d)
@@ -145,11 +174,16 @@ _COLUMNS = ("events", "started", "dropped", "skipped", "cancel", "p50", "p90", "
             "peak", "runs/s")
 
 
-def _row(label: str, st: Stats, span_ns: int) -> list[str]:
+_FAILURE_COLUMNS = ("failed", "retries")
+
+
+def _row(label: str, st: Stats, span_ns: int, failures: Failures | None = None) -> list[str]:
+    """One table row; with ``failures``, its failed runs and retries after ``cancel``."""
     lat = st.latency_ms()
     d = st.to_dict(span_ns)
     skipped = st.outcomes["skipped"]
     thr = d["throughput_per_s"]
+    extra = [] if failures is None else [str(failures.failed), str(failures.retries)]
     return [
         label,
         str(st.events_in),
@@ -157,6 +191,7 @@ def _row(label: str, st: Stats, span_ns: int) -> list[str]:
         str(st.outcomes["dropped"]),
         str(skipped),
         str(st.cancelled),
+        *extra,
         _fmt_ms(lat["p50"]),
         _fmt_ms(lat["p90"]),
         _fmt_ms(lat["p99"]),
@@ -185,16 +220,23 @@ def render_text(result: SimResult, *, top: int = 10) -> str:
         f"({sum(st.events_in for st in s.functions.values())} events in, "
         f"{result.unmatched_events} matched no function)",
     ]
+    # Failed runs and retries get columns when any run failed or retried.
+    fail_cols = s.any_failures()
+    columns = list(_COLUMNS)
+    if fail_cols:
+        i = columns.index("cancel") + 1
+        columns[i:i] = _FAILURE_COLUMNS
     for fn, st in s.functions.items():
         expr_src = result.group_by.get(fn, "")
         lines.append("")
         lines.append(f"function {fn}" + (f"  (keys: {expr_src})" if expr_src else ""))
-        header = ["", *_COLUMNS]
-        rows = [_row("total", st, s.span_ns)]
+        header = ["", *columns]
+        rows = [_row("total", st, s.span_ns, s.failures[fn] if fail_cols else None)]
         ranked = sorted(s.keys[fn].items(), key=_key_order)
         if expr_src:
             for k, ks in ranked[:top]:
-                rows.append(_row(f"  {k}", ks, s.span_ns))
+                kf = (s.key_failures[fn].get(k) or _NONE) if fail_cols else None
+                rows.append(_row(f"  {k}", ks, s.span_ns, kf))
         lines.extend(_table(rows, header))
         if expr_src and len(ranked) > top:
             lines.append(f"  ... {len(ranked) - top} more keys")
@@ -203,8 +245,9 @@ def render_text(result: SimResult, *, top: int = 10) -> str:
         for what in ("debounced", "batched", "superseded"):
             if o[what]:
                 notes.append(f"{o[what]} {what}")
-        if st.pending:
-            notes.append(f"{st.pending} runs still pending")
+        pending = st.pending - s.failures[fn].failed
+        if pending:
+            notes.append(f"{pending} runs still pending")
         if notes:
             lines.append("  " + ", ".join(notes))
     lines.append("")
@@ -212,4 +255,7 @@ def render_text(result: SimResult, *, top: int = 10) -> str:
         "latency = run start - run creation; peak = most steps holding slots at once; "
         "runs/s = completed runs per simulated second"
     )
+    if fail_cols:
+        lines.append("failed = runs whose step failed with no retries left; retries = failed "
+                     "attempts retried after the backoff")
     return "\n".join(lines) + "\n"

@@ -11,7 +11,10 @@ readies and cancels steps, and after every input checks that
   each run judged against its own function's limits on a shared counter;
 * within one key, the run that starts is the one with the lowest priority score (created
   minus factor; ties by arrival), and never before its score;
-* every event has exactly one outcome.
+* every event has exactly one outcome;
+* a failed step (``step_failed``) is retried while the function's ``retries`` allow, holds
+  no slot while it waits for its retry, then needs concurrency again; the run fails once
+  the attempts of one step run out.
 
 A second test runs whole random traces through the simulator and checks the same
 accounting on its report.
@@ -39,11 +42,13 @@ from flowcontrol.decisions import (
     EventDropped,
     EventSkipped,
     RunCancelled,
+    RunFailed,
     RunQueued,
     RunStarted,
+    StepRetrying,
     StepStarted,
 )
-from flowcontrol.report import summarize
+from flowcontrol.report import summarize, to_document
 from flowcontrol.simulate import simulate
 
 S = 1_000_000_000
@@ -71,14 +76,16 @@ class _Fn:
 
     def __init__(self, fid: str, fn_limit: int, key_limit: int, scope: str,
                  throttle: tuple[int, int, int] | None, throttle_keyed: bool,
-                 priority: bool) -> None:
+                 priority: bool, retries: int) -> None:
         self.id = fid
+        self.retries = retries
         self.fn_limit, self.key_limit, self.scope = fn_limit, key_limit, scope
         self.throttle_keyed = throttle_keyed
         self.priority = priority
         self.ref = None if throttle is None else RefGcra(throttle[0], throttle[1] * S,
                                                          throttle[2])
-        cfg: dict[str, Any] = {"id": fid, "triggers": [{"event": f"e{fid}"}]}
+        cfg: dict[str, Any] = {"id": fid, "triggers": [{"event": f"e{fid}"}],
+                               "retries": retries}
         if priority:
             cfg["priority"] = {"run": "int(event.data.p)"}
         conc: list[dict[str, Any]] = []
@@ -111,6 +118,7 @@ fn_setup = st.builds(
     st.none() | st.tuples(st.integers(1, 3), st.integers(1, 5), st.integers(0, 2)),
     st.booleans(),  # throttle keyed
     st.booleans(),  # priority
+    st.integers(0, 2),  # retries
 )
 
 
@@ -136,6 +144,8 @@ class ControllerMachine(RuleBasedStateMachine):
         self.starts: list[tuple[str, int]] = []
         self.score: dict[str, int] = {}
         self.p_of_event: dict[str, int] = {}
+        self.attempts: dict[str, int] = {}  # run -> failed attempts of its current step
+        self.retry_at: dict[str, int] = {}
 
     @initialize(first=fn_setup, second=fn_setup | st.none())
     def setup(self, first: tuple[Any, ...], second: tuple[Any, ...] | None) -> None:
@@ -224,7 +234,34 @@ class ControllerMachine(RuleBasedStateMachine):
     @rule(ms=st.integers(0, 4000))
     def tick(self, ms: int) -> None:
         self.clock.advance(ms * 1_000_000)
+        now = self.clock.now
+        for r in self.runs_in("retrying"):
+            if self.retry_at[r] <= now:
+                self.state[r] = "step_queued"  # the retry is due: it needs a slot again
         self.apply(self.fc.poll())
+
+    @precondition(lambda self: bool(self.runs_in("running")))
+    @rule(data=st.data(), after_ms=st.sampled_from([0, 500, 3000]))
+    def fail_step(self, data: st.DataObject, after_ms: int) -> None:
+        run = data.draw(st.sampled_from(self.runs_in("running")))
+        now = self.clock.now
+        at = now + after_ms * 1_000_000
+        out = self.fc.step_failed(run, retry_at=at)
+        f = self.fn[run]
+        if run in self.cancelling:  # cancelled while its step ran: ends cancelled
+            self.state[run] = "done"
+        else:
+            n = self.attempts.get(run, 0) + 1
+            first = out.pop(0)
+            if n <= f.retries:
+                assert first == StepRetrying(run, f.id, n, at), first
+                self.attempts[run] = n
+                self.retry_at[run] = at
+                self.state[run] = "retrying" if at > now else "step_queued"
+            else:
+                assert isinstance(first, RunFailed) and first.attempts == n, first
+                self.state[run] = "done"
+        self.apply(out)
 
     @precondition(lambda self: bool(self.runs_in("running")))
     @rule(data=st.data(), whole_run=st.booleans())
@@ -236,6 +273,7 @@ class ControllerMachine(RuleBasedStateMachine):
         else:
             out = self.fc.step_finished(run)
             self.state[run] = "sleeping"
+        self.attempts.pop(run, None)  # attempts are counted per step
         self.apply(out)
 
     @precondition(lambda self: bool(self.runs_in("sleeping")))
@@ -316,7 +354,7 @@ class SharedKeyMachine(ControllerMachine):
                 fn_limits=st.tuples(st.integers(0, 3), st.integers(0, 3)),
                 priority=st.booleans())
     def setup(self, limits: list[int], fn_limits: tuple[int, int], priority: bool) -> None:
-        self.fns = [_Fn(fid, fl, kl, "account", None, False, priority)
+        self.fns = [_Fn(fid, fl, kl, "account", None, False, priority, 1)
                     for fid, fl, kl in zip("fg", fn_limits, limits, strict=True)]
         self.fc = FlowControl([f.config for f in self.fns], clock=self.clock)
 
@@ -345,8 +383,14 @@ def configs(draw: st.DrawFn) -> dict[str, Any]:
         cfg["batchEvents"] = {"maxSize": draw(st.integers(2, 5)), "timeout": "3s"}
     elif extra in ("skip", "cancel"):
         cfg["singleton"] = {"mode": extra}
-    if draw(st.booleans()):
-        cfg["steps"] = [{"run": "1s"}, {"sleep": "3s"}, {"run": "2s"}]
+    shape = draw(st.sampled_from(["one", "steps", "failing one", "failing steps"]))
+    fail = draw(st.integers(1, 3)) if shape.startswith("failing") else 0
+    if shape.endswith("steps"):
+        cfg["steps"] = [{"run": "1s", "fail": fail}, {"sleep": "3s"}, {"run": "2s"}]
+    elif fail:
+        cfg["steps"] = [{"run": "1s", "fail": fail}]
+    if fail or draw(st.booleans()):
+        cfg["retries"] = draw(st.integers(0, 3))
     return cfg
 
 
@@ -362,8 +406,15 @@ def test_simulated_traces_account_for_every_event(cfg: dict[str, Any], gaps: lis
     assert sorted(e.event_id for e in result.events) == sorted(e["id"] for e in trace)
     s = summarize(result).functions["f"]
     assert s.events_in == len(trace) == sum(s.outcomes.values())
-    assert s.pending == 0  # the loop runs until everything has happened
-    assert s.runs == s.completed + s.cancelled + s.skipped_runs
+    failures = summarize(result).failures["f"]
+    assert s.pending - failures.failed == 0  # the loop runs until everything has happened
+    assert s.runs == s.completed + s.cancelled + s.skipped_runs + failures.failed
+    assert failures.retries == sum(r.retries for r in result.runs)
+    assert failures.failed == sum(r.status == "failed" for r in result.runs)
+    doc = to_document(result)["summary"]["functions"][0]
+    assert doc["runs"] == sum(doc[f"runs_{k}"] for k in (
+        "completed", "cancelled", "skipped", "failed", "pending"))
+    assert doc["runs_pending"] == 0
     limit = cfg.get("concurrency")
     if isinstance(limit, int):
         assert result.peak_function["f"] <= limit

@@ -103,12 +103,19 @@ def test_report_json_schema_fields() -> None:
     assert doc["runs"][1] == {
         "run_id": "run-2", "function": "f", "event_ids": ["e1"], "created_at": 0,
         "started_at": 2000, "ended_at": 4000, "status": "completed", "reason": "", "key": "",
+        "retries": 0,
     }
     assert doc["events"][0] == {
         "event_id": "e0", "function": "f", "outcome": "run", "run_id": "run-1", "reason": "",
         "key": "",
     }
     f = doc["summary"]["functions"][0]
+    assert list(f) == [
+        "function", "key_expression", "events_in", "events", "runs", "runs_started", "retries",
+        "runs_completed", "runs_cancelled", "runs_skipped", "runs_failed", "runs_pending",
+        "start_latency_ms", "peak_concurrency", "throughput_per_s", "keys",
+    ]
+    assert (f["retries"], f["runs_failed"]) == (0, 0)
     assert f["start_latency_ms"] == {"p50": 2000, "p90": 3600, "p99": 3960, "max": 4000,
                                      "mean": 2000}
     assert f["peak_concurrency"] == 1

@@ -7,6 +7,9 @@ documented range; constructing them by hand skips those checks.
 
 Our extension: ``steps``, a list of ``{"run": "2s"}`` / ``{"sleep": "10s"}`` items that
 describe what one run does, so the simulator can tell how long concurrency slots are held.
+A ``run`` step may add ``"fail": N``: its first N attempts fail (each after running its
+duration) and are retried as the function's ``retries`` allow; N above ``retries`` fails
+the run.
 """
 
 from __future__ import annotations
@@ -136,10 +139,14 @@ class Timeouts:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Step:
-    """One step of a run (our extension): ``run`` holds a concurrency slot, ``sleep`` does not."""
+    """One step of a run (our extension): ``run`` holds a concurrency slot, ``sleep`` does not.
+
+    ``fail`` (``run`` steps only): how many of its first attempts fail, deterministically.
+    """
 
     kind: StepKind
     duration_ns: int
+    fail: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

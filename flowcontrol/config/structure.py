@@ -143,7 +143,8 @@ def timeouts(c: Checker, node: Node, path: str) -> Timeouts | None:
 
 
 def steps(c: Checker, node: Node, path: str) -> tuple[Step, ...] | None:
-    """Our ``[{"run": D} | {"sleep": D}]`` list, or the registration record (checked only)."""
+    """Our ``[{"run": D, "fail"?: N} | {"sleep": D}]`` list, or the registration record
+    (checked only). ``fail`` (0..MAX_RETRIES + 1) is how many first attempts fail."""
     if node.kind == "object":
         _registration_steps(c, node, path)
         return ()
@@ -154,16 +155,34 @@ def steps(c: Checker, node: Node, path: str) -> tuple[Step, ...] | None:
     ok = True
     for i, item in enumerate(node.value):
         ipath = child_path(path, i)
-        members = c.obj(item, ipath, ("run", "sleep"), "a step")
+        members = c.obj(item, ipath, ("run", "sleep", "fail"), "a step")
         if members is None:
             ok = False
             continue
+        members = dict(members)  # the node's own dict: do not change it
+        fail_node = members.pop("fail", None)
         if len(members) != 1:
             c.add("FC194", 'a step is one of {"run": DURATION} or {"sleep": DURATION}', ipath,
                   item)
             ok = False
             continue
         kind, dnode = next(iter(members.items()))
+        fail = 0
+        if fail_node is not None:
+            fpath = child_path(ipath, "fail")
+            n = c.integer(fail_node, fpath, "fail (attempts that fail)")
+            if n is None:
+                ok = False
+            elif kind != "run":
+                c.add("FC194", "only a run step can fail; a sleep step has no attempts", fpath,
+                      fail_node)
+                ok = False
+            elif not 0 <= n <= MAX_RETRIES + 1:
+                c.add("FC194", f"fail must be between 0 and {MAX_RETRIES + 1} (attempts that "
+                      f"fail; more than retries fails the run), got {n}", fpath, fail_node)
+                ok = False
+            else:
+                fail = n
         ns = c.duration(dnode, child_path(ipath, kind), f"{kind} step")
         if ns is not None and ns < 0:
             c.add("FC194", f"a step duration must not be negative, got {dnode.value!r}",
@@ -172,7 +191,7 @@ def steps(c: Checker, node: Node, path: str) -> tuple[Step, ...] | None:
         if ns is None:
             ok = False
             continue
-        out.append(Step(kind=kind, duration_ns=ns))  # type: ignore[arg-type]
+        out.append(Step(kind=kind, duration_ns=ns, fail=fail))  # type: ignore[arg-type]
     return tuple(out) if ok else None
 
 
