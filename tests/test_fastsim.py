@@ -119,20 +119,12 @@ ELIGIBILITY = [
 
 @pytest.mark.parametrize(("change", "opts", "lean"), ELIGIBILITY)
 def test_eligibility(change: dict[str, Any], opts: dict[str, Any], lean: bool,
-                     monkeypatch: pytest.MonkeyPatch) -> None:
+                     lean_calls: list[int]) -> None:
     fc = FunctionConfig.from_mapping({k: v for k, v in {**DEMO, **change}.items()
                                       if v is not None})
-    calls: list[int] = []
-    real = simulate_mod.run_lean
-
-    def spy(*a: Any, **k: Any) -> Any:
-        calls.append(1)
-        return real(*a, **k)
-
-    monkeypatch.setattr(simulate_mod, "run_lean", spy)
     ev = [{"name": NAME, "data": {"user_id": "u", "plan": "pro"}, "ts": 0}]
     simulate([fc], ev, **{"keep_rows": False, **opts})
-    assert calls == ([1] if lean else [])
+    assert lean_calls == ([1] if lean else [])
 
 
 def test_two_functions_take_the_general_path(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -108,7 +108,7 @@ def test_a_trace_out_of_order_gives_the_report_of_the_sorted_trace(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, fmt: str
 ) -> None:
     lines = TRACE.read_text().splitlines()
-    swapped = lines[:100] + [lines[101], lines[100]] + lines[102:]  # ts 1 ms apart or more
+    swapped = [*lines[:100], lines[101], lines[100], *lines[102:]]  # ts 1 ms apart or more
     assert json.loads(lines[101])["ts"] > json.loads(lines[100])["ts"]
     reordered = _write(tmp_path, swapped)
     # The sorted trace with the swapped pair's ids: simulate sorts by ts, then position.
@@ -118,19 +118,11 @@ def test_a_trace_out_of_order_gives_the_report_of_the_sorted_trace(
 
 
 def test_a_text_report_of_a_plain_config_takes_the_lean_pipeline(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, lean_calls: list[int]
 ) -> None:
-    calls: list[int] = []
-    real = simulate_mod.run_lean
-
-    def spy(*a: Any, **k: Any) -> Any:
-        calls.append(1)
-        return real(*a, **k)
-
-    monkeypatch.setattr(simulate_mod, "run_lean", spy)
     text = _simulate(capsys, str(CONFIG), str(TRACE))
-    assert calls == [1]
+    assert lean_calls == [1]
+    _simulate(capsys, str(CONFIG), str(TRACE), "--format", "json")
+    assert lean_calls == [1]  # rows: never the lean pipeline
     monkeypatch.setattr(simulate_mod, "plain", lambda *a, **k: False)
     assert _simulate(capsys, str(CONFIG), str(TRACE)) == text  # the general path agrees
-    _simulate(capsys, str(CONFIG), str(TRACE), "--format", "json")
-    assert calls == [1]  # rows: never the lean pipeline
