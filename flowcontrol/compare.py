@@ -18,8 +18,8 @@ from typing import Any
 
 from flowcontrol._time import format_duration
 from flowcontrol.config.model import FunctionConfig
-from flowcontrol.report import _fmt_ms, _table, summarize
-from flowcontrol.simulate import SimResult
+from flowcontrol.report import Summary, _fmt_ms, _table, summarize
+from flowcontrol.simulate import Failures, SimResult
 from flowcontrol.stats import Stats
 
 __all__ = ["COMPARE_SCHEMA_VERSION", "Change", "Comparison", "compare", "compare_document",
@@ -127,8 +127,15 @@ class Comparison:
     """Two simulations of one trace, paired by function and key."""
 
     functions: list[FunctionComparison]
-    span_ns: tuple[int, int]
+    summaries: tuple[Summary, Summary]
     unmatched: tuple[int, int]
+
+    def failures(self, side: int, fn: str, key: str | None = None) -> Failures | None:
+        """Failed runs and retries of a function (or one of its keys) on one side."""
+        s = self.summaries[side]
+        if key is None:
+            return s.failures.get(fn)
+        return s.key_failures.get(fn, {}).get(key)
 
 
 def compare(
@@ -153,8 +160,7 @@ def compare(
         expr = baseline.group_by.get(fn) or candidate.group_by.get(fn) or ""
         out.append(FunctionComparison(fn, expr, changes, sa.functions.get(fn),
                                       sb.functions.get(fn), keys))
-    return Comparison(out, (sa.span_ns, sb.span_ns),
-                      (baseline.unmatched_events, candidate.unmatched_events))
+    return Comparison(out, (sa, sb), (baseline.unmatched_events, candidate.unmatched_events))
 
 
 def _lat(st: Stats | None, which: str) -> float:
@@ -185,20 +191,28 @@ def _changed(a: Stats | None, b: Stats | None) -> bool:
 
 
 _METRICS = ("started", "dropped", "skipped", "cancel", "p50", "p99", "max", "peak")
+_FAILURE_METRICS = ("failed", "retries")
 
 
-def _cells(st: Stats | None) -> list[str]:
+def _cells(st: Stats | None, f: Failures | None = None, failures: bool = False) -> list[str]:
+    n = len(_METRICS) + (len(_FAILURE_METRICS) if failures else 0)
     if st is None:
-        return ["-"] * len(_METRICS)
+        return ["-"] * n
     lat = st.latency_ms()
-    return [str(st.runs_started), str(st.outcomes["dropped"]), str(st.outcomes["skipped"]),
-            str(st.cancelled), _fmt_ms(lat["p50"]), _fmt_ms(lat["p99"]), _fmt_ms(lat["max"]),
-            str(st.peak_concurrency)]
+    out = [str(st.runs_started), str(st.outcomes["dropped"]), str(st.outcomes["skipped"]),
+           str(st.cancelled), _fmt_ms(lat["p50"]), _fmt_ms(lat["p99"]), _fmt_ms(lat["max"]),
+           str(st.peak_concurrency)]
+    if failures:
+        out += [str(f.failed if f else 0), str(f.retries if f else 0)]
+    return out
 
 
-def _pair_row(label: str, a: Stats | None, b: Stats | None) -> list[str]:
+def _pair_row(label: str, a: Stats | None, b: Stats | None,
+              fails: tuple[Failures | None, Failures | None] | None = None) -> list[str]:
     row = [label]
-    for x, y in zip(_cells(a), _cells(b), strict=True):
+    fa, fb = fails or (None, None)
+    for x, y in zip(_cells(a, fa, fails is not None), _cells(b, fb, fails is not None),
+                    strict=True):
         row.append(x if x == y else f"{x} -> {y}")
     pa, pb = _lat(a, "p99"), _lat(b, "p99")
     row.append("-" if pa == pb else ("new" if pa == 0 else f"{(pb - pa) / pa * 100:+.0f}%"))
@@ -207,7 +221,8 @@ def _pair_row(label: str, a: Stats | None, b: Stats | None) -> list[str]:
 
 def render_compare_text(cmp: Comparison, *, top: int = 10) -> str:
     """The human report: per function its config changes, total and most changed keys."""
-    sa, sb = cmp.span_ns
+    sa, sb = (s.span_ns for s in cmp.summaries)
+    with_failures = any(s.any_failures() for s in cmp.summaries)
     lines = [f"baseline -> candidate: simulated {format_duration(sa)} -> "
              f"{format_duration(sb)} of traffic"]
     for f in cmp.functions:
@@ -220,10 +235,16 @@ def render_compare_text(cmp: Comparison, *, top: int = 10) -> str:
             lines.append(f"  config {c.text()}")
         if not f.changes and f.before is not None and f.after is not None:
             lines.append("  config unchanged")
-        rows = [_pair_row("total", f.before, f.after)]
+        def fails(key: str | None, fn: str = f.function) -> tuple[Any, Any] | None:
+            if not with_failures:
+                return None
+            return (cmp.failures(0, fn, key), cmp.failures(1, fn, key))
+
+        rows = [_pair_row("total", f.before, f.after, fails(None))]
         changed = [k for k in f.keys if _changed(k[1], k[2])] if f.key_expression else []
-        rows.extend(_pair_row(f"  {k}", a, b) for k, a, b in changed[:top])
-        lines.extend(_table(rows, ["", *_METRICS, "p99 change"]))
+        rows.extend(_pair_row(f"  {k}", a, b, fails(k)) for k, a, b in changed[:top])
+        header = [*_METRICS, *(_FAILURE_METRICS if with_failures else ())]
+        lines.extend(_table(rows, ["", *header, "p99 change"]))
         if f.key_expression:
             if len(changed) > top:
                 lines.append(f"  ... {len(changed) - top} more keys changed")
@@ -236,10 +257,10 @@ def render_compare_text(cmp: Comparison, *, top: int = 10) -> str:
 
 def compare_document(cmp: Comparison) -> dict[str, Any]:
     """The ``--compare --format json`` document (``docs/simulate-json.md``)."""
-    sa, sb = cmp.span_ns
+    sa, sb = cmp.summaries
 
-    def side(st: Stats | None, span: int) -> dict[str, Any] | None:
-        return None if st is None else st.to_dict(span)
+    def side(st: Stats | None, s: Summary, f: Failures | None) -> dict[str, Any] | None:
+        return None if st is None else s.stats_dict(st, f)
 
     return {
         "schema_version": COMPARE_SCHEMA_VERSION,
@@ -251,9 +272,11 @@ def compare_document(cmp: Comparison) -> dict[str, Any]:
                 "key_expression": f.key_expression,
                 "config_changes": [{"path": c.path, "baseline": c.before, "candidate": c.after}
                                    for c in f.changes],
-                "baseline": side(f.before, sa),
-                "candidate": side(f.after, sb),
-                "keys": [{"key": k, "baseline": side(a, sa), "candidate": side(b, sb)}
+                "baseline": side(f.before, sa, cmp.failures(0, f.function)),
+                "candidate": side(f.after, sb, cmp.failures(1, f.function)),
+                "keys": [{"key": k,
+                          "baseline": side(a, sa, cmp.failures(0, f.function, k)),
+                          "candidate": side(b, sb, cmp.failures(1, f.function, k))}
                          for k, a, b in f.keys],
             }
             for f in cmp.functions

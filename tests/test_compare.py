@@ -159,3 +159,21 @@ def test_the_command_refuses_what_it_cannot_do(capsys: pytest.CaptureFixture[str
     bad.write_text('{"id": "f", "triggers": [{"event": "e"}], "throttle": {"limit": 0}}')
     code, _, err = _run(capsys, str(CONFIG), str(TRACE), "--compare", str(bad))
     assert code == 1 and "config refused" in err
+
+
+def test_failed_runs_and_retries_get_columns_when_any_side_has_them() -> None:
+    before = [fc(steps=[{"run": "1s", "fail": 1}], retries=0)]  # every run fails, no retry
+    after = [fc(steps=[{"run": "1s", "fail": 1}])]  # one retry each, then it completes
+    a = simulate(before, _trace(), keep_rows=False)
+    b = simulate(after, _trace(), keep_rows=False)
+    cmp = compare(a, b, (before, after))
+    text = render_compare_text(cmp)
+    header = next(line for line in text.splitlines() if "started" in line)
+    assert header.split()[-3:] == ["retries", "p99", "change"]
+    total = next(line for line in text.splitlines() if line.startswith("total"))
+    assert "5 -> 0" in total and "0 -> 5" in total  # failed, retries
+    doc = compare_document(cmp)
+    f = doc["functions"][0]
+    assert (f["baseline"]["runs_failed"], f["candidate"]["runs_failed"]) == (5, 0)
+    assert (f["baseline"]["retries"], f["candidate"]["retries"]) == (0, 5)
+    assert f["config_changes"] == [{"path": "retries", "baseline": 0, "candidate": None}]
