@@ -35,7 +35,7 @@ from flowcontrol.gcra import RateLimit
 from flowcontrol.keys import ERROR, CompiledExpr, make_activation, priority_factor
 from flowcontrol.stats import Stats
 
-__all__ = ["LeanResult", "plain", "run_lean"]
+__all__ = ["LeanResult", "plain", "read_event", "run_lean"]
 
 _INF: Final = 1 << 126
 _NEVER: Final = -(1 << 64)  # below any instant: a throttle key never seen (or idle)
@@ -671,7 +671,7 @@ class _Lean:
             start = 0
         else:
             pos = 1
-            n_t, n_ev, n_ts = _read(1, n_ev, 0)
+            n_t, n_ev, n_ts = read_event(1, n_ev, 0)
             n_eid = n_ev.get("id")
             start = n_t
         prev = n_t if n_t < inf else 0
@@ -735,12 +735,12 @@ class _Lean:
                     try:
                         n_ts = n_ev["ts"]
                         n_eid = n_ev["id"]
-                    except (KeyError, TypeError):  # _read says what is wrong
+                    except (KeyError, TypeError):  # read_event says what is wrong
                         n_ts = n_eid = None
                     if type(n_ts) is int and type(n_eid) is str and n_eid:
                         n_t = n_ts * ns_ms
                     else:
-                        n_t, n_ev, n_ts = _read(pos, n_ev, ts)
+                        n_t, n_ev, n_ts = read_event(pos, n_ev, ts)
                         n_eid = n_ev.get("id")
                     if n_t < prev:
                         raise ValueError(f"event {pos}: ts goes backwards in a presorted trace")
@@ -839,9 +839,10 @@ class _Lean:
             self.pump(now)
 
 
-def _read(pos: int, ev: Mapping[str, Any], last: Any) -> tuple[int, Mapping[str, Any], Any]:
-    """The arrival instant, event and ts of the ``pos``-th event, as ``simulate`` reads
-    it: a missing ``ts`` is ``last``, a missing or empty ``id`` is ``evt-<pos>``."""
+def read_event(pos: int, ev: Mapping[str, Any], last: Any) -> tuple[int, Mapping[str, Any], Any]:
+    """The arrival instant, event and ts of the ``pos``-th event (from 1) as the simulator
+    reads a trace: a missing ``ts`` is ``last`` (the one before's), a missing or empty
+    ``id`` is ``evt-<pos>``. Raises ValueError for a ``ts`` that is not a number."""
     ts = ev.get("ts")
     if ts is None:
         ev = {**ev, "ts": last}

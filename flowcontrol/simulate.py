@@ -27,8 +27,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Siz
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from flowcontrol._fastsim import plain, run_lean
-from flowcontrol._time import NS_PER_MS, NS_PER_S, ManualClock
+from flowcontrol._fastsim import plain, read_event, run_lean
+from flowcontrol._time import NS_PER_S, ManualClock
 from flowcontrol.config.model import FunctionConfig
 from flowcontrol.controller import FlowControl
 from flowcontrol.decisions import (
@@ -572,18 +572,10 @@ def _arrivals(
 
 def _filled(events: Iterable[Mapping[str, Any]]) -> Iterator[tuple[int, int, Mapping[str, Any]]]:
     """(time in ns, position, event) in trace order, ids and missing ``ts`` filled in."""
-    last: int | float = 0
+    last: Any = 0
     for i, ev in enumerate(events):
-        ts = ev.get("ts")
-        if ts is None:
-            ev = {**ev, "ts": last}
-            ts = last
-        elif not isinstance(ts, int | float) or isinstance(ts, bool):
-            raise ValueError(f"event {i + 1}: ts must be a number of milliseconds, got {ts!r}")
-        if ev.get("id") in (None, ""):
-            ev = {**ev, "id": f"evt-{i + 1}"}
-        last = ts
-        yield round(ts * NS_PER_MS), i, ev
+        t, ev, last = read_event(i + 1, ev, last)
+        yield t, i, ev
 
 
 def _sorted(events: Iterable[Mapping[str, Any]]) -> Iterator[tuple[int, Mapping[str, Any]]]:
@@ -592,22 +584,11 @@ def _sorted(events: Iterable[Mapping[str, Any]]) -> Iterator[tuple[int, Mapping[
 
 
 def _in_order(events: Iterable[Mapping[str, Any]]) -> Iterator[tuple[int, Mapping[str, Any]]]:
-    """``_filled`` for a presorted trace, in one generator (the hot path of long traces)."""
-    last: int | float = 0
+    """``_filled`` for a presorted trace (ValueError if a ``ts`` goes backwards)."""
+    last: Any = 0
     prev = -_INF
     for i, ev in enumerate(events):
-        ts = ev.get("ts")
-        if ts is None:
-            ev = {**ev, "ts": last}
-            ts = last
-        elif (type(ts) is not int and type(ts) is not float) and (
-            not isinstance(ts, int | float) or isinstance(ts, bool)
-        ):
-            raise ValueError(f"event {i + 1}: ts must be a number of milliseconds, got {ts!r}")
-        if ev.get("id") in (None, ""):
-            ev = {**ev, "id": f"evt-{i + 1}"}
-        last = ts
-        t = round(ts * NS_PER_MS)
+        t, ev, last = read_event(i + 1, ev, last)
         if t < prev:
             raise ValueError(f"event {i + 1}: ts goes backwards in a presorted trace")
         prev = t
