@@ -93,6 +93,7 @@ _FUNCTION_SKIP: Final = frozenset(
         "config", "id", "index", "triggers", "batch_key", "batch_if", "rl_key", "deb_key",
         "priority", "keyed", "ckey_exprs", "cid_static", "cid_prefixes", "has_conc", "tkey",
         "skey", "start_timeout", "finish_timeout", "cancel_on", "plain", "trigger_free",
+        "retries",
     }
 )
 _OVERLAY_SKIP: Final[dict[type, frozenset[str]]] = {
@@ -198,7 +199,8 @@ _FIELD_TYPES: Final[dict[type, dict[str, tuple[type, ...]]]] = {
         "event_ids": (tuple,), "factor": (int,), "first_hold": (_Hold, _NONE),
         "fn": (_Function,), "id": (str,), "last_hold": (_Hold, _NONE),
         "lease": (_Acquired, _NONE), "reason": (str,), "score": (int,),
-        "started_at": (int, _NONE), "state": (int,), "tkey": (str,),
+        "started_at": (int, _NONE), "state": (int,), "tkey": (str,), "attempt": (int,),
+        "retries": (int,), "retry_hold": (_Hold, _NONE),
     },
     _Backlog: {
         "ckeys": (tuple,), "fn": (_Function,), "gate": (_Gate, _NONE), "heap": (list,),

@@ -2,9 +2,10 @@
 
 For random configs (one to three functions: throttle, keyed and shared concurrency,
 priority, rate limit, idempotency, debounce, batch with ``if``, singleton skip/cancel,
-cancelOn, timeouts, trigger filters and wildcards, custom account limit, fairness policy,
+cancelOn, timeouts, retries, trigger filters and wildcards, custom account limit, fairness policy,
 ``record``) and random host inputs (events with and without ids and with future ``ts``,
-time passing and poll, step_ready, step_finished, run_finished/failed, cancel), the
+time passing and poll, step_ready, step_finished, step_failed with and without
+``retry_at``, run_finished/failed, cancel), the
 original is snapshotted at a random point, the snapshot goes through ``json.dumps`` and
 ``json.loads`` and is restored on a fresh clock at the same instant. From then on both get
 the same inputs and must give equal answers: every output list (decisions compared with
@@ -86,6 +87,8 @@ def function_config(draw: st.DrawFn, fid: str) -> dict[str, Any]:
                 c["timeout"] = "5s"
             cfg["cancelOn"] = [c]
     if draw(st.booleans()):
+        cfg["retries"] = draw(st.integers(0, 2))
+    if draw(st.booleans()):
         cfg["timeouts"] = draw(st.sampled_from(
             [{"start": "4s"}, {"finish": "6s"}, {"start": "2s", "finish": "9s"}]))
     return cfg
@@ -114,11 +117,13 @@ _OTHER_OPS = {
     "step_ready": st.tuples(st.just("step_ready"), st.integers(0, 50)),
     "run_finished": st.tuples(st.just("run_finished"), st.integers(0, 50), st.booleans()),
     "cancel": st.tuples(st.just("cancel"), st.integers(0, 50)),
+    "step_failed": st.tuples(st.just("step_failed"), st.integers(0, 50),
+                             st.none() | st.integers(0, 4000)),
 }
 # Half of the inputs are events, a fifth is time passing, the rest the host's run calls.
 op = st.sampled_from(
     ["event"] * 10 + ["tick"] * 4 + ["step_finished"] * 2 + ["step_ready"] * 2
-    + ["run_finished", "cancel"]
+    + ["run_finished", "cancel", "step_failed", "step_failed"]
 ).flatmap(lambda k: event_op if k == "event" else _OTHER_OPS[k])
 
 
@@ -186,14 +191,18 @@ class Host:
             self.call("poll")
         else:
             states = {"step_finished": ("running",), "step_ready": ("sleeping",),
-                      "run_finished": ("running", "sleeping", "queued"),
-                      "cancel": ("queued", "running", "sleeping")}[kind]
+                      "step_failed": ("running",),
+                      "run_finished": ("running", "sleeping", "queued", "retrying"),
+                      "cancel": ("queued", "running", "sleeping", "retrying")}[kind]
             cands = self.runs_in(*states)
             if not cands:
                 return
             rid = cands[o[1] % len(cands)]
             if kind == "run_finished":
                 self.call("run_finished", rid, failed=o[2])
+            elif kind == "step_failed":
+                at = None if o[2] is None else self.pairs[0][1].now + o[2] * MS
+                self.call("step_failed", rid, retry_at=at)
             else:
                 self.call(kind, rid)
 
@@ -232,7 +241,7 @@ def round_trip(fc: FlowControl, clock: ManualClock) -> tuple[FlowControl, Manual
     return fc2, clock2, data
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(setup=setups(), ops=st.lists(op, min_size=30, max_size=100), cut=st.integers(0, 100))
 def test_restored_controller_decides_exactly_like_the_original(
     setup: dict[str, Any], ops: list[tuple[Any, ...]], cut: int
@@ -247,6 +256,7 @@ def test_restored_controller_decides_exactly_like_the_original(
     event(f"queued at the cut: {'yes' if any(sizes.values()) else 'no'}")
     event(f"runs at the cut: {min(len(host.run_ids), 10) // 5 * 5}+")
     event(f"timers at the cut: {'yes' if host.fc.next_deadline() is not None else 'no'}")
+    event(f"retrying at the cut: {'yes' if host.runs_in('retrying') else 'no'}")
     assert json.loads(json.dumps(snapshot(fc2))) == data  # the round trip is a fixed point
     host.pairs.append((fc2, clock2))
     host.compare_queries()
@@ -257,7 +267,7 @@ def test_restored_controller_decides_exactly_like_the_original(
     assert snapshot(fc2) == snapshot(host.fc)  # and the states never drift apart
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(setup=setups(), ops=st.lists(op, min_size=20, max_size=60),
        cuts=st.lists(st.integers(0, 40), min_size=2, max_size=3))
 def test_a_chain_of_restores_stays_equal(
@@ -275,3 +285,50 @@ def test_a_chain_of_restores_stays_equal(
     host.compare_queries()
     first = snapshot(host.fc)
     assert all(snapshot(fc) == first for fc, _ in host.pairs[1:])
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-2, 100_000) | st.floats(allow_nan=False)
+    | st.sampled_from(["", "run-1", "f", "clock", "policy", "ERROR", "o", "r", "inf"]),
+    lambda inner: st.lists(inner, max_size=3)
+    | st.dictionaries(st.sampled_from(["r", "o", "v", "i", "m", "d", "t", "x", "c", "F", "q",
+                                       "s", "dq", "n", "S", "od"]), inner, max_size=2),
+    max_leaves=6,
+)
+
+
+def slots_of(v: Any) -> list[tuple[Any, Any]]:
+    """Every (container, key) place in the JSON data."""
+    out: list[tuple[Any, Any]] = []
+    stack = [v]
+    while stack:
+        x = stack.pop()
+        items = x.items() if isinstance(x, dict) else enumerate(x) if isinstance(x, list) else ()
+        for k, y in items:
+            out.append((x, k))
+            stack.append(y)
+    return out
+
+
+@settings(max_examples=100, deadline=None)
+@given(setup=setups(), ops=st.lists(op, min_size=5, max_size=40), data=st.data())
+def test_a_tampered_snapshot_is_refused_with_a_ValueError_or_restored(
+    setup: dict[str, Any], ops: list[tuple[Any, ...]], data: st.DataObject
+) -> None:
+    """Whatever one value of the data is replaced by, restore raises ValueError (naming a
+    place) or builds a controller; never another exception."""
+    clock = ManualClock(0)
+    host = Host(build(setup, clock), clock)
+    for o in ops:
+        host.apply(o)
+    saved = json.loads(json.dumps(snapshot(host.fc)))
+    places = slots_of(saved)
+    for _ in range(data.draw(st.integers(1, 3))):
+        where, key = data.draw(st.sampled_from(places))
+        where[key] = data.draw(json_values)
+    try:
+        restore(host.fc.functions, saved, clock=ManualClock(clock.now))
+        event("tampered: restored")
+    except ValueError as e:
+        assert str(e)
+        event("tampered: refused")

@@ -498,3 +498,87 @@ def test_ten_thousand_queued_runs_size_and_speed() -> None:
     clock.advance(S)
     clock2.advance(S)
     assert b.poll() == fc.poll()
+
+
+# -- guards against internal changes the generic walk cannot see -------------------------
+
+
+def test_every_field_of_the_records_has_a_known_type() -> None:
+    """A new field of a run, backlog, gate or function is saved automatically; this asks
+    for its type in ``_state._FIELD_TYPES`` so that tampered values are refused."""
+    from flowcontrol import _runtime, _state
+
+    for cls in (_runtime._Run, _runtime._Backlog, _runtime._Gate, _runtime._Function):
+        spec = _state._SPECS[cls]
+        missing = [f for f in spec.fields if f not in _state._FIELD_TYPES[cls]]
+        missing = [f for f in missing if not (cls is _runtime._Gate and f == "waiters")]
+        assert not missing, f"{cls.__name__}: add types for {missing} to _FIELD_TYPES"
+
+
+def test_every_record_and_decision_class_is_whitelisted() -> None:
+    import dataclasses
+
+    from flowcontrol import _runtime, _state, decisions
+
+    for mod in (_runtime, decisions):
+        for obj in vars(mod).values():
+            if isinstance(obj, type) and obj.__module__ == mod.__name__ and (
+                dataclasses.is_dataclass(obj) or "__slots__" in vars(obj)
+            ):
+                assert obj in _state._SPECS, obj
+
+
+def _view(x: Any) -> Any:
+    """A comparable picture of a derived value (compiled expressions by source,
+    functions by id)."""
+    import dataclasses
+
+    from flowcontrol import _runtime
+    from flowcontrol.keys import CompiledExpr
+
+    if isinstance(x, CompiledExpr):
+        return ("expr", x.source)
+    if isinstance(x, _runtime._Function):
+        return ("fn", x.id)
+    if isinstance(x, list | tuple):
+        return [_view(v) for v in x]
+    if isinstance(x, dict):
+        return {k: _view(v) for k, v in x.items()}
+    if isinstance(x, set | frozenset):
+        return sorted(map(repr, x))
+    if x is None or isinstance(x, str | int | float) or dataclasses.is_dataclass(x):
+        return x
+    return type(x).__name__
+
+
+def test_what_is_not_saved_is_rebuilt_identically_from_the_configs() -> None:
+    """The skipped (derived) attributes of the controller and of its functions are equal
+    in a restored controller after traffic: nothing saved-worthy hides among them."""
+    from flowcontrol import _state
+
+    clock = ManualClock()
+    fns = [
+        fn("a", "ea", concurrency=[{"limit": 1, "key": "event.data.k", "scope": "account"}],
+           throttle={"limit": 1, "period": "3s", "key": "event.data.k"},
+           priority={"run": "int(event.data.p)"}, singleton={"mode": "skip"},
+           cancelOn=[{"event": "stop", "match": "data.k"}], timeouts={"finish": "1m"},
+           retries=1, rateLimit={"limit": 5, "period": "1m"}),
+        fn("b", "eb", concurrency=[{"limit": 2, "key": "event.data.k", "scope": "account"}],
+           batchEvents={"maxSize": 2, "timeout": "5s", "key": "event.data.k"}),
+        FunctionConfig.from_mapping({"id": "c", "triggers": [{"event": "app/*"}],
+                                     "debounce": {"period": "2s"}}),
+    ]
+    fc = FlowControl(fns, clock=clock, account_concurrency=3)
+    for i in range(6):
+        for name in ("ea", "eb", "app/x"):
+            fc.receive_event({"name": name, "data": {"k": "k" + str(i % 2), "p": i}})
+    fc.step_failed("run-1")
+    clock.advance(3 * S)
+    fc.poll()
+    b, _ = twin(fc, clock)
+    for name in _state._ROOT_SKIP - {"_clock", "_policy", "_out"}:
+        assert _view(getattr(b, name)) == _view(getattr(fc, name)), name
+    for fa, fb in zip(fc._fns, b._fns, strict=True):
+        for name in _state._FUNCTION_SKIP:
+            assert _view(getattr(fb, name)) == _view(getattr(fa, name)), (fa.id, name)
+    assert b.concurrency()._plans.keys() == fc.concurrency()._plans.keys()
