@@ -164,6 +164,31 @@ def _discover() -> dict[type, _Spec]:
     return specs
 
 
+_PLAIN_TYPES: Final[dict[str, type]] = {
+    "int": int, "str": str, "bool": bool, "float": float, "None": type(None), "tuple": tuple,
+    "list": list, "dict": dict,
+}
+
+
+def _annotated(cls: type, annotation: object) -> tuple[type, ...] | None:
+    """The types a dataclass field annotation such as ``int | None`` or ``tuple[str, ...]``
+    allows, or None when it names anything else (then the field is not checked)."""
+    if not isinstance(annotation, str):
+        return None
+    module = next((m for m in _MODULES if m.__name__ == cls.__module__), None)
+    out: list[type] = []
+    for part in annotation.split("|"):
+        name = part.strip().split("[", 1)[0]
+        t = _PLAIN_TYPES.get(name)
+        if t is None and module is not None:
+            found = vars(module).get(name)
+            t = found if isinstance(found, type) else None
+        if t is None:
+            return None
+        out.append(t)
+    return tuple(out)
+
+
 def _spec_for(cls: type) -> _Spec | None:
     if cls is fairness._RoundRobinQueue:
         return _Spec(cls, "queue", ())
@@ -172,7 +197,10 @@ def _spec_for(cls: type) -> _Spec | None:
     if issubclass(cls, Enum):
         return _Spec(cls, "enum", ())
     if dataclasses.is_dataclass(cls) and cls.__dataclass_params__.frozen:  # type: ignore[attr-defined]
-        return _Spec(cls, "frozen", tuple(f.name for f in dataclasses.fields(cls)))
+        fields = dataclasses.fields(cls)
+        types_ = {f.name: _annotated(cls, f.type) for f in fields}
+        _FIELD_TYPES[cls] = {k: v for k, v in types_.items() if v is not None}
+        return _Spec(cls, "frozen", tuple(f.name for f in fields))
     slots = _slots(cls)
     if slots is None or cls is keys._Error or cls is concurrency._Plan:
         return None
@@ -182,8 +210,6 @@ def _spec_for(cls: type) -> _Spec | None:
     return _Spec(cls, "new", slots)
 
 
-_SPECS: Final = _discover()
-_BY_TAG: Final = {s.tag: s for s in _SPECS.values()}
 
 _NONE = type(None)
 _ATOMS: Final = frozenset({str, int, bool, _NONE})
@@ -191,8 +217,19 @@ _JSON_ATOMS: Final = frozenset({str, int, bool, _NONE, float})
 _Run, _Backlog, _Gate = _runtime._Run, _runtime._Backlog, _runtime._Gate
 _Function = _runtime._Function
 _Hold, _Acquired = decisions.Hold, concurrency.Acquired
-# Known field types, checked on restore (fields not listed here are taken as they come).
+# Known field types, checked on restore (fields not listed here are taken as they come);
+# frozen dataclasses get theirs from their annotations (``_annotated``).
 _FIELD_TYPES: Final[dict[type, dict[str, tuple[type, ...]]]] = {
+    debounce._Open: {
+        "cap": (int,), "count": (int,), "done": (bool,), "event_id": (str,),
+        "fire_at": (int,), "first_at": (int,), "id": (int,), "key": (str,),
+        "last_at": (int,), "ts": (int,),
+    },
+    batch._Open: {
+        "deadline": (int,), "done": (bool,), "event_ids": (list,), "first_at": (int,),
+        "id": (int,), "key": (str,), "nbytes": (int,),
+    },
+    fairness._OldestFirstQueue: {"_h": (list,), "_seq": (int,)},
     _Run: {
         "act": (dict, _NONE), "backlog": (_Backlog, _NONE), "cancel_pending": (bool,),
         "ckeys": (tuple,), "created_at": (int,), "ended_at": (int, _NONE),
@@ -205,8 +242,7 @@ _FIELD_TYPES: Final[dict[type, dict[str, tuple[type, ...]]]] = {
     _Backlog: {
         "ckeys": (tuple,), "fn": (_Function,), "gate": (_Gate, _NONE), "heap": (list,),
         "hold": (_Hold, _NONE), "key": (tuple,), "live": (int,), "start": (bool,),
-        "state": (int,), "timer_at": (int, _NONE), "tkey": (str,),
-        "woken_by": (_Gate, _NONE),
+        "state": (int,), "timer_at": (int,), "tkey": (str,), "woken_by": (_Gate, _NONE),
     },
     _Gate: {
         "cid": (tuple, _NONE), "counter": (str,), "id": (tuple,), "limit": (int,),
@@ -221,6 +257,8 @@ _FIELD_TYPES: Final[dict[type, dict[str, tuple[type, ...]]]] = {
     },
 }
 _HEAPS: Final = frozenset({"heap", "_heap", "_timers", "_exp_heap", "_h"})
+_SPECS: Final = _discover()
+_BY_TAG: Final = {s.tag: s for s in _SPECS.values()}
 
 
 class _Bad(Exception):
@@ -676,6 +714,8 @@ class _Decoder:
                     val = dec(x, getattr(target, f, None) if overlay else None)
                     if val is _UNSET:
                         continue
+                if overlay:
+                    _like_fresh(val, getattr(target, f, None))
                 if types_ is not None:
                     want = types_.get(f)
                     if want is not None and (
@@ -729,6 +769,13 @@ class _Decoder:
             raise _Bad(f"the {spec.tag} appears twice")
         self.used.add(id(cp))
         return cp
+
+
+def _like_fresh(val: Any, cur: Any) -> None:
+    """An overlaid field keeps the type it has in a freshly built controller (None there
+    says nothing: such fields are typed in ``_FIELD_TYPES``)."""
+    if cur is not None and type(val) is not type(cur):
+        raise _Bad(f"must be {type(cur).__name__}, got {type(val).__name__}")
 
 
 class _Building:
@@ -868,7 +915,10 @@ def restore(
         with _gc_paused():
             for attr, raw in state.items():
                 where = f"state.{attr}"
-                setattr(fc, attr, dec.dec(raw, getattr(fc, attr)))
+                cur = getattr(fc, attr)
+                val = dec.dec(raw, cur)
+                _like_fresh(val, cur)
+                setattr(fc, attr, val)
             where = "state"
             _check(fc, fresh_fns, dec.table)
     except _Bad as e:
@@ -904,6 +954,7 @@ def _check(fc: FlowControl, fresh_fns: list[_runtime._Function], table: list[Any
                 raise _Bad("is not a live run of this function").key(rid).at("live").at(
                     i).at("_fns")
     _check_heaps(fc, table)
+    _check_members(fc, table)
     conc = fc._conc
     counts: dict[str, int] = {}
     for lid, ids in conc._leases.items():
@@ -917,6 +968,33 @@ def _check(fc: FlowControl, fresh_fns: list[_runtime._Function], table: list[Any
         if run.lease is not None and run.lease.lease_id not in conc._leases:
             raise _Bad("holds a lease the registry does not know").at("lease").key(rid).at(
                 "_runs")
+
+
+def _check_members(fc: FlowControl, table: list[Any]) -> None:
+    """The members of the controller's and the machines' tables have the right classes."""
+    records = (_Run, _Backlog, _Gate, _Function)
+    for b in fc._ready:
+        if not isinstance(b, _Backlog):
+            raise _Bad(f"holds a {type(b).__name__}, not a backlog").at("_ready")
+    for k, x in fc._backlogs.items():
+        if not isinstance(x, _Backlog) or x.key != k:
+            raise _Bad("is not the backlog of that key").key(k).at("_backlogs")
+    for k, g in fc._gates.items():
+        if not isinstance(g, _Gate) or g.id != k:
+            raise _Bad("is not the gate of that key").key(k).at("_gates")
+    for j, entry in enumerate(fc._timers):
+        if (type(entry) is not tuple or len(entry) != 4 or type(entry[2]) is not int
+                or not isinstance(entry[3], records)):
+            raise _Bad("a timer must be (at, seq, kind, record)").at(j).at("_timers")
+    for obj in table:
+        if type(obj) in (debounce.Debounce, batch.Batcher):
+            open_cls = debounce._Open if type(obj) is debounce.Debounce else batch._Open
+            for k, x in obj._active.items():
+                if type(x) is not open_cls or x.key != k:
+                    raise _Bad(f"{type(obj).__name__}._active[{k!r}] is not its open item")
+            for entry in obj._heap:
+                if type(entry) is not tuple or len(entry) != 3 or type(entry[2]) is not open_cls:
+                    raise _Bad(f"{type(obj).__name__}._heap holds a bad entry {entry!r:.60}")
 
 
 def _check_heaps(fc: FlowControl, table: list[Any]) -> None:
