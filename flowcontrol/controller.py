@@ -28,8 +28,9 @@ Retries (spec 2.4, 8.3): ``step_failed`` gives back the step's slots; with attem
 (``retries``, default 4 as on the platform: 5 attempts per step, counted per step) the
 step is queued again after the platform's backoff table (15 s, 30 s, 1 m, ... 2 h; no
 jitter) or at the host's ``retry_at``, needing concurrency again but not the throttle.
-While it waits the run holds no slot and keeps its singleton lock; with no attempts left
-it ends ``failed``.
+While it waits the run holds no slot and keeps its singleton lock; once due, the step
+waits among the function's queued steps in its run's place (its priority score), like any
+later step. With no attempts left the run ends ``failed``.
 
 Waiting work lives in *backlogs*, one per function, kind (start or step) and key
 combination, each a heap ordered by the platform's score (run creation time minus the
@@ -336,7 +337,8 @@ class FlowControl(Admission):
         return out
 
     def run_failed(self, run_id: str) -> list[Decision]:
-        """run_failed is ``run_finished(run_id, failed=True)``."""
+        """run_failed is ``run_finished(run_id, failed=True)``: the run ends failed now,
+        with no retry (``step_failed`` retries as the platform does)."""
         return self.run_finished(run_id, failed=True)
 
     def cancel(self, run_id: str, reason: str = "cancelled by the host") -> list[Decision]:

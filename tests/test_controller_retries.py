@@ -250,3 +250,30 @@ def test_the_retry_keeps_its_priority_place_among_queued_steps() -> None:
     out = fc.run_finished("run-2")
     assert [(type(d), d.run_id) for d in out] == [(StepStarted, "run-1")]
     assert not any(isinstance(d, RunStarted | RunSkipped) for d in out)
+
+
+def test_a_finish_timeout_cancels_a_run_waiting_for_its_retry() -> None:
+    clock = ManualClock()
+    fc = FunctionController(fn(timeouts={"finish": "10s"}), clock=clock)
+    play(fc, clock, [
+        (0, "send e1", ["RunStarted run-1"]),
+        (1, "fail run-1 @30", ["StepRetrying run-1 #1 @30s"]),
+        (10, "poll", ["RunCancelled run-1"]),
+        (30, "poll", []),
+    ])
+    x = fc.explain("run-1")
+    assert (x.status, x.hold) == ("cancelled", None)
+    assert "timeouts.finish" in x.reason
+
+
+def test_the_host_may_end_a_run_waiting_for_its_retry() -> None:
+    clock = ManualClock()
+    fc = FunctionController(fn(concurrency=1), clock=clock)
+    play(fc, clock, [
+        (0, "send e1", ["RunStarted run-1"]),
+        (1, "fail run-1 @30", ["StepRetrying run-1 #1 @30s"]),
+        (2, "done run-1", []),
+        (30, "poll", []),
+        (31, "send e2", ["RunStarted run-2"]),
+    ])
+    assert fc.run_status("run-1") == "completed"
