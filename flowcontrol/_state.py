@@ -13,35 +13,50 @@ is not restated field by field here. Instead:
 * ``restore`` first builds a fresh controller from the given configs and the snapshot's
   options. Everything derived from configs (compiled expressions, trigger tables, the
   concurrency plans, each machine's clock wiring) comes from that build, never from the
-  data, and a fingerprint of every config (its id and a SHA-256 of its canonical JSON)
-  refuses a snapshot taken with different configs.
+  data, and a fingerprint of every config (its id and a SHA-256 of its canonical JSON,
+  fields at their default left out) refuses a snapshot taken with different configs.
 * The state is then *overlaid* on it: the controller's attributes, and the slots of its
   functions and their machines (throttle, rate limit, debounce, batcher, singleton,
   concurrency registry), except a short list of slots known to be derived. Everything
   else is walked generically: dicts (any keys), lists, tuples, deques, sets,
   ``OrderedDict``, atoms, and instances of a fixed whitelist of our own classes (every
   class of the controller's modules, found at import time, so a new run field or record
-  class needs no change here). Object identity is kept: each non-atom gets a number in
-  walk order and later occurrences are references, so a run held by a backlog heap, a
-  timer and ``_runs`` comes back as one object, cycles included.
+  class needs no change here). Object identity is kept: each mutable value and record
+  gets a number in walk order and later occurrences are references, so a run held by a
+  backlog heap, a timer and ``_runs`` comes back as one object, cycles included. Tuples
+  are values (nothing compares them by identity; derived tables share them).
 * Placeholders stand for what cannot be data: the clock (the new one is wired in), the
   fairness policy (built-in by name, or passed in again), a ``FunctionConfig`` (by
   index), a compiled expression (its source, recompiled) and the key-error marker.
 * Each class's field list is recorded, so a snapshot read by a version of the code whose
   classes differ is refused instead of misread.
 
-Restoring never runs code named by the data (no pickle, no import by name: class tags map
-to a table built from our modules), and anything malformed raises ``ValueError`` naming
-the path inside the data (``state._runs['run-3'].backlog``), before any controller is
-returned. Fields are type-checked where their type is known (``_FIELD_TYPES``), and the
-restored graph is checked for consistency (heap order, lease counts, run ids).
+Validation
+    Restoring never runs code named by the data (no pickle, no import by name: class tags
+    map to a table built from our modules), and anything malformed raises ``ValueError``
+    naming the path inside the data (``state._fns[0].live['run-3'].state: must be int,
+    got str``) before any controller is returned. Checked: every value form, reference
+    and class tag; field types (overlaid fields keep their fresh type, records have
+    ``_FIELD_TYPES``, frozen values their annotations); the tables' members and keys,
+    heap order, lease counts against counters, run ids. Values that are well formed but
+    false (an instant, a count) cannot be told from real ones: protect snapshots at rest
+    (checksum or signature) if they cross a trust boundary.
+
+Cost
+    The walk pauses the cyclic garbage collector (it allocates much and frees nothing,
+    which made collections the larger half of the time). 10,000 queued runs: about 3 MB
+    of JSON (300 bytes a run, its event records included); ``snapshot`` about 0.2-0.4 s
+    and ``restore`` 0.2-0.3 s here (two shared cores), about as long as feeding the
+    10,000 events again (``tests/test_controller_snapshot.py`` prints the figures).
 
 Limits (documented, not hidden)
     A custom ``WaitQueuePolicy`` must be passed to ``restore`` again (same ``name``); its
     queues are data only if they are built-in queue classes, so a snapshot with custom
     queues in use is refused at snapshot time. Event payloads must be JSON-like values
     (dicts, lists, strings, numbers, booleans, null; tuples and non-finite floats are
-    kept too). The per-call output buffer is not state and is not saved.
+    kept too). The per-call output buffer is not state and is not saved. ``restore``
+    builds ``cls`` with ``FlowControl.__init__``: a subclass's own ``__init__`` state is
+    not rebuilt.
 """
 
 from __future__ import annotations
