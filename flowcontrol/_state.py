@@ -369,7 +369,7 @@ class _Encoder:
             if t is list:
                 return self.seq(v)
             if t is dict:
-                return self.mapping(v)
+                return {"d": self.pairs(v)}
             if t is OrderedDict:
                 return {"od": self.pairs(v)}
             if t is deque:
@@ -398,33 +398,20 @@ class _Encoder:
             raise e.at(len(out)) from None
         return out
 
-    def mapping(self, v: dict[Any, Any]) -> dict[str, Any]:
+    def pairs(self, d: Mapping[Any, Any]) -> list[Any]:
+        """Key, value, key, value, ...: a list keeps its order in every JSON store (object
+        keys may be sorted or reordered, which would renumber the references)."""
         enc = self.enc
         atoms = _ATOMS
-        m: dict[str, Any] = {}
+        out: list[Any] = []
+        add = out.append
         k: Any = None
         try:
-            for k, x in v.items():
-                if type(k) is not str:
-                    return {"d": self.pairs(v)}
-                m[k] = x if type(x) in atoms else enc(x)
+            for k, x in d.items():
+                add(k if type(k) in atoms else enc(k))
+                add(x if type(x) in atoms else enc(x))
         except _Bad as e:
-            raise e.key(k) from None
-        return {"m": m}
-
-    def pairs(self, d: Mapping[Any, Any]) -> list[Any]:
-        enc = self.enc
-        out: list[Any] = []
-        k: Any = None
-        for k, x in d.items():
-            try:
-                out.append(enc(k))
-            except _Bad as e:
-                raise e.at("<key>") from None
-            try:
-                out.append(enc(x))
-            except _Bad as e:
-                raise e.key(k) from None
+            raise (e.at("<key>") if len(out) % 2 == 0 else e.key(k)) from None
         return out
 
     def obj(self, v: Any, t: type) -> dict[str, Any]:
@@ -502,7 +489,7 @@ def _snapshot(fc: FlowControl) -> dict[str, Any]:
     e = _Encoder(fc)
     e.specials[id(_UNSET)] = {"x": "unset"}
     state: dict[str, Any] = {}
-    for name, value in vars(fc).items():
+    for name, value in sorted(vars(fc).items()):  # sorted: JSON stores may reorder keys
         if name in _ROOT_SKIP:
             continue
         try:
@@ -545,7 +532,8 @@ class _Decoder:
             return out
         if t is not dict or not v:
             raise _Bad(f"expected a value, got {type(v).__name__} {v!r:.60}")
-        tag = next(iter(v))
+        # One-field forms by their key; the others whatever the order of their keys.
+        tag = next(iter(v)) if len(v) == 1 else "o" if "o" in v else "dq" if "dq" in v else "?"
         if tag == "r" and len(v) == 1:  # the common reference, checked in full by _ref
             n = v["r"]
             table = self.table
@@ -553,22 +541,8 @@ class _Decoder:
                 return table[n]
             return self._ref(v)
         try:
-            if tag == "m":
-                return self.mapping(self._only(v, "m", dict))
             if tag == "d" or tag == "od":
-                flat = self._only(v, tag, list)
-                if len(flat) % 2:
-                    raise _Bad("a mapping needs key, value pairs (odd length)")
-                dd: dict[Any, Any] = {} if tag == "d" else OrderedDict()
-                self.table.append(dd)
-                for j in range(0, len(flat), 2):
-                    k = self._at(flat[j], "<key>")
-                    try:
-                        hash(k)
-                    except TypeError:
-                        raise _Bad(f"unhashable key {k!r:.60}").at(j) from None
-                    dd[k] = self._atk(flat[j + 1], k)
-                return dd
+                return self.mapping(self._only(v, tag, list), tag == "od")
             if tag == "t":
                 items: list[Any] = []
                 self.many(self._only(v, "t", list), items.append)
@@ -629,17 +603,27 @@ class _Decoder:
         except _Bad as e:
             raise e.at(j) from None
 
-    def mapping(self, m: dict[str, Any]) -> dict[str, Any]:
-        d: dict[str, Any] = {}
+    def mapping(self, flat: list[Any], ordered: bool) -> dict[Any, Any]:
+        n = len(flat)
+        if n % 2:
+            raise _Bad("a mapping needs key, value pairs (odd length)")
+        d: dict[Any, Any] = OrderedDict() if ordered else {}
         self.table.append(d)
         dec = self.dec
         atoms = _JSON_ATOMS
-        k = ""
+        k: Any = _UNSET
+        j = 0
         try:
-            for k, x in m.items():
+            for j in range(0, n, 2):
+                k = _UNSET
+                raw = flat[j]
+                k = raw if type(raw) in atoms else dec(raw)
+                x = flat[j + 1]
                 d[k] = x if type(x) in atoms else dec(x)
         except _Bad as e:
-            raise e.key(k) from None
+            raise (e.at(j) if k is _UNSET else e.key(k)) from None
+        except TypeError:
+            raise _Bad(f"unhashable key {k!r:.60}").at(j) from None
         return d
 
     def _at(self, x: Any, part: object, cp: Any = None) -> Any:
@@ -647,12 +631,6 @@ class _Decoder:
             return self.dec(x, cp)
         except _Bad as e:
             raise e.at(part) from None
-
-    def _atk(self, x: Any, key: object) -> Any:
-        try:
-            return self.dec(x)
-        except _Bad as e:
-            raise e.key(key) from None
 
     @staticmethod
     def _only(v: dict[str, Any], tag: str, typ: type) -> Any:
@@ -928,7 +906,7 @@ def restore(
     where = "state"
     try:
         with _gc_paused():
-            for attr, raw in state.items():
+            for attr, raw in sorted(state.items()):  # the order snapshot walked them
                 where = f"state.{attr}"
                 cur = getattr(fc, attr)
                 val = dec.dec(raw, cur)
