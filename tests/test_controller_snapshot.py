@@ -606,3 +606,59 @@ def test_what_is_not_saved_is_rebuilt_identically_from_the_configs() -> None:
         for name in _state._FUNCTION_SKIP:
             assert _view(getattr(fb, name)) == _view(getattr(fa, name)), (fa.id, name)
     assert b.concurrency()._plans.keys() == fc.concurrency()._plans.keys()
+
+
+_RESTART = """
+import json, sys
+from flowcontrol import ManualClock
+from flowcontrol._state import restore, snapshot
+from flowcontrol.config.model import FunctionConfig
+from flowcontrol.controller import FlowControl
+
+cfgs = [FunctionConfig.from_mapping(c) for c in json.loads(sys.argv[2])]
+clock = ManualClock()
+def feed(fc, part):
+    out = []
+    for i in range(part * 60, part * 60 + 60):
+        out.append(repr(fc.receive_event({"name": "e", "data": {"k": "k%d" % (i % 7)}})))
+        if i % 5 == 0:
+            clock.advance(700_000_000)
+            out.append(repr(fc.poll()))
+    return out
+if sys.argv[1] == "save":
+    fc = FlowControl(cfgs, clock=clock)
+    feed(fc, 0)
+    data = snapshot(fc)
+    print(json.dumps({"now": clock.now, "data": data, "rest": feed(fc, 1)}))
+else:
+    saved = json.loads(sys.stdin.read())
+    clock.set(saved["now"])
+    fc = restore(cfgs, saved["data"], clock=clock)
+    print(json.dumps(feed(fc, 1) == saved["rest"]))
+"""
+
+
+def test_a_restart_in_another_process_carries_on_exactly() -> None:
+    """Saved by one interpreter, restored by another with a different hash seed: the
+    decisions after the restart are those the first one went on to make."""
+    import os
+    import subprocess
+    import sys
+
+    cfgs = json.dumps([
+        {"id": "a", "triggers": [{"event": "e"}],
+         "concurrency": [{"limit": 1, "key": "event.data.k", "scope": "account"}],
+         "throttle": {"limit": 2, "period": "2s", "key": "event.data.k"}},
+        {"id": "b", "triggers": [{"event": "e"}],
+         "concurrency": [{"limit": 2, "key": "event.data.k", "scope": "account"}],
+         "debounce": {"period": "3s", "key": "event.data.k"}},
+    ])
+
+    def run(mode: str, seed: str, stdin: str = "") -> str:
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        done = subprocess.run([sys.executable, "-c", _RESTART, mode, cfgs], input=stdin,
+                              capture_output=True, text=True, env=env, check=True)
+        return done.stdout
+
+    saved = run("save", "1")
+    assert json.loads(run("load", "2", saved)) is True
