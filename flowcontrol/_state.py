@@ -225,7 +225,6 @@ def _spec_for(cls: type) -> _Spec | None:
     return _Spec(cls, "new", slots)
 
 
-
 _NONE = type(None)
 _ATOMS: Final = frozenset({str, int, bool, _NONE})
 _JSON_ATOMS: Final = frozenset({str, int, bool, _NONE, float})
@@ -875,8 +874,10 @@ def restore(
 
     ``functions`` are the same configs, in the same order, the snapshot was taken with;
     ``fairness`` is needed only for a custom policy (built-ins are restored by name).
-    ``cls`` picks the class built (``FunctionController`` for one). Raises ValueError,
-    naming the place in ``data``, if the snapshot does not fit or is malformed.
+    ``cls`` picks the class built (``FunctionController`` for one). ``clock`` should read
+    the snapshot's ``now`` or later (an earlier reading counts as no time passing, as
+    always). Raises ValueError, naming the place in ``data``, if the snapshot does not fit
+    or is malformed; nothing is returned then.
     """
     fns = list(functions)
     for cfg in fns:
