@@ -63,6 +63,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="account-wide concurrency limit (default 0: none)")
     parser.add_argument("--fairness", choices=tuple(FAIRNESS), default="round-robin",
                         help="order of keys waiting on one constraint (default round-robin)")
+    parser.add_argument("--slo", metavar="DURATION",
+                        help="also count, per function and key, the runs that started more "
+                             "than DURATION after they were created")
     parser.add_argument("--compare", metavar="CONFIG2",
                         help="also simulate CONFIG2 on the same trace and report, per function "
                              "and key, what changes (config differences, before -> after)")
@@ -279,15 +282,16 @@ def run(args: Any, out: TextIO, err: TextIO) -> int:
     if getattr(args, "compare", None):
         return run_compare(args, out, err)
     try:
+        slo = slo_option(args)
         functions = load_config(args.config, err)
         result = run_simulation(args, functions, err)
     except Usage as exc:
         err.write(f"flowcontrol simulate: {exc}\n")
         return exc.status
     if args.format == "json":
-        out.write(render_json(result))
+        out.write(render_json(result, slo_ns=slo))
     else:
-        out.write(render_text(result, top=max(1, args.top)))
+        out.write(render_text(result, top=max(1, args.top), slo_ns=slo))
     if args.plot:
         from flowcontrol.plot import PlotUnavailable, save_plot
 
@@ -300,9 +304,24 @@ def run(args: Any, out: TextIO, err: TextIO) -> int:
     return 0
 
 
+def slo_option(args: Any) -> int | None:
+    """``--slo`` in ns (None when not given); raises ``Usage`` if it is not a duration."""
+    text = getattr(args, "slo", None)
+    if text is None:
+        return None
+    try:
+        slo = parse_duration(text)
+    except DurationError as exc:
+        raise Usage(f"--slo: {exc}") from None
+    if slo < 0:
+        raise Usage("--slo must not be negative")
+    return slo
+
+
 def run_compare(args: Any, out: TextIO, err: TextIO) -> int:
     """``simulate CONFIG TRACE --compare CONFIG2``: both on the same trace, side by side."""
     try:
+        slo = slo_option(args)
         if args.plot:
             raise Usage("--plot cannot be combined with --compare")
         before = load_config(args.config, err)
@@ -314,10 +333,10 @@ def run_compare(args: Any, out: TextIO, err: TextIO) -> int:
         return exc.status
     cmp = compare(a, b, (before, after))
     if args.format == "json":
-        out.write(json.dumps(compare_document(cmp), ensure_ascii=False, separators=(",", ":"))
-                  + "\n")
+        out.write(json.dumps(compare_document(cmp, slo_ns=slo), ensure_ascii=False,
+                             separators=(",", ":")) + "\n")
     else:
-        out.write(render_compare_text(cmp, top=max(1, args.top)))
+        out.write(render_compare_text(cmp, top=max(1, args.top), slo_ns=slo))
     return 0
 
 

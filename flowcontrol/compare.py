@@ -6,7 +6,7 @@ between two ``FunctionConfig`` in the config's own terms (``throttle.limit: 50 -
 ``render_compare_text`` is the human report of ``flowcontrol simulate --compare``: per
 function its config changes, its total and the keys whose start latency changed most, each
 metric shown as ``before -> after``; ``compare_document`` is its ``--format json`` form
-(``docs/simulate-json.md``). Both are deterministic.
+(``docs/simulate-compare.md``). Both are deterministic.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 
 from flowcontrol._time import format_duration
 from flowcontrol.config.model import FunctionConfig
-from flowcontrol.report import Summary, _fmt_ms, _table, summarize
+from flowcontrol.report import Summary, _fmt_ms, _table, over_slo, summarize
 from flowcontrol.simulate import Failures, SimResult
 from flowcontrol.stats import Stats
 
@@ -194,8 +194,9 @@ _METRICS = ("started", "dropped", "skipped", "cancel", "p50", "p99", "max", "pea
 _FAILURE_METRICS = ("failed", "retries")
 
 
-def _cells(st: Stats | None, f: Failures | None = None, failures: bool = False) -> list[str]:
-    n = len(_METRICS) + (len(_FAILURE_METRICS) if failures else 0)
+def _cells(st: Stats | None, f: Failures | None = None, failures: bool = False,
+           slo_ns: int | None = None) -> list[str]:
+    n = len(_METRICS) + (len(_FAILURE_METRICS) if failures else 0) + (slo_ns is not None)
     if st is None:
         return ["-"] * n
     lat = st.latency_ms()
@@ -204,14 +205,18 @@ def _cells(st: Stats | None, f: Failures | None = None, failures: bool = False) 
            str(st.peak_concurrency)]
     if failures:
         out += [str(f.failed if f else 0), str(f.retries if f else 0)]
+    if slo_ns is not None:
+        out.append(over_slo(st, slo_ns))
     return out
 
 
 def _pair_row(label: str, a: Stats | None, b: Stats | None,
-              fails: tuple[Failures | None, Failures | None] | None = None) -> list[str]:
+              fails: tuple[Failures | None, Failures | None] | None = None,
+              slo_ns: int | None = None) -> list[str]:
     row = [label]
     fa, fb = fails or (None, None)
-    for x, y in zip(_cells(a, fa, fails is not None), _cells(b, fb, fails is not None),
+    with_f = fails is not None
+    for x, y in zip(_cells(a, fa, with_f, slo_ns), _cells(b, fb, with_f, slo_ns),
                     strict=True):
         row.append(x if x == y else f"{x} -> {y}")
     pa, pb = _lat(a, "p99"), _lat(b, "p99")
@@ -219,8 +224,9 @@ def _pair_row(label: str, a: Stats | None, b: Stats | None,
     return row
 
 
-def render_compare_text(cmp: Comparison, *, top: int = 10) -> str:
-    """The human report: per function its config changes, total and most changed keys."""
+def render_compare_text(cmp: Comparison, *, top: int = 10, slo_ns: int | None = None) -> str:
+    """The human report: per function its config changes, total and most changed keys
+    (with ``slo_ns``, also the runs that started later than that)."""
     sa, sb = (s.span_ns for s in cmp.summaries)
     with_failures = any(s.any_failures() for s in cmp.summaries)
     lines = [f"baseline -> candidate: simulated {format_duration(sa)} -> "
@@ -240,10 +246,11 @@ def render_compare_text(cmp: Comparison, *, top: int = 10) -> str:
                 return None
             return (cmp.failures(0, fn, key), cmp.failures(1, fn, key))
 
-        rows = [_pair_row("total", f.before, f.after, fails(None))]
+        rows = [_pair_row("total", f.before, f.after, fails(None), slo_ns)]
         changed = [k for k in f.keys if _changed(k[1], k[2])] if f.key_expression else []
-        rows.extend(_pair_row(f"  {k}", a, b, fails(k)) for k, a, b in changed[:top])
-        header = [*_METRICS, *(_FAILURE_METRICS if with_failures else ())]
+        rows.extend(_pair_row(f"  {k}", a, b, fails(k), slo_ns) for k, a, b in changed[:top])
+        header = [*_METRICS, *(_FAILURE_METRICS if with_failures else ()),
+                  *(() if slo_ns is None else (f"> {format_duration(slo_ns)}",))]
         lines.extend(_table(rows, ["", *header, "p99 change"]))
         if f.key_expression:
             if len(changed) > top:
@@ -255,12 +262,12 @@ def render_compare_text(cmp: Comparison, *, top: int = 10) -> str:
     return "\n".join(lines) + "\n"
 
 
-def compare_document(cmp: Comparison) -> dict[str, Any]:
-    """The ``--compare --format json`` document (``docs/simulate-json.md``)."""
+def compare_document(cmp: Comparison, *, slo_ns: int | None = None) -> dict[str, Any]:
+    """The ``--compare --format json`` document (``docs/simulate-compare.md``)."""
     sa, sb = cmp.summaries
 
     def side(st: Stats | None, s: Summary, f: Failures | None) -> dict[str, Any] | None:
-        return None if st is None else s.stats_dict(st, f)
+        return None if st is None else s.stats_dict(st, f, slo_ns)
 
     return {
         "schema_version": COMPARE_SCHEMA_VERSION,

@@ -53,8 +53,10 @@ class Summary:
     failures: dict[str, Failures]
     key_failures: dict[str, dict[str, Failures]]
 
-    def stats_dict(self, st: Stats, f: Failures | None) -> dict[str, Any]:
-        """``Stats.to_dict`` with failed runs moved out of the pending ones, and retries."""
+    def stats_dict(self, st: Stats, f: Failures | None,
+                   slo_ns: int | None = None) -> dict[str, Any]:
+        """``Stats.to_dict`` with failed runs moved out of the pending ones, and retries;
+        with ``slo_ns``, ``runs_over_slo`` after the latencies."""
         d = st.to_dict(self.span_ns)
         f = f or _NONE
         out: dict[str, Any] = {}
@@ -65,6 +67,8 @@ class Summary:
             out[k] = v
             if k == "runs_started":
                 out["retries"] = f.retries
+            if k == "start_latency_ms" and slo_ns is not None:
+                out["runs_over_slo"] = st.over(slo_ns)
         return out
 
     def any_failures(self) -> bool:
@@ -123,8 +127,10 @@ def _event_doc(e: EventRow) -> dict[str, Any]:
     }
 
 
-def to_document(result: SimResult, summary: Summary | None = None) -> dict[str, Any]:
-    """The ``--format json`` document (schema in ``docs/simulate-json.md``).
+def to_document(result: SimResult, summary: Summary | None = None, *,
+                slo_ns: int | None = None) -> dict[str, Any]:
+    """The ``--format json`` document (schema in ``docs/simulate-json.md``); with
+    ``slo_ns``, every statistics entry also counts its runs that started later than that.
 
     Needs every row: raises ValueError for a simulation run with ``keep_rows=False``."""
     if not result.complete:
@@ -133,30 +139,36 @@ def to_document(result: SimResult, summary: Summary | None = None) -> dict[str, 
     s = summary or summarize(result)
     functions = []
     for fn, st in s.functions.items():
-        d = s.stats_dict(st, s.failures[fn])
+        d = s.stats_dict(st, s.failures[fn], slo_ns)
         d = {"function": fn, "key_expression": result.group_by.get(fn, ""), **d}
         d["keys"] = [
-            {"key": k, **s.stats_dict(ks, s.key_failures[fn].get(k))}
+            {"key": k, **s.stats_dict(ks, s.key_failures[fn].get(k), slo_ns)}
             for k, ks in sorted(s.keys[fn].items(), key=_key_order)
         ]
         functions.append(d)
+    summary_doc: dict[str, Any] = {
+        "start_ms": ms(result.start),
+        "end_ms": ms(result.end),
+        "run_duration_ms": ms(result.run_duration),
+    }
+    if slo_ns is not None:
+        summary_doc["slo_ms"] = ms(slo_ns)
     return {
         "schema_version": SCHEMA_VERSION,
         "runs": [_run_doc(r) for r in result.runs],
         "events": [_event_doc(e) for e in result.events],
         "summary": {
-            "start_ms": ms(result.start),
-            "end_ms": ms(result.end),
-            "run_duration_ms": ms(result.run_duration),
+            **summary_doc,
             "unmatched_events": result.unmatched_events,
             "functions": functions,
         },
     }
 
 
-def render_json(result: SimResult) -> str:
+def render_json(result: SimResult, *, slo_ns: int | None = None) -> str:
     """One JSON object, keys in a fixed order, ending in a newline."""
-    return json.dumps(to_document(result), ensure_ascii=False, separators=(",", ":")) + "\n"
+    return json.dumps(to_document(result, slo_ns=slo_ns), ensure_ascii=False,
+                      separators=(",", ":")) + "\n"
 
 
 def _fmt_ms(v: float | int | None) -> str:
@@ -177,8 +189,18 @@ _COLUMNS = ("events", "started", "dropped", "skipped", "cancel", "p50", "p90", "
 _FAILURE_COLUMNS = ("failed", "retries")
 
 
-def _row(label: str, st: Stats, span_ns: int, failures: Failures | None = None) -> list[str]:
-    """One table row; with ``failures``, its failed runs and retries after ``cancel``."""
+def over_slo(st: Stats, slo_ns: int) -> str:
+    """``n (x%)``: the runs that started later than ``slo_ns``, of those that started."""
+    n = st.over(slo_ns)
+    if not n:
+        return "0"
+    return f"{n} ({n / st.runs_started * 100:.3g}%)"
+
+
+def _row(label: str, st: Stats, span_ns: int, failures: Failures | None = None,
+         slo_ns: int | None = None) -> list[str]:
+    """One table row; with ``failures``, its failed runs and retries after ``cancel``;
+    with ``slo_ns``, the runs over it after ``max``."""
     lat = st.latency_ms()
     d = st.to_dict(span_ns)
     skipped = st.outcomes["skipped"]
@@ -196,6 +218,7 @@ def _row(label: str, st: Stats, span_ns: int, failures: Failures | None = None) 
         _fmt_ms(lat["p90"]),
         _fmt_ms(lat["p99"]),
         _fmt_ms(lat["max"]),
+        *(() if slo_ns is None else (over_slo(st, slo_ns),)),
         str(st.peak_concurrency),
         "-" if thr is None else f"{thr:.3g}",
     ]
@@ -212,8 +235,9 @@ def _table(rows: Iterable[list[str]], header: list[str]) -> list[str]:
     return out
 
 
-def render_text(result: SimResult, *, top: int = 10) -> str:
-    """The human report: one table per function, its busiest ``top`` keys, then notes."""
+def render_text(result: SimResult, *, top: int = 10, slo_ns: int | None = None) -> str:
+    """The human report: one table per function, its busiest ``top`` keys, then notes;
+    with ``slo_ns``, a column of the runs that started later than that."""
     s = summarize(result)
     lines = [
         f"simulated {format_duration(s.span_ns)} of traffic "
@@ -226,17 +250,19 @@ def render_text(result: SimResult, *, top: int = 10) -> str:
     if fail_cols:
         i = columns.index("cancel") + 1
         columns[i:i] = _FAILURE_COLUMNS
+    if slo_ns is not None:
+        columns.insert(columns.index("max") + 1, f"> {format_duration(slo_ns)}")
     for fn, st in s.functions.items():
         expr_src = result.group_by.get(fn, "")
         lines.append("")
         lines.append(f"function {fn}" + (f"  (keys: {expr_src})" if expr_src else ""))
         header = ["", *columns]
-        rows = [_row("total", st, s.span_ns, s.failures[fn] if fail_cols else None)]
+        rows = [_row("total", st, s.span_ns, s.failures[fn] if fail_cols else None, slo_ns)]
         ranked = sorted(s.keys[fn].items(), key=_key_order)
         if expr_src:
             for k, ks in ranked[:top]:
                 kf = (s.key_failures[fn].get(k) or _NONE) if fail_cols else None
-                rows.append(_row(f"  {k}", ks, s.span_ns, kf))
+                rows.append(_row(f"  {k}", ks, s.span_ns, kf, slo_ns))
         lines.extend(_table(rows, header))
         if expr_src and len(ranked) > top:
             lines.append(f"  ... {len(ranked) - top} more keys")
@@ -255,6 +281,9 @@ def render_text(result: SimResult, *, top: int = 10) -> str:
         "latency = run start - run creation; peak = most steps holding slots at once; "
         "runs/s = completed runs per simulated second"
     )
+    if slo_ns is not None:
+        lines.append(f"> {format_duration(slo_ns)} = runs that started more than "
+                     f"{format_duration(slo_ns)} after they were created (share of started)")
     if fail_cols:
         lines.append("failed = runs whose step failed with no retries left; retries = failed "
                      "attempts retried after the backoff")

@@ -78,6 +78,13 @@ class Stats:
             "mean": number(float(a.mean())),
         }
 
+    def over(self, threshold_ns: int) -> int:
+        """How many runs started more than ``threshold_ns`` after they were created."""
+        if not self.latencies:
+            return 0
+        a = np.frombuffer(self.latencies, dtype=np.int64)
+        return int(np.count_nonzero(a > threshold_ns))
+
     def to_dict(self, span_ns: int) -> dict[str, Any]:
         """The JSON form (``docs/simulate-json.md``)."""
         span_s = span_ns / NS_PER_S
