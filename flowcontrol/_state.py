@@ -71,7 +71,7 @@ import operator
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from enum import Enum
-from typing import Any, Final
+from typing import Any, Final, TypeVar, overload
 
 from flowcontrol import (
     _admission,
@@ -92,6 +92,8 @@ from flowcontrol.controller import FlowControl
 from flowcontrol.fairness import OldestFirst, RoundRobin, WaitQueuePolicy
 
 __all__ = ["KIND", "VERSION", "config_digest", "restore", "snapshot"]
+
+_FC = TypeVar("_FC", bound=FlowControl)
 
 KIND: Final = "FlowControl"
 VERSION: Final = 1
@@ -860,6 +862,27 @@ def _policy(name: str, given: WaitQueuePolicy | None) -> WaitQueuePolicy:
         )
     policy: WaitQueuePolicy = cls()
     return policy
+
+
+@overload
+def restore(
+    functions: Iterable[FunctionConfig],
+    data: Mapping[str, Any],
+    *,
+    clock: Clock,
+    fairness: WaitQueuePolicy | None = None,
+) -> FlowControl: ...
+
+
+@overload
+def restore(
+    functions: Iterable[FunctionConfig],
+    data: Mapping[str, Any],
+    *,
+    clock: Clock,
+    fairness: WaitQueuePolicy | None = None,
+    cls: type[_FC],
+) -> _FC: ...
 
 
 def restore(
