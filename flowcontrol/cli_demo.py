@@ -166,6 +166,8 @@ def run(args: Any, out: TextIO, err: TextIO) -> int:
       "up to 60 s younger, but light users lose the head start round robin gave them.\n")
     w("\nTry your own: edit a copy of the config, then\n"
       "  flowcontrol simulate my_fair_ai.json examples/fair_ai_trace.jsonl\n"
+      "  flowcontrol simulate examples/fair_ai.json examples/fair_ai_trace.jsonl"
+      " --compare my_fair_ai.json --slo 5m\n"
       "  flowcontrol simulate my_fair_ai.json examples/fair_ai_trace.jsonl --format json\n"
       "  flowcontrol trace --pattern bursty --events 5000 --seed 1 --name ai/image.generate"
       " > my_trace.jsonl\n")
