@@ -328,9 +328,10 @@ def config_digest(cfg: FunctionConfig) -> str:
 
 
 class _Encoder:
-    __slots__ = ("classes", "cls_index", "memo", "n", "specials")
+    __slots__ = ("classes", "cls_index", "memo", "n", "policy", "specials")
 
     def __init__(self, fc: FlowControl) -> None:
+        self.policy = getattr(fc._policy, "name", type(fc._policy).__name__)
         self.memo: dict[int, int] = {id(fc): 0}
         self.n = 1
         self.classes: list[list[Any]] = []
@@ -418,6 +419,11 @@ class _Encoder:
     def obj(self, v: Any, t: type) -> dict[str, Any]:
         spec = _SPECS.get(t)
         if spec is None:
+            if hasattr(v, "push_front") and hasattr(v, "pop"):
+                raise _Bad(
+                    f"cannot save a {t.__module__}.{t.__qualname__}, a wait queue of the "
+                    f"fairness policy {self.policy!r} (only built-in policies' queues are data)"
+                )
             raise _Bad(f"cannot save a {t.__module__}.{t.__qualname__} (not whitelisted)")
         k = self.node(t, spec)
         mode = spec.mode
