@@ -471,7 +471,7 @@ def test_custom_wait_queues_in_use_are_refused_at_snapshot_time() -> None:
     fc.receive_event({"name": "e"})
     with pytest.raises(ValueError, match=r"cannot save a .*Queue, a wait queue of the "
                        r"fairness policy 'lifo' \(only built-in policies' queues are data\) "
-                       r"at state._gates\["):
+                       r"at state\._backlogs\[.*\]\.gate\.waiters"):
         snapshot(fc)
 
 
