@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TextIO, cast
 
@@ -47,7 +48,8 @@ class Usage(Exception):
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare the options of ``flowcontrol simulate``."""
     parser.add_argument("config", metavar="CONFIG", help="function config (.json/.yaml/.toml)")
-    parser.add_argument("trace", metavar="TRACE", help="events, JSON Lines (ts in ms)")
+    parser.add_argument("trace", metavar="TRACE",
+                        help="events, JSON Lines (ts in ms); - reads standard input")
     parser.add_argument("--run-duration", default="1s", metavar="DURATION",
                         help="length of one run for functions without `steps` (default 1s)")
     parser.add_argument("--format", choices=("text", "json"), default="text",
@@ -178,6 +180,19 @@ def _lines(path: str, lines: Iterable[str], first: int) -> Iterator[tuple[int, A
         yield n, value
 
 
+def _stdin_events(args: Any) -> list[dict[str, Any]]:
+    """TRACE ``-``: standard input, read whole once (it cannot be read twice, and a trace
+    out of order must be sorted) and kept on ``args`` for a second simulation."""
+    events: list[dict[str, Any]] | None = getattr(args, "_stdin_events", None)
+    if events is None:
+        try:
+            events = list(_events("<stdin>", sys.stdin, False))
+        except UnicodeDecodeError as exc:
+            raise Usage(f"<stdin>: cannot read the trace: {exc}") from None
+        args._stdin_events = events
+    return events
+
+
 def _count_events(path: str) -> int:
     """How many events TRACE holds (its non-blank lines; for the progress bar only)."""
     with open(path, "rb") as f:
@@ -248,8 +263,13 @@ def run_simulation(args: Any, functions: list[FunctionConfig], err: TextIO, *,
         except Exception as exc:
             raise Usage(f"--group-by: {exc}") from None
     policy: WaitQueuePolicy = FAIRNESS[getattr(args, "fairness", "round-robin")]()
-    total = _count_events(args.trace) if err.isatty() else 0
-    progress = _Progress(err) if total >= 10_000 else None
+    stdin = args.trace == "-"
+    if stdin:
+        events = _stdin_events(args)
+        total = len(events)
+    else:
+        total = _count_events(args.trace) if err.isatty() else 0
+    progress = _Progress(err) if total >= 10_000 and err.isatty() else None
 
     def replay(events: Iterable[dict[str, Any]], presorted: bool) -> SimResult:
         if progress is not None:
@@ -269,6 +289,8 @@ def run_simulation(args: Any, functions: list[FunctionConfig], err: TextIO, *,
         )
 
     try:
+        if stdin:
+            return replay(events, False)
         try:
             return replay(_Sized(read_trace(args.trace, in_order=True), total), True)
         except _Unsorted:

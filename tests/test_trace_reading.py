@@ -126,3 +126,21 @@ def test_a_text_report_of_a_plain_config_takes_the_lean_pipeline(
     assert lean_calls == [1]  # rows: never the lean pipeline
     monkeypatch.setattr(simulate_mod, "plain", lambda *a, **k: False)
     assert _simulate(capsys, str(CONFIG), str(TRACE)) == text  # the general path agrees
+
+
+def test_a_trace_on_standard_input_is_read_whole_and_may_be_out_of_order(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    want = _simulate(capsys, str(CONFIG), str(TRACE))
+    lines = TRACE.read_text().splitlines()
+    monkeypatch.setattr("sys.stdin", io.StringIO("\n".join(reversed(lines)) + "\n"))
+    assert _simulate(capsys, str(CONFIG), "-") == want
+    monkeypatch.setattr("sys.stdin", io.StringIO("\n".join(lines) + "\n"))
+    compared = _simulate(capsys, str(CONFIG), "-", "--compare", str(CONFIG))
+    assert "config unchanged" in compared  # both simulations read the one copy of stdin
+    assert "3000" in next(line for line in compared.splitlines() if line.startswith("total"))
+    monkeypatch.setattr("sys.stdin", io.StringIO('{"name":"e"}\n{"name":\n'))
+    assert main(["simulate", str(CONFIG), "-"]) == 2
+    assert "<stdin>:2:9: invalid JSON" in capsys.readouterr().err
