@@ -13,15 +13,22 @@ the same inputs and must give equal answers: every output list (decisions compar
 run and event id, ``run_status`` and ``backlog_sizes``. The restored controller's own
 snapshot equals the original's, right after restoring and again at the end (the two
 internal states never drift apart).
+
+``RestartingMachine`` runs the controller's brute-force model (``test_controller_props``:
+limits, the reference GCRA, no lost wake-ups, priority order) with one more host input,
+a restart: the controller is replaced by its restored snapshot, and every invariant must
+keep holding.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 from typing import Any
 
 from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
+from hypothesis.stateful import precondition, rule
 
 from flowcontrol import ManualClock
 from flowcontrol._state import restore, snapshot
@@ -335,3 +342,26 @@ def test_a_tampered_snapshot_is_refused_with_a_ValueError_or_restored(
     except ValueError as e:
         assert str(e)
         event("tampered: refused")
+
+
+# The model's module is a test file of its own (imported, not type-checked from here).
+model: Any = importlib.import_module("test_controller_props")
+
+
+class RestartingMachine(model.ControllerMachine):  # type: ignore[misc]
+    """The controller's model machine, with restarts through a JSON snapshot."""
+
+    fc: FlowControl
+    clock: ManualClock
+
+    @precondition(lambda self: hasattr(self, "fc"))
+    @rule(sort_keys=st.booleans())
+    def restart(self, sort_keys: bool) -> None:
+        text = json.dumps(snapshot(self.fc), sort_keys=sort_keys)
+        self.fc = restore(self.fc.functions, json.loads(text), clock=self.clock)
+
+
+RestartingMachine.TestCase.settings = settings(
+    RestartingMachine.TestCase.settings, stateful_step_count=40, max_examples=60
+)
+TestRestarting = RestartingMachine.TestCase
