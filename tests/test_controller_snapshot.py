@@ -204,6 +204,30 @@ def test_shared_account_keys_across_two_functions() -> None:
     assert p.both(lambda fc: fc.run_finished("run-4")) == ["start run-2"]
 
 
+def test_a_step_waiting_for_its_retry_survives() -> None:
+    clock = ManualClock()
+    fc = FunctionController(fn(concurrency=1, retries=2, singleton={"mode": "skip"},
+                               cancelOn=[{"event": "stop"}]), clock=clock)
+    fc.receive_event({"name": "e", "id": "a"})  # run-1 starts and holds the lock
+    assert [type(d).__name__ for d in fc.step_failed("run-1")] == ["StepRetrying"]
+    p = Pair(fc, clock)
+    assert p.b.run_status("run-1") == "retrying" and p.b.next_deadline() == 15 * S
+    p.explain_same("run-1")
+    table: list[tuple[float, Callable[[FlowControl], list[Decision]], list[str]]] = [
+        (1, lambda fc: fc.receive_event({"name": "e", "id": "b"}), ["skip run-2 held by run-1"]),
+        (14.9, lambda fc: fc.poll(), []),
+        (15, lambda fc: fc.poll(), ["step run-1"]),  # the retry, after the 15 s backoff
+        (16, lambda fc: fc.step_failed("run-1", retry_at=20 * S), ["StepRetrying"]),
+        (20, lambda fc: fc.poll(), ["step run-1"]),
+        (21, lambda fc: fc.step_failed("run-1"), ["RunFailed"]),  # no attempts left
+        (22, lambda fc: fc.receive_event({"name": "e", "id": "c"}), ["start run-3"]),
+    ]
+    for t, call, want in table:
+        p.at(t)
+        assert p.both(call) == want, t
+    p.explain_same("run-1", "run-2", "run-3")
+
+
 def test_timers_for_timeouts_and_future_events_survive() -> None:
     clock = ManualClock(10 * S)
     fc = FunctionController(fn(concurrency=1, timeouts={"start": "5s"}), clock=clock)
