@@ -274,6 +274,22 @@ def test_non_finite_floats_and_tuples_in_event_data_round_trip() -> None:
     assert act is not None and act["event"]["data"] == {"x": float("inf"), "t": (1.0, "y")}
 
 
+def test_the_snapshot_shares_nothing_mutable_with_the_controller() -> None:
+    """Used without JSON, the data is still a copy: the controller going on changes
+    nothing in it, and restoring from it changes nothing in it."""
+    clock = ManualClock()
+    fc = FunctionController(fn(concurrency=1, cancelOn=[{"event": "stop"}]), clock=clock)
+    for i in range(3):
+        fc.receive_event({"name": "e", "id": f"e{i}", "data": {"n": [i]}})
+    data = snapshot(fc)
+    text = json.dumps(data)
+    b = restore(fc.functions, data, clock=ManualClock(clock.now))
+    fc.run_finished("run-1")
+    b.run_finished("run-1")
+    assert json.dumps(data) == text
+    assert snapshot(b) == snapshot(fc)
+
+
 def test_json_stores_that_reorder_object_keys_change_nothing() -> None:
     """References are numbered in walk order, and nothing depends on the order of keys
     in a JSON object (a store may sort them, as ``sort_keys`` or PostgreSQL's jsonb do)."""
