@@ -61,7 +61,7 @@ from __future__ import annotations
 import heapq
 from collections import deque
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Self
 
 from flowcontrol._admission import Admission
 from flowcontrol._runtime import (
@@ -399,6 +399,34 @@ class FlowControl(Admission):
         return None
 
     # -- queries -----------------------------------------------------------------------
+
+    # -- persistence -------------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """snapshot is the controller's whole state as plain JSON data: ``restore`` rebuilds
+        a controller that decides exactly as this one would from now on
+        (``flowcontrol._state`` says how, what is checked and what it costs)."""
+        from flowcontrol._state import snapshot
+
+        return snapshot(self)
+
+    @classmethod
+    def restore(
+        cls,
+        functions: Iterable[FunctionConfig],
+        data: Mapping[str, Any],
+        *,
+        clock: Clock,
+        fairness: WaitQueuePolicy | None = None,
+    ) -> Self:
+        """restore rebuilds the controller ``data`` (a ``snapshot``) describes, with the
+        same ``functions`` in the same order, reading ``clock`` (at the snapshot's instant
+        or later). ``fairness`` is needed only for a custom policy. Raises ValueError,
+        naming the place in ``data``, for a snapshot that is malformed or was taken with
+        other configs."""
+        from flowcontrol._state import restore
+
+        return restore(functions, data, clock=clock, fairness=fairness, cls=cls)
 
     def explain(self, subject_id: str, function: str | None = None) -> Explanation:
         """explain says what happened to an event or a run and why.
