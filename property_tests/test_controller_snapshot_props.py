@@ -357,8 +357,8 @@ class RestartingMachine(model.ControllerMachine):  # type: ignore[misc]
     @precondition(lambda self: hasattr(self, "fc"))
     @rule(sort_keys=st.booleans())
     def restart(self, sort_keys: bool) -> None:
-        text = json.dumps(snapshot(self.fc), sort_keys=sort_keys)
-        self.fc = restore(self.fc.functions, json.loads(text), clock=self.clock)
+        text = json.dumps(self.fc.snapshot(), sort_keys=sort_keys)  # the public methods
+        self.fc = FlowControl.restore(self.fc.functions, json.loads(text), clock=self.clock)
 
 
 RestartingMachine.TestCase.settings = settings(
