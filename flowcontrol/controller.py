@@ -262,9 +262,7 @@ class FlowControl(Admission):
         now = self._tick()
         out: list[Decision] = []
         self._out = out
-        run = self._live_run(run_id)
-        if run.state != _RUNNING:
-            raise ValueError(f"run {run_id!r} is {_STATE_NAMES[run.state]}, not running a step")
+        run = self._running_step(run_id)
         self._release(run)
         run.attempt = 0  # attempts are counted per step
         if run.cancel_pending:
@@ -287,9 +285,7 @@ class FlowControl(Admission):
         now = self._tick()
         out: list[Decision] = []
         self._out = out
-        run = self._live_run(run_id)
-        if run.state != _RUNNING:
-            raise ValueError(f"run {run_id!r} is {_STATE_NAMES[run.state]}, not running a step")
+        run = self._running_step(run_id)
         if retry_at is not None and (type(retry_at) is not int):
             raise ValueError(f"retry_at must be an int (ns) or None, got {retry_at!r}")
         self._release(run)
@@ -791,6 +787,13 @@ class FlowControl(Admission):
         run = self._runs.get(run_id)
         if run is None or run.state >= _COMPLETED:
             raise UnknownRunError(f"run {run_id!r} is unknown or has ended")
+        return run
+
+    def _running_step(self, run_id: str) -> _Run:
+        """The live run ``run_id``, which must be running a step (else ValueError)."""
+        run = self._live_run(run_id)
+        if run.state != _RUNNING:
+            raise ValueError(f"run {run_id!r} is {_STATE_NAMES[run.state]}, not running a step")
         return run
 
     # -- timers ------------------------------------------------------------------------
