@@ -388,7 +388,8 @@ class _Encoder:
         except RecursionError:
             raise _Bad("nested too deeply to save") from None
 
-    def seq(self, v: Iterable[Any]) -> list[Any]:
+    def seq(self, v: Iterable[Any], names: tuple[str, ...] | None = None) -> list[Any]:
+        """Each item encoded; an error names the item by position (or by ``names``)."""
         enc = self.enc
         atoms = _ATOMS
         out: list[Any] = []
@@ -397,7 +398,7 @@ class _Encoder:
             for x in v:
                 add(x if type(x) in atoms else enc(x))
         except _Bad as e:
-            raise e.at(len(out)) from None
+            raise e.at(len(out) if names is None else names[len(out)]) from None
         return out
 
     def pairs(self, d: Mapping[Any, Any]) -> list[Any]:
@@ -437,15 +438,7 @@ class _Encoder:
             raw = spec.get(v)
         except AttributeError:  # an unset slot
             raw = tuple(getattr(v, f, _UNSET) for f in spec.fields)
-        enc = self.enc
-        atoms = _ATOMS
-        vals: list[Any] = []
-        add = vals.append
-        try:
-            for x in raw:
-                add(x if type(x) in atoms else enc(x))
-        except _Bad as e:
-            raise e.at(spec.fields[len(vals)]) from None
+        vals = self.seq(raw, spec.fields)
         if t is _Function:
             return {"o": k, "i": v.index, "v": vals}
         return {"o": k, "v": vals}
