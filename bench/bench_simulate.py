@@ -4,7 +4,7 @@
   shared key, 3 per user, priority) on a 20,000-event Poisson trace over 2,000 users that
   the config can keep up with (0.7 events/s); statistics only, streamed.
   The demo config is "plain" (one function, throttle, one keyed concurrency limit,
-  priority, one run step), so this takes the lean pipeline (``flowcontrol._fastsim``).
+  priority, one run step), so this takes the lean pipeline (``flowcontrol.sim.lean``).
 * ``general_demo``: the same with the lean pipeline switched off (the general path
   through ``FlowControl``): the baseline the lean pipeline is measured against.
 * ``ours_demo_rows``: the same keeping every row (what ``--format json`` needs).
@@ -43,11 +43,11 @@ from typing import Any
 
 import pytest
 
-import flowcontrol.simulate as simulate_mod
-from flowcontrol.cli_demo import DEMO_CONFIG
+import flowcontrol.sim.simulate as simulate_mod
+from flowcontrol.cli.demo import DEMO_CONFIG
 from flowcontrol.config.model import FunctionConfig
-from flowcontrol.simulate import simulate
-from flowcontrol.tracegen import TraceSpec, generate, iterate
+from flowcontrol.sim.simulate import simulate
+from flowcontrol.sim.tracegen import TraceSpec, generate, iterate
 
 N = 20_000
 SPEC = TraceSpec(events=N, rate=0.7, keys=2000, zipf=1.1, name="ai/image.generate", seed=1)

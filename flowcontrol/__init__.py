@@ -7,16 +7,9 @@ and no wall clock: time is an integer count of nanoseconds from ``clock=``.
 
 from __future__ import annotations
 
-from flowcontrol._time import (
-    Clock,
-    DurationError,
-    ManualClock,
-    format_duration,
-    parse_duration,
-    parse_duration_strict,
-)
-from flowcontrol.batch import Added, AddOutcome, Batch, Batcher, FlushReason
-from flowcontrol.concurrency import (
+from flowcontrol.controller.flowcontrol import FlowControl, FunctionController, UnknownRunError
+from flowcontrol.machines.batch import Added, AddOutcome, Batch, Batcher, FlushReason
+from flowcontrol.machines.concurrency import (
     Acquired,
     Concurrency,
     ConcurrencyConstraint,
@@ -24,11 +17,24 @@ from flowcontrol.concurrency import (
     Refused,
     UnknownFunctionError,
 )
-from flowcontrol.controller import FlowControl, FunctionController, UnknownRunError
-from flowcontrol.debounce import Debounce, DebounceCancelled, DebounceOutcome, Fired, Pushed
-from flowcontrol.gcra import GcraDecision, RateLimit, Throttle
-from flowcontrol.priority import PriorityQueue, QueuedItem, item_score
-from flowcontrol.singleton import Singleton, SingletonSkipped, SingletonStarted
+from flowcontrol.machines.debounce import (
+    Debounce,
+    DebounceCancelled,
+    DebounceOutcome,
+    Fired,
+    Pushed,
+)
+from flowcontrol.machines.gcra import GcraDecision, RateLimit, Throttle
+from flowcontrol.machines.priority import PriorityQueue, QueuedItem, item_score
+from flowcontrol.machines.singleton import Singleton, SingletonSkipped, SingletonStarted
+from flowcontrol.time import (
+    Clock,
+    DurationError,
+    ManualClock,
+    format_duration,
+    parse_duration,
+    parse_duration_strict,
+)
 
 __all__ = [
     "Acquired",

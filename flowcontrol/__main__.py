@@ -1,5 +1,5 @@
-"""``python -m flowcontrol``: the command line. Does I/O (see ``flowcontrol.cli``)."""
+"""``python -m flowcontrol``: the command line. Does I/O (see ``flowcontrol.cli.main``)."""
 
-from flowcontrol.cli import run
+from flowcontrol.cli.main import run
 
 run()

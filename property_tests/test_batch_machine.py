@@ -19,7 +19,7 @@ from hypothesis.stateful import (
     rule,
 )
 
-from flowcontrol.batch import AddOutcome, Batch, Batcher, FlushReason
+from flowcontrol.machines.batch import AddOutcome, Batch, Batcher, FlushReason
 
 S = 1_000_000_000
 TIMEOUT = 5 * S

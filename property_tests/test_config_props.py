@@ -70,7 +70,7 @@ def check_result(result: Result, text: str) -> None:
 
 def check_accepted(result: Result) -> None:
     """Every function without errors round-trips through from_mapping and builds machines."""
-    from flowcontrol.controller import FlowControl
+    from flowcontrol.controller.flowcontrol import FlowControl
 
     for entry in result.entries:
         if entry.config is None:

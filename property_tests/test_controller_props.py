@@ -37,8 +37,7 @@ from hypothesis.stateful import (
 
 from flowcontrol import ManualClock
 from flowcontrol.config.model import FunctionConfig
-from flowcontrol.controller import FlowControl
-from flowcontrol.decisions import (
+from flowcontrol.controller.decisions import (
     EventDropped,
     EventSkipped,
     RunCancelled,
@@ -48,8 +47,9 @@ from flowcontrol.decisions import (
     StepRetrying,
     StepStarted,
 )
-from flowcontrol.report import summarize, to_document
-from flowcontrol.simulate import simulate
+from flowcontrol.controller.flowcontrol import FlowControl
+from flowcontrol.sim.report import summarize, to_document
+from flowcontrol.sim.simulate import simulate
 
 S = 1_000_000_000
 KEYS = ("a", "b", "c")

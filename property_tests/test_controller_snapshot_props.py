@@ -31,11 +31,11 @@ from hypothesis import strategies as st
 from hypothesis.stateful import precondition, rule
 
 from flowcontrol import ManualClock
-from flowcontrol._state import restore, snapshot
 from flowcontrol.config.model import ConfigError, FunctionConfig
-from flowcontrol.controller import FlowControl
-from flowcontrol.decisions import Decision
-from flowcontrol.fairness import OldestFirst, RoundRobin
+from flowcontrol.controller.decisions import Decision
+from flowcontrol.controller.fairness import OldestFirst, RoundRobin
+from flowcontrol.controller.flowcontrol import FlowControl
+from flowcontrol.controller.persist import restore, snapshot
 
 MS = 1_000_000
 KEYS = ("a", "b", "c")

@@ -19,7 +19,7 @@ from hypothesis.stateful import (
     rule,
 )
 
-from flowcontrol.debounce import Debounce, DebounceOutcome, Fired, Pushed
+from flowcontrol.machines.debounce import Debounce, DebounceOutcome, Fired, Pushed
 
 S = 1_000_000_000
 PERIOD = 10 * S

@@ -22,7 +22,7 @@ from hypothesis.stateful import (
     rule,
 )
 
-from flowcontrol.gcra import GcraDecision, RateLimit, Throttle
+from flowcontrol.machines.gcra import GcraDecision, RateLimit, Throttle
 
 KEYS = st.sampled_from(["a", "b", "c"])
 

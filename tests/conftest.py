@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, settings
 
-import flowcontrol.simulate as simulate_mod
+import flowcontrol.sim.simulate as simulate_mod
 
 settings.register_profile(
     "ci",

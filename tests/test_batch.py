@@ -14,8 +14,7 @@ from typing import Any
 
 import pytest
 
-from flowcontrol._time import ManualClock
-from flowcontrol.batch import (
+from flowcontrol.machines.batch import (
     DEDUPE_WINDOW,
     Added,
     AddOutcome,
@@ -23,6 +22,7 @@ from flowcontrol.batch import (
     Batcher,
     FlushReason,
 )
+from flowcontrol.time import ManualClock
 
 S = 1_000_000_000
 NEW, APPENDED, FLUSHED, DUPLICATE = (

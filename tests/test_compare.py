@@ -8,16 +8,16 @@ from typing import Any
 
 import pytest
 
-from flowcontrol.cli import main
-from flowcontrol.compare import (
+from flowcontrol.cli.main import main
+from flowcontrol.config.model import FunctionConfig
+from flowcontrol.sim.compare import (
     Change,
     compare,
     compare_document,
     config_changes,
     render_compare_text,
 )
-from flowcontrol.config.model import FunctionConfig
-from flowcontrol.simulate import simulate
+from flowcontrol.sim.simulate import simulate
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "examples" / "fair_ai.json"

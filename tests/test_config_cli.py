@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from flowcontrol.cli import main
+from flowcontrol.cli.main import main
 
 CORPUS = Path(__file__).parent / "configs"
 VALID = CORPUS / "valid" / "seed_sync_crm_data.json"

@@ -12,7 +12,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "flowcontrol"
 
 def emitted_codes() -> set[str]:
     found: set[str] = set()
-    for path in [*(PACKAGE / "config").glob("*.py"), PACKAGE / "cli_validate.py"]:
+    for path in [*(PACKAGE / "config").glob("*.py"), PACKAGE / "cli" / "validate.py"]:
         if path.name == "codes.py":
             continue
         found |= set(re.findall(r'"(FC\d{3})"', path.read_text(encoding="utf-8")))

@@ -8,14 +8,14 @@ import pytest
 
 from flowcontrol import ManualClock
 from flowcontrol.config.model import FunctionConfig
-from flowcontrol.controller import FlowControl, FunctionController, UnknownRunError
-from flowcontrol.decisions import (
+from flowcontrol.controller.decisions import (
     EventDropped,
     RunCancelled,
     RunQueued,
     RunStarted,
     StepStarted,
 )
+from flowcontrol.controller.flowcontrol import FlowControl, FunctionController, UnknownRunError
 
 S = 1_000_000_000
 MS = 1_000_000
@@ -435,7 +435,7 @@ def test_FlowControl_account_concurrency_limits_every_function() -> None:
 
 
 def test_FlowControl_oldest_first_policy_serves_lowest_score_across_keys() -> None:
-    from flowcontrol.fairness import OldestFirst
+    from flowcontrol.controller.fairness import OldestFirst
 
     clock = ManualClock()
     cfg = fn(concurrency=[{"limit": 1}, {"key": "event.data.user", "limit": 5}],

@@ -8,7 +8,7 @@ import pytest
 
 from flowcontrol import FlowControl, FunctionController, ManualClock
 from flowcontrol.config import FunctionConfig
-from flowcontrol.decisions import RunStarted
+from flowcontrol.controller.decisions import RunStarted
 
 S = 1_000_000_000
 CFG = FunctionConfig.from_mapping({

@@ -8,10 +8,8 @@ from typing import Any
 import pytest
 
 from flowcontrol import ManualClock
-from flowcontrol._runtime import BACKOFF, DEFAULT_RETRIES, backoff
 from flowcontrol.config.model import FunctionConfig
-from flowcontrol.controller import FlowControl, FunctionController
-from flowcontrol.decisions import (
+from flowcontrol.controller.decisions import (
     RunFailed,
     RunQueued,
     RunSkipped,
@@ -19,6 +17,8 @@ from flowcontrol.decisions import (
     StepRetrying,
     StepStarted,
 )
+from flowcontrol.controller.flowcontrol import FlowControl, FunctionController
+from flowcontrol.controller.runtime import BACKOFF, DEFAULT_RETRIES, backoff
 
 S = 1_000_000_000
 

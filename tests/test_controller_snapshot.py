@@ -1,4 +1,4 @@
-"""Snapshot and restore of a whole FlowControl (``flowcontrol._state``): table cases.
+"""Snapshot and restore of a whole FlowControl (``flowcontrol.controller.persist``): table cases.
 
 Each case drives a controller into a state worth saving, saves it through JSON, restores
 it on a fresh clock at the same instant, and then feeds both the same inputs: the
@@ -16,10 +16,8 @@ from typing import Any
 import pytest
 
 from flowcontrol import FunctionController, ManualClock
-from flowcontrol._state import config_digest, restore, snapshot
 from flowcontrol.config.model import FunctionConfig
-from flowcontrol.controller import FlowControl
-from flowcontrol.decisions import (
+from flowcontrol.controller.decisions import (
     Decision,
     EventBatched,
     EventDebounced,
@@ -29,7 +27,9 @@ from flowcontrol.decisions import (
     RunStarted,
     StepStarted,
 )
-from flowcontrol.fairness import OldestFirst, RoundRobin, WaitQueue
+from flowcontrol.controller.fairness import OldestFirst, RoundRobin, WaitQueue
+from flowcontrol.controller.flowcontrol import FlowControl
+from flowcontrol.controller.persist import config_digest, restore, snapshot
 
 S = 1_000_000_000
 
@@ -572,7 +572,8 @@ def test_ten_thousand_queued_runs_size_and_speed() -> None:
 def test_every_field_of_the_records_has_a_known_type() -> None:
     """A new field of a run, backlog, gate or function is saved automatically; this asks
     for its type in ``_state._FIELD_TYPES`` so that tampered values are refused."""
-    from flowcontrol import _runtime, _state
+    from flowcontrol.controller import persist as _state
+    from flowcontrol.controller import runtime as _runtime
 
     for cls in (_runtime._Run, _runtime._Backlog, _runtime._Gate, _runtime._Function):
         spec = _state._SPECS[cls]
@@ -584,7 +585,9 @@ def test_every_field_of_the_records_has_a_known_type() -> None:
 def test_every_record_and_decision_class_is_whitelisted() -> None:
     import dataclasses
 
-    from flowcontrol import _runtime, _state, decisions
+    from flowcontrol.controller import decisions
+    from flowcontrol.controller import persist as _state
+    from flowcontrol.controller import runtime as _runtime
 
     for mod in (_runtime, decisions):
         for obj in vars(mod).values():
@@ -599,8 +602,8 @@ def _view(x: Any) -> Any:
     functions by id)."""
     import dataclasses
 
-    from flowcontrol import _runtime
-    from flowcontrol.keys import CompiledExpr
+    from flowcontrol.controller import runtime as _runtime
+    from flowcontrol.controller.keys import CompiledExpr
 
     if isinstance(x, CompiledExpr):
         return ("expr", x.source)
@@ -620,7 +623,7 @@ def _view(x: Any) -> Any:
 def test_what_is_not_saved_is_rebuilt_identically_from_the_configs() -> None:
     """The skipped (derived) attributes of the controller and of its functions are equal
     in a restored controller after traffic: nothing saved-worthy hides among them."""
-    from flowcontrol import _state
+    from flowcontrol.controller import persist as _state
 
     clock = ManualClock()
     fns = [
@@ -653,9 +656,9 @@ def test_what_is_not_saved_is_rebuilt_identically_from_the_configs() -> None:
 _RESTART = """
 import json, sys
 from flowcontrol import ManualClock
-from flowcontrol._state import restore, snapshot
+from flowcontrol.controller.persist import restore, snapshot
 from flowcontrol.config.model import FunctionConfig
-from flowcontrol.controller import FlowControl
+from flowcontrol.controller.flowcontrol import FlowControl
 
 cfgs = [FunctionConfig.from_mapping(c) for c in json.loads(sys.argv[2])]
 clock = ManualClock()

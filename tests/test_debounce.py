@@ -12,14 +12,14 @@ from collections.abc import Sequence
 
 import pytest
 
-from flowcontrol._time import ManualClock
-from flowcontrol.debounce import (
+from flowcontrol.machines.debounce import (
     Debounce,
     DebounceCancelled,
     DebounceOutcome,
     Fired,
     Pushed,
 )
+from flowcontrol.time import ManualClock
 
 S = 1_000_000_000
 SCHEDULED, EXTENDED, IGNORED = (

@@ -1,4 +1,4 @@
-"""The lean pipeline (``flowcontrol._fastsim``) changes speed only: for every plain
+"""The lean pipeline (``flowcontrol.sim.lean``) changes speed only: for every plain
 config and trace, ``simulate(keep_rows=False)`` gives the same statistics, latencies (in
 order), peaks, counts and report bytes with it as the general path gives without it."""
 
@@ -11,12 +11,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import flowcontrol.simulate as simulate_mod
+import flowcontrol.sim.simulate as simulate_mod
 from flowcontrol.config.model import FunctionConfig
-from flowcontrol.fairness import OldestFirst, RoundRobin
-from flowcontrol.report import render_text, summarize
-from flowcontrol.simulate import SimResult, simulate
-from flowcontrol.tracegen import TraceSpec, generate
+from flowcontrol.controller.fairness import OldestFirst, RoundRobin
+from flowcontrol.sim.report import render_text, summarize
+from flowcontrol.sim.simulate import SimResult, simulate
+from flowcontrol.sim.tracegen import TraceSpec, generate
 
 S = 1_000_000_000
 NAME = "ai/image.generate"
@@ -417,7 +417,7 @@ def test_throttle_keys_that_fall_idle_are_forgotten(monkeypatch: pytest.MonkeyPa
            "steps": [{"run": "1s"}]}
     trace = [{"name": NAME, "data": {"user_id": f"u{i}", "plan": "free"}, "ts": 500 * i}
              for i in range(3000)]
-    from flowcontrol import _fastsim
+    from flowcontrol.sim import lean as _fastsim
 
     sizes: list[int] = []
     real = _fastsim._Lean.t_sweep

@@ -14,7 +14,7 @@ from flowcontrol import (
     QueuedItem,
     item_score,
 )
-from flowcontrol.priority import PRIORITY_FACTOR_MAX_OSS
+from flowcontrol.machines.priority import PRIORITY_FACTOR_MAX_OSS
 
 S = 1_000_000_000
 # TestQueueItemScore: start = 2023-01-01T12:30:30Z, the run id created at start.

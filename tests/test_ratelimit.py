@@ -11,7 +11,7 @@ import json
 import pytest
 
 from flowcontrol import ManualClock
-from flowcontrol.gcra import GcraDecision, RateLimit
+from flowcontrol.machines.gcra import GcraDecision, RateLimit
 
 S = 1_000_000_000
 MS = 1_000_000

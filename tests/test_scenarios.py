@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from flowcontrol.config.model import FunctionConfig
-from flowcontrol.fairness import OldestFirst
-from flowcontrol.simulate import SimResult, simulate
+from flowcontrol.controller.fairness import OldestFirst
+from flowcontrol.sim.simulate import SimResult, simulate
 
 S = 1_000_000_000
 

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from flowcontrol.config.model import FunctionConfig
-from flowcontrol.report import render_json, render_text, summarize, to_document
-from flowcontrol.simulate import simulate
-from flowcontrol.tracegen import TraceSpec, dumps_jsonl, generate, iter_jsonl
+from flowcontrol.sim.report import render_json, render_text, summarize, to_document
+from flowcontrol.sim.simulate import simulate
+from flowcontrol.sim.tracegen import TraceSpec, dumps_jsonl, generate, iter_jsonl
 
 S = 1_000_000_000
 

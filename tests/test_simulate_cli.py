@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from flowcontrol.cli import main
+from flowcontrol.cli.main import main
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "examples" / "fair_ai.json"
@@ -111,8 +111,8 @@ def test_trace_is_deterministic(capsys: pytest.CaptureFixture[str], tmp_path: Pa
 
 
 def test_bundled_trace_is_what_tracegen_makes() -> None:
-    from flowcontrol.cli_demo import DEMO_CONFIG, DEMO_TRACE
-    from flowcontrol.tracegen import dumps_jsonl, generate
+    from flowcontrol.cli.demo import DEMO_CONFIG, DEMO_TRACE
+    from flowcontrol.sim.tracegen import dumps_jsonl, generate
 
     assert TRACE.read_text() == dumps_jsonl(generate(DEMO_TRACE))
     assert json.loads(CONFIG.read_text()) == DEMO_CONFIG
@@ -134,9 +134,9 @@ def test_simulate_plot_draws_a_png(capsys: pytest.CaptureFixture[str], tmp_path:
     assert code == 0, err
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     from flowcontrol.config.model import FunctionConfig
-    from flowcontrol.plot import series
-    from flowcontrol.simulate import simulate
-    from flowcontrol.tracegen import iter_jsonl
+    from flowcontrol.sim.plot import series
+    from flowcontrol.sim.simulate import simulate
+    from flowcontrol.sim.tracegen import iter_jsonl
 
     result = simulate([FunctionConfig.from_mapping(json.loads(CONFIG.read_text()))],
                       list(iter_jsonl(TRACE.read_text())), timeline=True)
@@ -149,7 +149,7 @@ def test_simulate_plot_draws_a_png(capsys: pytest.CaptureFixture[str], tmp_path:
 def test_progress_bar_draws_only_on_a_terminal() -> None:
     import io
 
-    from flowcontrol.cli_simulate import _Progress
+    from flowcontrol.cli.simulate import _Progress
 
     class Tty(io.StringIO):
         def isatty(self) -> bool:

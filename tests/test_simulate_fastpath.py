@@ -7,13 +7,13 @@ from typing import Any
 
 import pytest
 
-from flowcontrol._admission import Admission
-from flowcontrol._time import ManualClock
 from flowcontrol.config.model import FunctionConfig
-from flowcontrol.controller import FlowControl
-from flowcontrol.report import render_json, render_text
-from flowcontrol.simulate import simulate
-from flowcontrol.tracegen import TraceSpec, generate
+from flowcontrol.controller.admission import Admission
+from flowcontrol.controller.flowcontrol import FlowControl
+from flowcontrol.sim.report import render_json, render_text
+from flowcontrol.sim.simulate import simulate
+from flowcontrol.sim.tracegen import TraceSpec, generate
+from flowcontrol.time import ManualClock
 
 S = 1_000_000_000
 

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from flowcontrol.config.model import ConfigError, FunctionConfig
-from flowcontrol.report import render_json, render_text, summarize, to_document
-from flowcontrol.simulate import SimResult, simulate
+from flowcontrol.sim.report import render_json, render_text, summarize, to_document
+from flowcontrol.sim.simulate import SimResult, simulate
 
 S = 1_000_000_000
 

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from flowcontrol.cli import main
+from flowcontrol.cli.main import main
 from flowcontrol.config.model import FunctionConfig
-from flowcontrol.report import render_json, render_text, to_document
-from flowcontrol.simulate import simulate
-from flowcontrol.stats import Stats
+from flowcontrol.sim.report import render_json, render_text, to_document
+from flowcontrol.sim.simulate import simulate
+from flowcontrol.sim.stats import Stats
 
 S = 1_000_000_000
 ROOT = Path(__file__).resolve().parent.parent

@@ -16,7 +16,7 @@ from math import ceil, floor
 import pytest
 
 from flowcontrol import ManualClock
-from flowcontrol.gcra import GcraDecision, RateLimit, Throttle
+from flowcontrol.machines.gcra import GcraDecision, RateLimit, Throttle
 
 S = 1_000_000_000
 MS = 1_000_000

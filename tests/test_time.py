@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from flowcontrol._time import (
+from flowcontrol.time import (
     DurationError,
     ManualClock,
     format_duration,

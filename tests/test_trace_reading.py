@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-import flowcontrol.simulate as simulate_mod
-from flowcontrol.cli import main
-from flowcontrol.cli_simulate import Usage, load_trace, read_trace
+import flowcontrol.sim.simulate as simulate_mod
+from flowcontrol.cli.main import main
+from flowcontrol.cli.simulate import Usage, load_trace, read_trace
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "examples" / "fair_ai.json"

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flowcontrol.cli import main
-from flowcontrol.tracegen import TraceSpec, dumps_jsonl, generate, jsonl_lines
+from flowcontrol.cli.main import main
+from flowcontrol.sim.tracegen import TraceSpec, dumps_jsonl, generate, jsonl_lines
 
 
 @given(

@@ -17,14 +17,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
-from flowcontrol._time import NS_PER_MS, NS_PER_S, format_duration
-from flowcontrol.cli import guarded
+from flowcontrol.cli.main import guarded
 from flowcontrol.config.model import FunctionConfig
-from flowcontrol.fairness import OldestFirst, RoundRobin
-from flowcontrol.report import render_text, summarize
-from flowcontrol.simulate import SimResult, simulate
-from flowcontrol.stats import Stats
-from flowcontrol.tracegen import TraceSpec, generate
+from flowcontrol.controller.fairness import OldestFirst, RoundRobin
+from flowcontrol.sim.report import render_text, summarize
+from flowcontrol.sim.simulate import SimResult, simulate
+from flowcontrol.sim.stats import Stats
+from flowcontrol.sim.tracegen import TraceSpec, generate
+from flowcontrol.time import NS_PER_MS, NS_PER_S, format_duration
 
 __all__ = ["DEMO_CONFIG", "DEMO_TRACE", "VARIANTS", "add_arguments", "main", "run"]
 
@@ -175,5 +175,5 @@ def run(args: Any, out: TextIO, err: TextIO) -> int:
 
 
 def main(args: Any) -> int:
-    """Entry point used by ``flowcontrol.cli``; never lets a traceback out."""
+    """Entry point used by ``flowcontrol.cli.main``; never lets a traceback out."""
     return guarded("demo", run, args)

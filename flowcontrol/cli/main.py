@@ -13,10 +13,10 @@ from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "validate": ("flowcontrol.cli_validate", "check flow-control configs (exit 1 on errors)"),
-    "simulate": ("flowcontrol.cli_simulate", "replay an event trace through a config"),
-    "trace": ("flowcontrol.cli_trace", "generate a synthetic event trace"),
-    "demo": ("flowcontrol.cli_demo", "run the bundled demonstration"),
+    "validate": ("flowcontrol.cli.validate", "check flow-control configs (exit 1 on errors)"),
+    "simulate": ("flowcontrol.cli.simulate", "replay an event trace through a config"),
+    "trace": ("flowcontrol.cli.trace", "generate a synthetic event trace"),
+    "demo": ("flowcontrol.cli.demo", "run the bundled demonstration"),
 }
 
 

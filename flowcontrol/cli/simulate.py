@@ -18,16 +18,16 @@ import sys
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TextIO, cast
 
-from flowcontrol._time import DurationError, parse_duration
-from flowcontrol.cli import guarded
-from flowcontrol.compare import compare, compare_document, render_compare_text
+from flowcontrol.cli.main import guarded
 from flowcontrol.config.codes import Severity
 from flowcontrol.config.diagnostics import render
 from flowcontrol.config.files import load_functions
 from flowcontrol.config.model import FunctionConfig
-from flowcontrol.fairness import OldestFirst, RoundRobin, WaitQueuePolicy
-from flowcontrol.report import render_json, render_text
-from flowcontrol.simulate import SimResult, simulate
+from flowcontrol.controller.fairness import OldestFirst, RoundRobin, WaitQueuePolicy
+from flowcontrol.sim.compare import compare, compare_document, render_compare_text
+from flowcontrol.sim.report import render_json, render_text
+from flowcontrol.sim.simulate import SimResult, simulate
+from flowcontrol.time import DurationError, parse_duration
 
 __all__ = ["Usage", "add_arguments", "load_trace", "main", "run"]
 
@@ -257,7 +257,7 @@ def run_simulation(args: Any, functions: list[FunctionConfig], err: TextIO, *,
     group_by = getattr(args, "group_by", None)
     if group_by:
         try:
-            from flowcontrol.keys import CompiledExpr
+            from flowcontrol.controller.keys import CompiledExpr
 
             CompiledExpr(group_by)
         except Exception as exc:
@@ -315,7 +315,7 @@ def run(args: Any, out: TextIO, err: TextIO) -> int:
     else:
         out.write(render_text(result, top=max(1, args.top), slo_ns=slo))
     if args.plot:
-        from flowcontrol.plot import PlotUnavailable, save_plot
+        from flowcontrol.sim.plot import PlotUnavailable, save_plot
 
         try:
             save_plot(result, args.plot)
@@ -363,5 +363,5 @@ def run_compare(args: Any, out: TextIO, err: TextIO) -> int:
 
 
 def main(args: Any) -> int:
-    """Entry point used by ``flowcontrol.cli``; never lets a traceback out."""
+    """Entry point used by ``flowcontrol.cli.main``; never lets a traceback out."""
     return guarded("simulate", run, args)

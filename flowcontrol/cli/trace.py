@@ -1,7 +1,7 @@
 """``flowcontrol trace``: write a synthetic event trace. Does I/O (stdout or a file).
 
 Poisson or bursty arrivals, users drawn from a Zipf distribution, all from ``--seed``
-(``flowcontrol.tracegen``): the same options give the same bytes. Output is JSON Lines in
+(``flowcontrol.sim.tracegen``): the same options give the same bytes. Output is JSON Lines in
 the platform's event shape, ready for ``flowcontrol simulate``.
 """
 
@@ -10,9 +10,9 @@ from __future__ import annotations
 import argparse
 from typing import Any, TextIO
 
-from flowcontrol._time import NS_PER_S, DurationError, parse_duration
-from flowcontrol.cli import guarded
-from flowcontrol.tracegen import PATTERNS, TraceSpec, jsonl_lines
+from flowcontrol.cli.main import guarded
+from flowcontrol.sim.tracegen import PATTERNS, TraceSpec, jsonl_lines
+from flowcontrol.time import NS_PER_S, DurationError, parse_duration
 
 __all__ = ["add_arguments", "main", "run", "spec_from_args"]
 
@@ -87,5 +87,5 @@ def run(args: Any, out: TextIO, err: TextIO) -> int:
 
 
 def main(args: Any) -> int:
-    """Entry point used by ``flowcontrol.cli``; never lets a traceback out."""
+    """Entry point used by ``flowcontrol.cli.main``; never lets a traceback out."""
     return guarded("trace", run, args)

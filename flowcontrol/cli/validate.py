@@ -11,7 +11,7 @@ import argparse
 import sys
 from typing import Any, TextIO
 
-from flowcontrol.cli import guarded
+from flowcontrol.cli.main import guarded
 from flowcontrol.config.codes import CODES, Severity
 from flowcontrol.config.diagnostics import OUTPUT_FORMATS, Diagnostic, render, sort_key
 from flowcontrol.config.files import detect_format, read_events, validate_file
@@ -78,5 +78,5 @@ def run(args: Any, out: TextIO, err: TextIO) -> int:
 
 
 def main(args: Any) -> int:
-    """Entry point used by ``flowcontrol.cli``; never lets a traceback out."""
+    """Entry point used by ``flowcontrol.cli.main``; never lets a traceback out."""
     return guarded("validate", run, args)

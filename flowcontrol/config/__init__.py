@@ -6,6 +6,9 @@ paths and positions); ``lint.lint(result.entries)`` adds the interaction warning
 ``validate_data(data)`` does both for plain Python data; ``FunctionConfig.from_mapping(data)``
 builds one function from plain data or raises ``ConfigError``. Reading files lives in
 ``flowcontrol.config.files`` (``load_functions(path)``), the only module here that does I/O.
+
+May import: ``flowcontrol.time`` and ``expr``. Must not import the machines or anything
+above (controller, sim, cli, adapters).
 """
 
 from __future__ import annotations

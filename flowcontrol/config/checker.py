@@ -12,10 +12,10 @@ import re
 from collections.abc import Callable
 from typing import Final
 
-from flowcontrol._time import DurationError, format_duration, parse_duration, parse_duration_strict
 from flowcontrol.config import expressions
 from flowcontrol.config.diagnostics import Diagnostic
 from flowcontrol.config.source import Node
+from flowcontrol.time import DurationError, format_duration, parse_duration, parse_duration_strict
 
 __all__ = ["ALIASES", "KIND_NAMES", "Checker", "child_path"]
 

@@ -14,12 +14,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from flowcontrol._time import format_duration
 from flowcontrol.config import expressions
 from flowcontrol.config.diagnostics import Diagnostic
 from flowcontrol.config.model import FunctionConfig
 from flowcontrol.config.source import Node
 from flowcontrol.config.validate import Entry, child_path
+from flowcontrol.time import format_duration
 
 __all__ = ["key_fields", "lint"]
 

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from flowcontrol._time import NS_PER_S
+from flowcontrol.time import NS_PER_S
 
 __all__ = [
     "Batch", "Cancel", "ConcurrencyLimit", "ConfigError", "Debounce", "FunctionConfig",

@@ -12,7 +12,6 @@ import re
 from collections.abc import Callable
 from typing import Final
 
-from flowcontrol._time import NS_PER_S, DurationError, parse_duration_strict
 from flowcontrol.config import expressions
 from flowcontrol.config.checker import Checker, child_path, fmt_ns
 from flowcontrol.config.model import (
@@ -25,6 +24,7 @@ from flowcontrol.config.model import (
     Throttle,
 )
 from flowcontrol.config.source import Node
+from flowcontrol.time import NS_PER_S, DurationError, parse_duration_strict
 
 __all__ = ["batch", "concurrency", "debounce", "priority", "rate_limit", "singleton", "throttle"]
 

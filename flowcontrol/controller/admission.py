@@ -28,7 +28,9 @@ import heapq
 from collections import deque
 from typing import Any
 
-from flowcontrol._runtime import (
+from flowcontrol.controller.decisions import Decision, Hold, run_started, step_started
+from flowcontrol.controller.fairness import WaitQueuePolicy
+from flowcontrol.controller.runtime import (
     _ASLEEP,
     _IDLE,
     _PARKED,
@@ -45,10 +47,8 @@ from flowcontrol._runtime import (
     _Gate,
     _Run,
 )
-from flowcontrol._time import NS_PER_S
-from flowcontrol.concurrency import Concurrency, ConcurrencyUsage
-from flowcontrol.decisions import Decision, Hold, run_started, step_started
-from flowcontrol.fairness import WaitQueuePolicy
+from flowcontrol.machines.concurrency import Concurrency, ConcurrencyUsage
+from flowcontrol.time import NS_PER_S
 
 __all__ = ["Admission"]
 

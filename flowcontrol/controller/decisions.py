@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flowcontrol._time import format_duration
+from flowcontrol.time import format_duration
 
 __all__ = [
     "BatchFlushed",

@@ -5,7 +5,7 @@ Theory of operation
 ``FlowControl`` is a sans-I/O facade over several functions sharing one account. The host
 feeds it inputs (an event arrived, a run's next step is ready, a step finished, a run
 finished or failed, time passed) and acts on the decision values it returns
-(``flowcontrol.decisions``). It reads its ``clock`` once per call and never sleeps.
+(``flowcontrol.controller.decisions``). It reads its ``clock`` once per call and never sleeps.
 
 For each function whose trigger matches an event (spec 1.1):
 
@@ -42,7 +42,7 @@ throttle key); when that constraint frees capacity, by a release or by the throt
 every capacity increase wakes a waiter, and a waiter that does not use the capacity
 passes it on. Functions that put different limits on one shared ``env``/``account`` key
 wait in one line per limit, and a release wakes every line whose limit is above the
-usage (``flowcontrol._admission``), so a stricter function never holds back a laxer one.
+usage (``flowcontrol.controller.admission``), so a stricter function never holds back a laxer one.
 
 Every event gets exactly one outcome per matching function, and ``explain(id)`` says what
 held a run or what happened to an event, with the constraint, key, usage and ETA.
@@ -63,8 +63,27 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from typing import Any, Self
 
-from flowcontrol._admission import Admission
-from flowcontrol._runtime import (
+from flowcontrol.config.model import FunctionConfig
+from flowcontrol.controller.admission import Admission
+from flowcontrol.controller.decisions import (
+    BatchFlushed,
+    Decision,
+    EventBatched,
+    EventDebounced,
+    EventDropped,
+    EventSkipped,
+    EventSuperseded,
+    Explanation,
+    Hold,
+    RunCancelled,
+    RunFailed,
+    RunSkipped,
+    StepRetrying,
+    run_queued,
+)
+from flowcontrol.controller.fairness import RoundRobin, WaitQueuePolicy
+from flowcontrol.controller.keys import ERROR, FALSE, make_activation, priority_factor
+from flowcontrol.controller.runtime import (
     _ASLEEP,
     _CANCELLED,
     _COMPLETED,
@@ -96,29 +115,10 @@ from flowcontrol._runtime import (
     _Run,
     backoff,
 )
-from flowcontrol._time import NS_PER_MS, NS_PER_S, Clock, format_duration
-from flowcontrol.batch import AddOutcome, Batch
-from flowcontrol.concurrency import Concurrency, ConcurrencyConstraint
-from flowcontrol.config.model import FunctionConfig
-from flowcontrol.debounce import DebounceOutcome
-from flowcontrol.decisions import (
-    BatchFlushed,
-    Decision,
-    EventBatched,
-    EventDebounced,
-    EventDropped,
-    EventSkipped,
-    EventSuperseded,
-    Explanation,
-    Hold,
-    RunCancelled,
-    RunFailed,
-    RunSkipped,
-    StepRetrying,
-    run_queued,
-)
-from flowcontrol.fairness import RoundRobin, WaitQueuePolicy
-from flowcontrol.keys import ERROR, FALSE, make_activation, priority_factor
+from flowcontrol.machines.batch import AddOutcome, Batch
+from flowcontrol.machines.concurrency import Concurrency, ConcurrencyConstraint
+from flowcontrol.machines.debounce import DebounceOutcome
+from flowcontrol.time import NS_PER_MS, NS_PER_S, Clock, format_duration
 
 __all__ = ["FlowControl", "FunctionController", "UnknownRunError"]
 
@@ -277,7 +277,7 @@ class FlowControl(Admission):
 
         With attempts left (the function's ``retries``; default 4, the platform's) the
         step is queued again at ``retry_at`` (ns; default now plus the platform's backoff
-        for this attempt, ``flowcontrol._runtime.BACKOFF``) and then needs concurrency,
+        for this attempt, ``flowcontrol.controller.runtime.BACKOFF``) and then needs concurrency,
         not the throttle: ``StepRetrying``. Until then the run holds no slot and keeps its
         singleton lock. With none left the run ends ``failed``: ``RunFailed``. A run
         cancelled while its step ran ends cancelled instead.
@@ -401,8 +401,8 @@ class FlowControl(Admission):
     def snapshot(self) -> dict[str, Any]:
         """snapshot is the controller's whole state as plain JSON data: ``restore`` rebuilds
         a controller that decides exactly as this one would from now on
-        (``flowcontrol._state`` says how, what is checked and what it costs)."""
-        from flowcontrol._state import snapshot
+        (``flowcontrol.controller.persist`` says how, what is checked and what it costs)."""
+        from flowcontrol.controller.persist import snapshot
 
         return snapshot(self)
 
@@ -420,7 +420,7 @@ class FlowControl(Admission):
         or later). ``fairness`` is needed only for a custom policy. Raises ValueError,
         naming the place in ``data``, for a snapshot that is malformed or was taken with
         other configs."""
-        from flowcontrol._state import restore
+        from flowcontrol.controller.persist import restore
 
         return restore(functions, data, clock=clock, fairness=fairness, cls=cls)
 

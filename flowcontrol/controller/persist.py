@@ -73,23 +73,15 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from enum import Enum
 from typing import Any, Final, TypeVar, overload
 
-from flowcontrol import (
-    _admission,
-    _runtime,
-    batch,
-    concurrency,
-    controller,
-    debounce,
-    decisions,
-    fairness,
-    gcra,
-    keys,
-    singleton,
-)
-from flowcontrol._time import Clock
 from flowcontrol.config.model import FunctionConfig
-from flowcontrol.controller import FlowControl
-from flowcontrol.fairness import OldestFirst, RoundRobin, WaitQueuePolicy
+from flowcontrol.controller import admission as _admission
+from flowcontrol.controller import decisions, fairness, keys
+from flowcontrol.controller import flowcontrol as controller
+from flowcontrol.controller import runtime as _runtime
+from flowcontrol.controller.fairness import OldestFirst, RoundRobin, WaitQueuePolicy
+from flowcontrol.controller.flowcontrol import FlowControl
+from flowcontrol.machines import batch, concurrency, debounce, gcra, singleton
+from flowcontrol.time import Clock
 
 __all__ = ["KIND", "VERSION", "config_digest", "restore", "snapshot"]
 
@@ -126,6 +118,15 @@ _MODULES: Final = (
     _runtime, _admission, controller, decisions, concurrency, gcra, debounce, batch,
     singleton, fairness, keys,
 )
+# A class's tag in the data is "<prefix>.<qualname>"; the prefixes are the module names from
+# before the layer sub-packages, so snapshots saved then still restore.
+_TAG_PREFIX: Final = {
+    _runtime.__name__: "_runtime", _admission.__name__: "_admission",
+    controller.__name__: "controller", decisions.__name__: "decisions",
+    concurrency.__name__: "concurrency", gcra.__name__: "gcra", debounce.__name__: "debounce",
+    batch.__name__: "batch", singleton.__name__: "singleton", fairness.__name__: "fairness",
+    keys.__name__: "keys",
+}
 _BUILTIN_POLICIES: Final[dict[str, type]] = {"round-robin": RoundRobin, "oldest-first": OldestFirst}
 
 
@@ -143,7 +144,7 @@ class _Spec:
             operator.attrgetter(*fields) if len(fields) > 1
             else (lambda o: (getattr(o, fields[0]),)) if fields else (lambda o: ())
         )
-        self.tag = f"{cls.__module__.rsplit('.', 1)[-1]}.{cls.__qualname__}"
+        self.tag = f"{_TAG_PREFIX[cls.__module__]}.{cls.__qualname__}"
 
 
 def _slots(cls: type) -> tuple[str, ...] | None:

@@ -12,16 +12,16 @@ from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-from flowcontrol._time import NS_PER_S, Clock
-from flowcontrol.batch import Batcher
-from flowcontrol.concurrency import ConcurrencyUsage
 from flowcontrol.config.model import FunctionConfig
-from flowcontrol.debounce import Debounce
-from flowcontrol.decisions import Hold
-from flowcontrol.fairness import WaitQueue
-from flowcontrol.gcra import RateLimit, Throttle
-from flowcontrol.keys import CompiledExpr
-from flowcontrol.singleton import Singleton
+from flowcontrol.controller.decisions import Hold
+from flowcontrol.controller.fairness import WaitQueue
+from flowcontrol.controller.keys import CompiledExpr
+from flowcontrol.machines.batch import Batcher
+from flowcontrol.machines.concurrency import ConcurrencyUsage
+from flowcontrol.machines.debounce import Debounce
+from flowcontrol.machines.gcra import RateLimit, Throttle
+from flowcontrol.machines.singleton import Singleton
+from flowcontrol.time import NS_PER_S, Clock
 
 IDEMPOTENCY_WINDOW: Final = 24 * 3600 * NS_PER_S
 
@@ -266,7 +266,7 @@ class _Gate:
 
 
 def _counter_id(fn_id: str, u: ConcurrencyUsage) -> tuple[str, ...]:
-    """The counter id (``flowcontrol.concurrency`` module doc) of a refusing constraint."""
+    """The counter id (``flowcontrol.machines.concurrency`` module doc) of a refusing constraint."""
     if u.key is None:
         return ("f", fn_id) if u.scope == "fn" else ("a",)
     expr_text = u.key_expr or ""
@@ -290,7 +290,7 @@ def _counter_ids(fn: _Function, ckeys: tuple[str, ...]) -> Sequence[tuple[str, .
 
 
 def _cid_prefix(fn_id: str, scope: str, expr_text: str) -> tuple[str, ...]:
-    """A keyed counter's id without its key (``flowcontrol.concurrency`` module doc)."""
+    """A keyed counter's id without its key (``flowcontrol.machines.concurrency`` module doc)."""
     if scope == "fn":
         return ("f", fn_id, expr_text)
     if scope == "env":

@@ -17,7 +17,7 @@ import heapq
 from collections.abc import Callable, Mapping
 from typing import Any, Final, Protocol, TypeVar
 
-from flowcontrol._time import Clock
+from flowcontrol.time import Clock
 
 __all__ = [
     "NEVER",

@@ -44,8 +44,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
-from flowcontrol._machine import NEVER, SnapshotReader, advance_clock, builder, compact_heap
-from flowcontrol._time import NS_PER_S, Clock, parse_duration_strict
+from flowcontrol.machines._base import NEVER, SnapshotReader, advance_clock, builder, compact_heap
+from flowcontrol.time import NS_PER_S, Clock, parse_duration_strict
 
 __all__ = [
     "DEDUPE_WINDOW",
@@ -119,7 +119,7 @@ class Added:
     """The flushed batch when ``outcome`` is FLUSHED."""
 
 
-# Results are built the fast way (see flowcontrol._machine.builder).
+# Results are built the fast way (see flowcontrol.machines._base.builder).
 _AddedBuilder = builder(Added)
 _BatchBuilder = builder(Batch)
 
@@ -234,7 +234,7 @@ class Batcher:
             )
         if size < 0:
             raise ValueError(f"size must be >= 0 bytes, got {size}")
-        # The clock read is inlined on this hot path (see flowcontrol._machine).
+        # The clock read is inlined on this hot path (see flowcontrol.machines._base).
         now = self._clock()
         if now > self._now:
             self._now = now

@@ -71,8 +71,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final
 
-from flowcontrol._machine import expect_header
-from flowcontrol._time import Clock, to_ns
+from flowcontrol.machines._base import expect_header
+from flowcontrol.time import Clock, to_ns
 
 __all__ = [
     "MAX_KEYED_CONSTRAINTS",

@@ -47,8 +47,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
-from flowcontrol._machine import NEVER, SnapshotReader, advance_clock, builder, compact_heap
-from flowcontrol._time import NS_PER_S, Clock, to_ns
+from flowcontrol.machines._base import NEVER, SnapshotReader, advance_clock, builder, compact_heap
+from flowcontrol.time import NS_PER_S, Clock, to_ns
 
 __all__ = [
     "MAX_DEBOUNCE_PERIOD",
@@ -119,7 +119,7 @@ class DebounceCancelled:
     count: int
 
 
-# Results are built the fast way (see flowcontrol._machine.builder).
+# Results are built the fast way (see flowcontrol.machines._base.builder).
 _PushedBuilder = builder(Pushed)
 _FiredBuilder = builder(Fired)
 
@@ -230,7 +230,7 @@ class Debounce:
                 f"key and event_id must be str, got {type(key).__name__} and "
                 f"{type(event_id).__name__}"
             )
-        # The clock read is inlined on this hot path (see flowcontrol._machine).
+        # The clock read is inlined on this hot path (see flowcontrol.machines._base).
         now = self._clock()
         if now > self._now:
             self._now = now

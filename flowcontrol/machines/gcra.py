@@ -54,8 +54,8 @@ from dataclasses import dataclass
 from math import gcd
 from typing import Any, ClassVar, Final, Self
 
-from flowcontrol._machine import advance_clock, expect_header
-from flowcontrol._time import NS_PER_S, Clock, to_ns
+from flowcontrol.machines._base import advance_clock, expect_header
+from flowcontrol.time import NS_PER_S, Clock, to_ns
 
 __all__ = ["GcraDecision", "RateLimit", "Throttle"]
 

@@ -33,8 +33,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from flowcontrol._machine import advance_clock, expect_header
-from flowcontrol._time import NS_PER_S, Clock
+from flowcontrol.machines._base import advance_clock, expect_header
+from flowcontrol.time import NS_PER_S, Clock
 
 __all__ = [
     "PRIORITY_FACTOR_MAX_OSS",

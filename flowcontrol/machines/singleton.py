@@ -33,7 +33,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar, Final
 
-from flowcontrol._machine import expect_header
+from flowcontrol.machines._base import expect_header
 
 __all__ = ["Singleton", "SingletonSkipped", "SingletonStarted"]
 

@@ -16,11 +16,11 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from flowcontrol._time import format_duration
 from flowcontrol.config.model import FunctionConfig
-from flowcontrol.report import Summary, _fmt_ms, _table, over_slo, summarize
-from flowcontrol.simulate import Failures, SimResult
-from flowcontrol.stats import Stats
+from flowcontrol.sim.report import Summary, _fmt_ms, _table, over_slo, summarize
+from flowcontrol.sim.simulate import Failures, SimResult
+from flowcontrol.sim.stats import Stats
+from flowcontrol.time import format_duration
 
 __all__ = ["COMPARE_SCHEMA_VERSION", "Change", "Comparison", "compare", "compare_document",
            "config_changes", "render_compare_text"]

@@ -10,11 +10,11 @@ It promises the same ``Stats`` per group, the same peaks, the same unmatched cou
 end time as the general path, number for number and in the same order
 (``tests/test_fastsim.py`` checks it against the general path).
 
-It is the controller's admission algorithm (``flowcontrol._admission``: backlogs per
+It is the controller's admission algorithm (``flowcontrol.controller.admission``: backlogs per
 key, parking on the constraint that refused, waking one waiter per freed slot or
 throttle ``retry_at``, passing on an unused wake-up, round robin across keys) with the
 run reduced to a tuple and no decision values, rows or per-run records. The throttle is
-``flowcontrol.gcra.Throttle``'s exact integer GCRA inlined (same scaled instants, same
+``flowcontrol.machines.gcra.Throttle``'s exact integer GCRA inlined (same scaled instants, same
 ``at = TAT - lead`` per key, same ``retry_at``), with idle keys swept at most once per
 ``DVT`` as the machine does, so its memory also follows the active keys.
 """
@@ -27,13 +27,13 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from math import gcd
 from typing import Any, Final
 
-from flowcontrol._runtime import _ASLEEP, _IDLE, _PARKED, _READY  # backlog states
-from flowcontrol._time import NS_PER_MS, NS_PER_S
 from flowcontrol.config.model import FunctionConfig
-from flowcontrol.fairness import RoundRobin, WaitQueuePolicy
-from flowcontrol.gcra import RateLimit
-from flowcontrol.keys import ERROR, CompiledExpr, make_activation, priority_factor
-from flowcontrol.stats import Stats
+from flowcontrol.controller.fairness import RoundRobin, WaitQueuePolicy
+from flowcontrol.controller.keys import ERROR, CompiledExpr, make_activation, priority_factor
+from flowcontrol.controller.runtime import _ASLEEP, _IDLE, _PARKED, _READY  # backlog states
+from flowcontrol.machines.gcra import RateLimit
+from flowcontrol.sim.stats import Stats
+from flowcontrol.time import NS_PER_MS, NS_PER_S
 
 __all__ = ["LeanResult", "plain", "read_event", "run_lean"]
 
@@ -247,7 +247,7 @@ class _Lean:
         self.duration = duration
         t = cfg.throttle
         self.has_th = t is not None
-        # The throttle, as flowcontrol.gcra.Throttle computes it: instants scaled by
+        # The throttle, as flowcontrol.machines.gcra.Throttle computes it: instants scaled by
         # ``scale`` so that the emission interval ``step`` is a whole number; per key the
         # scaled instant ``at`` from which one more start is admitted (TAT - lead).
         lim = (t.limit or 1) if t is not None else 1
@@ -336,7 +336,7 @@ class _Lean:
         self.seq += 1
         heapq.heappush(self.timers, (at, self.seq, kind, obj))
 
-    # -- admission (flowcontrol._admission, reduced) ---------------------------------
+    # -- admission (flowcontrol.controller.admission, reduced) ---------------------------------
 
     def enqueue(self, score: int, created: int, g: _Grp, tkey: str, ckey: str) -> None:
         bkey = (tkey, ckey)
@@ -595,13 +595,13 @@ class _Lean:
         if self.ready:
             self.pump(now)
 
-    # -- the loop (flowcontrol.simulate's, with the same order at each instant) -------
+    # -- the loop (flowcontrol.sim.simulate's, with the same order at each instant) -------
 
     def loop(self, it: Iterator[Mapping[str, Any]], names: set[str],
              progress: Callable[[int, int], None] | None, total: int) -> tuple[int, int, int]:
         """Replay ``it`` (events in ``ts`` order, read lazily): (unmatched, start, end).
 
-        Events are read as ``flowcontrol.simulate`` reads a presorted trace: a missing
+        Events are read as ``flowcontrol.sim.simulate`` reads a presorted trace: a missing
         ``ts`` is the previous event's, a missing or empty ``id`` is ``evt-<position>``,
         and a ``ts`` going backwards is a ValueError.
         """

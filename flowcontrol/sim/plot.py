@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from flowcontrol._time import NS_PER_S
-from flowcontrol.simulate import SimResult
+from flowcontrol.sim.simulate import SimResult
+from flowcontrol.time import NS_PER_S
 
 __all__ = ["PlotUnavailable", "save_plot", "series"]
 

@@ -1,7 +1,7 @@
 """Statistics and renderings of a simulation (``flowcontrol simulate``'s output).
 
 ``summarize(result)`` computes, per function and per group key (see
-``flowcontrol.simulate.report_key_expression``): events in, runs started, completed,
+``flowcontrol.sim.simulate.report_key_expression``): events in, runs started, completed,
 cancelled, skipped and failed, step retries, events dropped, skipped, superseded; start
 latency percentiles; peak concurrency (steps holding slots at once); throughput. ``render_text`` and
 ``render_json`` turn it into the command's output. Both are deterministic: the same
@@ -25,9 +25,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from flowcontrol._time import NS_PER_MS, NS_PER_S, format_duration
-from flowcontrol.simulate import EventRow, Failures, RunRow, SimResult
-from flowcontrol.stats import RUN_STATUSES, Stats
+from flowcontrol.sim.simulate import EventRow, Failures, RunRow, SimResult
+from flowcontrol.sim.stats import RUN_STATUSES, Stats
+from flowcontrol.time import NS_PER_MS, NS_PER_S, format_duration
 
 __all__ = ["SCHEMA_VERSION", "Summary", "render_json", "render_text", "summarize", "to_document"]
 

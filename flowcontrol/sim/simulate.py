@@ -12,10 +12,10 @@ when ``retries`` runs out). The loop runs until nothing is left to happen, so ev
 started ends.
 
 Same functions, events and options give the same ``SimResult``, byte for byte once
-rendered (``flowcontrol.report``).
+rendered (``flowcontrol.sim.report``).
 
 One plain function with statistics only (``keep_rows=False``; the exact rule is
-``flowcontrol._fastsim.plain``) takes a lean pipeline with the same results, several
+``flowcontrol.sim.lean.plain``) takes a lean pipeline with the same results, several
 times faster; everything else (failing steps included) takes the general path through
 ``FlowControl``.
 """
@@ -27,11 +27,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Siz
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from flowcontrol._fastsim import plain, read_event, run_lean
-from flowcontrol._time import NS_PER_S, ManualClock
 from flowcontrol.config.model import FunctionConfig
-from flowcontrol.controller import FlowControl
-from flowcontrol.decisions import (
+from flowcontrol.controller.decisions import (
     BatchFlushed,
     Decision,
     EventBatched,
@@ -47,9 +44,12 @@ from flowcontrol.decisions import (
     StepRetrying,
     StepStarted,
 )
-from flowcontrol.fairness import WaitQueuePolicy
-from flowcontrol.keys import CompiledExpr, make_activation
-from flowcontrol.stats import Stats
+from flowcontrol.controller.fairness import WaitQueuePolicy
+from flowcontrol.controller.flowcontrol import FlowControl
+from flowcontrol.controller.keys import CompiledExpr, make_activation
+from flowcontrol.sim.lean import plain, read_event, run_lean
+from flowcontrol.sim.stats import Stats
+from flowcontrol.time import NS_PER_S, ManualClock
 
 __all__ = ["EventRow", "Failures", "RunRow", "SimResult", "report_key_expression", "simulate"]
 
@@ -106,7 +106,7 @@ class EventRow:
 
 @dataclass(slots=True)
 class SimResult:
-    """Everything a simulation produced; ``flowcontrol.report`` renders it."""
+    """Everything a simulation produced; ``flowcontrol.sim.report`` renders it."""
 
     functions: tuple[str, ...]
     runs: list[RunRow]
@@ -117,7 +117,7 @@ class SimResult:
     run_duration: int
     group_by: dict[str, str]
     stats: dict[tuple[str, str], Stats]
-    """Per (function, group key): counts and latencies (``flowcontrol.stats``)."""
+    """Per (function, group key): counts and latencies (``flowcontrol.sim.stats``)."""
     peak_function: dict[str, int]
     complete: bool
     """Whether ``runs`` and ``events`` hold every row (``keep_rows=True``)."""
@@ -727,7 +727,7 @@ def _simulate_lean(
     progress: Callable[[int, int], None] | None,
     total: int,
 ) -> SimResult:
-    """``simulate`` for one plain function, statistics only (``flowcontrol._fastsim``,
+    """``simulate`` for one plain function, statistics only (``flowcontrol.sim.lean``,
     which reads the events itself as ``_in_order`` does)."""
     group_src = group_by if group_by is not None else report_key_expression(cfg)
     duration = _plan(cfg, run_duration)[0][1]

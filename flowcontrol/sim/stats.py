@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from flowcontrol._time import NS_PER_MS, NS_PER_S
+from flowcontrol.time import NS_PER_MS, NS_PER_S
 
 __all__ = ["EVENT_OUTCOMES", "RUN_STATUSES", "Stats", "number"]
 
