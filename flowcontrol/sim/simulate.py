@@ -16,8 +16,9 @@ rendered (``flowcontrol.sim.report``).
 
 One plain function with statistics only (``keep_rows=False``; the exact rule is
 ``flowcontrol.sim.lean.plain``) takes a lean pipeline with the same results, several
-times faster; everything else (failing steps included) takes the general path through
-``FlowControl``.
+times faster; everything else (failing steps included, and a run limit
+``concurrency.fn`` beside step limits or with runs of several steps, where it is held
+through the sleeps) takes the general path through ``FlowControl``.
 """
 
 from __future__ import annotations
