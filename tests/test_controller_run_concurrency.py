@@ -244,3 +244,25 @@ def test_a_snapshot_whose_slots_do_not_add_up_is_refused() -> None:
     assert text != json.dumps(data)
     with pytest.raises(ValueError, match=r"_sem\._held\['run-9'\]: is not a started, live run"):
         FlowControl.restore([cfg], json.loads(text), clock=clock)
+
+
+def test_a_simulation_reports_per_run_key_and_never_exceeds_the_run_limit() -> None:
+    from flowcontrol.sim.simulate import report_key_expression, simulate
+
+    cfg = FunctionConfig.from_mapping({
+        "id": "render", "triggers": [{"event": "e"}],
+        "concurrency": {"fn": [{"limit": 2, "key": "event.data.user"}]},
+        "steps": [{"run": "1s"}, {"sleep": "30s"}, {"run": "1s"}],
+    })
+    assert report_key_expression(cfg) == "event.data.user"
+    trace = [{"name": "e", "id": f"e{i}", "ts": i * 100, "data": {"user": "ab"[i % 2]}}
+             for i in range(20)]
+    result = simulate([cfg], trace)
+    moves = sorted(((t, d, r.group) for r in result.runs for t, d in (
+        (r.started_at, 1), (r.ended_at, -1)) if t is not None), key=lambda m: (m[0], m[1]))
+    now: dict[str, int] = {}
+    for _, d, user in moves:
+        now[user] = now.get(user, 0) + d
+        assert now[user] <= 2
+    assert {r.group for r in result.runs} == {"a", "b"}
+    assert all(r.status == "completed" for r in result.runs)

@@ -131,12 +131,16 @@ class SimResult:
 def report_key_expression(cfg: FunctionConfig) -> str:
     """The key a report groups a function's runs by, when none is given.
 
-    The first present of: the first keyed concurrency limit, the throttle key, the rate
-    limit key, the debounce key, the batch key, the singleton key; else ``""`` (one group).
+    The first present of: the first keyed concurrency limit, the run limit's key, the
+    throttle key, the rate limit key, the debounce key, the batch key, the singleton key;
+    else ``""`` (one group).
     """
     for c in cfg.keyed_concurrency():
         if c.key:
             return c.key
+    rc = cfg.run_concurrency
+    if rc is not None and rc.key:
+        return rc.key
     for part in (cfg.throttle, cfg.effective_rate_limit(), cfg.debounce, cfg.batch,
                  cfg.singleton):
         key = getattr(part, "key", None) if part is not None else None
