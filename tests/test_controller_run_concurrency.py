@@ -151,7 +151,7 @@ def test_the_slot_is_given_back_however_the_run_ends(
     out = end(fc, clock)
     assert fc.run_status("run-1") == status
     assert started(out) == ["run-2"]
-    assert len(fc._sem) == 1
+    assert len(fc.run_semaphore()) == 1
 
 
 def test_a_queued_run_that_ends_gives_back_nothing_it_never_took() -> None:
@@ -162,7 +162,7 @@ def test_a_queued_run_that_ends_gives_back_nothing_it_never_took() -> None:
     fc.cancel("run-2")
     clock.advance("10s")
     fc.poll()
-    assert fc._sem.holders() == {"run-1": ("f", None)}
+    assert fc.run_semaphore().holders() == {"run-1": ("f", None)}
     assert queued(fc.receive_event(ev(3))) == ["run-3"]
 
 
@@ -187,14 +187,15 @@ def test_all_or_nothing_with_the_throttle() -> None:
     assert started(fc.receive_event(ev(1, u="a"))) == ["run-1"]
     out = fc.receive_event(ev(2, u="b"))  # throttle: no token until 10 s
     assert out[0].hold.constraint == "throttle"
-    assert fc._sem.holders() == {"run-1": ("f", "a")}
+    assert fc.run_semaphore().holders() == {"run-1": ("f", "a")}
     clock.advance("10s")
     assert started(fc.poll()) == ["run-2"]
     clock.advance("10s")  # a token is free again
     out = fc.receive_event(ev(3, u="a"))  # but the run limit of "a" is full
     assert queued(out) == ["run-3"] and out[0].hold.constraint == "run concurrency"
     assert started(fc.receive_event(ev(4, u="c"))) == ["run-4"]  # the token was not taken
-    assert fc._sem.holders() == {"run-1": ("f", "a"), "run-2": ("f", "b"), "run-4": ("f", "c")}
+    assert fc.run_semaphore().holders() == {"run-1": ("f", "a"), "run-2": ("f", "b"),
+                                            "run-4": ("f", "c")}
 
 
 def test_a_key_that_fails_to_evaluate_shares_one_bucket() -> None:
@@ -203,7 +204,7 @@ def test_a_key_that_fails_to_evaluate_shares_one_bucket() -> None:
     fc = FlowControl([fn({"limit": 1, "key": "event.data.n / 0"})], clock=clock)
     fc.receive_event(ev(1, n=1))
     assert queued(fc.receive_event(ev(2, n=2))) == ["run-2"]
-    assert fc._sem.holders() == {"run-1": ("f", "")}
+    assert fc.run_semaphore().holders() == {"run-1": ("f", "")}
 
 
 def test_explain_names_the_run_limit_and_its_key() -> None:
@@ -227,8 +228,8 @@ def test_snapshot_and_restore_keep_the_slots() -> None:
     fc.step_finished("run-1")
     data = json.loads(json.dumps(fc.snapshot()))
     again = FlowControl.restore([cfg], data, clock=clock)
-    assert again._sem.holders() == fc._sem.holders() == {"run-1": ("f", "a"),
-                                                         "run-3": ("f", "b")}
+    assert again.run_semaphore().holders() == fc.run_semaphore().holders() == {
+        "run-1": ("f", "a"), "run-3": ("f", "b")}
     assert again.snapshot() == data
     assert started(again.run_finished("run-1")) == started(fc.run_finished("run-1")) == ["run-2"]
 

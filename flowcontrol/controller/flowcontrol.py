@@ -477,6 +477,11 @@ class FlowControl(Admission):
         """The shared concurrency registry (read it; do not acquire or release)."""
         return self._conc
 
+    def run_semaphore(self) -> RunSemaphore:
+        """The run limits' slots (``concurrency.fn``): which runs hold one, per function and
+        key (read it; do not acquire or release)."""
+        return self._sem
+
     @property
     def functions(self) -> tuple[FunctionConfig, ...]:
         return tuple(fn.config for fn in self._fns)
