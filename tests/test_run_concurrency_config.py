@@ -92,7 +92,8 @@ ERRORS: list[tuple[str, Any, list[tuple[str, str, str]]]] = [
        "unknown key 'steps' in concurrency; did you mean 'step'?")]),
     ("both lists empty", {"fn": [], "step": []},
      [("FC106", "$.concurrency",
-       'concurrency {"fn": [...], "step": [...]} needs at least one limit')]),
+       'concurrency {"fn": [...], "step": [...]} needs at least one limit (the platform '
+       "reads empty lists as no limit at all); remove it or give a limit")]),
 ]
 
 

@@ -182,7 +182,8 @@ def _server_shape(c: Checker, node: Node, path: str) -> Concurrency | None:
     if c.errors > before:
         return None
     if not lists["fn"] and not lists["step"]:
-        c.add("FC106", 'concurrency {"fn": [...], "step": [...]} needs at least one limit',
+        c.add("FC106", 'concurrency {"fn": [...], "step": [...]} needs at least one limit (the '
+              "platform reads empty lists as no limit at all); remove it or give a limit",
               path, node)
         return None
     steps: tuple[ConcurrencyLimit, ...] | None = ()
