@@ -159,11 +159,11 @@ def _run_limit(c: Checker, node: Node, path: str) -> RunConcurrency | None:
     return RunConcurrency(limit=limit, key=key)
 
 
-Concurrency = tuple[tuple[ConcurrencyLimit, ...], RunConcurrency | None]
+ConcurrencySetting = tuple[tuple[ConcurrencyLimit, ...], RunConcurrency | None]
 """What ``concurrency`` gives: the step limits and the run-level limit (or None)."""
 
 
-def _server_shape(c: Checker, node: Node, path: str) -> Concurrency | None:
+def _server_shape(c: Checker, node: Node, path: str) -> ConcurrencySetting | None:
     """``{"fn": [...], "step": [...]}`` (platform ``ConcurrencyLimits.UnmarshalJSON`` and
     ``Validate``): ``step`` as the list form, ``fn`` at most one run-level limit."""
     members = c.obj(node, path, ("fn", "step"), "concurrency")
@@ -200,7 +200,7 @@ def _server_shape(c: Checker, node: Node, path: str) -> Concurrency | None:
     return steps, run
 
 
-def concurrency(c: Checker, node: Node, path: str) -> Concurrency | None:
+def concurrency(c: Checker, node: Node, path: str) -> ConcurrencySetting | None:
     """A number, one ``{limit, key?, scope?}``, a list of at most two (platform §2.2), or
     the server's ``{"fn": [...], "step": [...]}``: (step limits, run-level limit)."""
     if node.kind == "array":
