@@ -26,6 +26,12 @@ from flowcontrol.machines.debounce import (
 )
 from flowcontrol.machines.gcra import GcraDecision, RateLimit, Throttle
 from flowcontrol.machines.priority import PriorityQueue, QueuedItem, item_score
+from flowcontrol.machines.semaphore import (
+    RunSemaphore,
+    SemaphoreAcquired,
+    SemaphoreRefused,
+    SemaphoreUsage,
+)
 from flowcontrol.machines.singleton import Singleton, SingletonSkipped, SingletonStarted
 from flowcontrol.time import (
     Clock,
@@ -61,6 +67,10 @@ __all__ = [
     "QueuedItem",
     "RateLimit",
     "Refused",
+    "RunSemaphore",
+    "SemaphoreAcquired",
+    "SemaphoreRefused",
+    "SemaphoreUsage",
     "Singleton",
     "SingletonSkipped",
     "SingletonStarted",

@@ -6,6 +6,10 @@ readies and cancels steps, and after every input checks that
 * no concurrency limit (function-wide or per key) is exceeded at any instant, and every
   start or step found a free slot under its own function's limits, including keys that
   two functions share (``account`` scope) with different limits;
+* never more than N runs in progress per key under a run-level limit
+  (``concurrency: {"fn": [{"limit": N, "key"?}]}``): a run counts from its start to its
+  end, sleeping, queued for a step or retrying included, and a start is refused only when
+  its key has N runs in progress;
 * every start is one a reference GCRA (the spec's Appendix A, in exact fractions) admits;
 * nothing is left waiting that could go now (no lost wake-ups: admission is immediate),
   each run judged against its own function's limits on a shared counter;
@@ -76,8 +80,10 @@ class _Fn:
 
     def __init__(self, fid: str, fn_limit: int, key_limit: int, scope: str,
                  throttle: tuple[int, int, int] | None, throttle_keyed: bool,
-                 priority: bool, retries: int) -> None:
+                 priority: bool, retries: int, run_limit: int = 0,
+                 run_keyed: bool = False) -> None:
         self.id = fid
+        self.run_limit, self.run_keyed = run_limit, run_keyed
         self.retries = retries
         self.fn_limit, self.key_limit, self.scope = fn_limit, key_limit, scope
         self.throttle_keyed = throttle_keyed
@@ -93,7 +99,12 @@ class _Fn:
             conc.append({"limit": fn_limit})
         if key_limit:
             conc.append({"limit": key_limit, "key": "event.data.k", "scope": scope})
-        if conc:
+        if run_limit:
+            fn_part: dict[str, Any] = {"limit": run_limit}
+            if run_keyed:
+                fn_part["key"] = "event.data.k"
+            cfg["concurrency"] = {"fn": [fn_part], "step": conc} if conc else {"fn": [fn_part]}
+        elif conc:
             cfg["concurrency"] = conc
         if throttle is not None:
             limit, period, burst = throttle
@@ -109,6 +120,12 @@ class _Fn:
             return None
         return ("account" if self.scope == "account" else self.id, key)
 
+    def run_counter(self, key: str) -> tuple[str, str] | None:
+        """The model's name of the run-level counter (one per function and key)."""
+        if not self.run_limit:
+            return None
+        return (self.id, key if self.run_keyed else "")
+
 
 fn_setup = st.builds(
     lambda *a: a,
@@ -119,6 +136,8 @@ fn_setup = st.builds(
     st.booleans(),  # throttle keyed
     st.booleans(),  # priority
     st.integers(0, 2),  # retries
+    st.sampled_from([0, 0, 1, 2]),  # run limit (concurrency.fn)
+    st.booleans(),  # run limit keyed
 )
 
 
@@ -164,6 +183,14 @@ class ControllerMachine(RuleBasedStateMachine):
         c = f.counter(self.key[run])
         assert c is None or per.get(c, 0) < f.key_limit, f"{run}: {c} over its limit"
 
+    def check_run_slot(self, run: str) -> None:
+        """A start takes a run slot: its key had fewer than N runs in progress."""
+        f = self.fn[run]
+        rc = f.run_counter(self.key[run])
+        if rc is not None:
+            n = self.in_progress().get(rc, 0)
+            assert n < f.run_limit, f"{run}: {n} runs in progress on {rc}, limit {f.run_limit}"
+
     def apply(self, decisions: list[Any]) -> None:
         now = self.clock.now
         for d in decisions:
@@ -173,6 +200,7 @@ class ControllerMachine(RuleBasedStateMachine):
                     self.note_run(d.run_id, d.event_ids, d.created_at)
                 f = self.fn[d.run_id]
                 self.check_slot(d.run_id)
+                self.check_run_slot(d.run_id)
                 tkey = self.key[d.run_id] if f.throttle_keyed else ""
                 if f.ref is not None:
                     assert f.ref.allows(tkey, now), f"throttle exceeded by {d} at {now}"
@@ -304,6 +332,24 @@ class ControllerMachine(RuleBasedStateMachine):
                 per[c] = per.get(c, 0) + 1
         return total, per
 
+    def in_progress(self) -> dict[tuple[str, str], int]:
+        """Runs in progress (started, not ended) per run-level counter."""
+        out: dict[tuple[str, str], int] = {}
+        for r, st_ in self.state.items():
+            if st_ in ("running", "sleeping", "step_queued", "retrying"):
+                rc = self.fn[r].run_counter(self.key[r])
+                if rc is not None:
+                    out[rc] = out.get(rc, 0) + 1
+        return out
+
+    @invariant()
+    def never_more_than_n_runs_in_progress_per_key(self) -> None:
+        if not hasattr(self, "fc"):
+            return
+        by_id = {f.id: f for f in self.fns}
+        for rc, n in self.in_progress().items():
+            assert n <= by_id[rc[0]].run_limit, (rc, n)
+
     @invariant()
     def limits_hold(self) -> None:
         if not hasattr(self, "fc"):
@@ -322,6 +368,7 @@ class ControllerMachine(RuleBasedStateMachine):
         if not hasattr(self, "fc"):
             return
         total, per = self.running_counts()
+        running = self.in_progress()
         now = self.clock.now
         for run in self.runs_in("queued") + self.runs_in("step_queued"):
             f = self.fn[run]
@@ -337,7 +384,11 @@ class ControllerMachine(RuleBasedStateMachine):
                 or f.ref is None
                 or f.ref.allows(k if f.throttle_keyed else "", now)
             )
-            assert not (conc_ok and thr_ok), f"{run} waits at {now} though it could start"
+            rc = f.run_counter(k)
+            run_ok = (self.state[run] == "step_queued" or rc is None
+                      or running.get(rc, 0) < f.run_limit)
+            assert not (conc_ok and thr_ok and run_ok), (
+                f"{run} waits at {now} though it could start")
 
 
 ControllerMachine.TestCase.settings = settings(

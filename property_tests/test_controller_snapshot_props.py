@@ -1,7 +1,7 @@
 """Snapshot and restore of a whole FlowControl against the original, as the oracle.
 
-For random configs (one to three functions: throttle, keyed and shared concurrency,
-priority, rate limit, idempotency, debounce, batch with ``if``, singleton skip/cancel,
+For random configs (one to three functions: throttle, keyed and shared concurrency, run
+limits, priority, rate limit, idempotency, debounce, batch with ``if``, singleton skip/cancel,
 cancelOn, timeouts, retries, trigger filters and wildcards, custom account limit, fairness policy,
 ``record``) and random host inputs (events with and without ids and with future ``ts``,
 time passing and poll, step_ready, step_finished, step_failed with and without
@@ -57,7 +57,13 @@ def function_config(draw: st.DrawFn, fid: str) -> dict[str, Any]:
     if draw(st.booleans()):
         conc.append({"limit": draw(st.integers(1, 3)), "key": "event.data.k",
                      "scope": draw(st.sampled_from(["fn", "account", "env"]))})
-    if conc:
+    run_limit = draw(st.sampled_from([0, 0, 1, 2]))  # concurrency.fn: runs in progress
+    if run_limit:
+        fn_part: dict[str, Any] = {"limit": run_limit}
+        if draw(st.booleans()):
+            fn_part["key"] = "event.data.k"
+        cfg["concurrency"] = {"fn": [fn_part], "step": conc} if conc else {"fn": [fn_part]}
+    elif conc:
         cfg["concurrency"] = conc
     if draw(st.booleans()):
         cfg["throttle"] = {"limit": draw(st.integers(1, 3)),

@@ -112,6 +112,12 @@ ELIGIBILITY = [
                       {"key": "event.data.user_id", "limit": 2}]}, {}, False),
     ({"concurrency": [{"limit": 0}, {"key": "event.data.user_id", "limit": 2}]}, {}, False),
     ({"concurrency": None}, {}, True),
+    # A run limit (concurrency.fn) alone is the step limit on its key when runs are one step.
+    ({"concurrency": {"fn": [{"limit": 3, "key": "event.data.user_id"}]}}, {}, True),
+    ({"concurrency": {"fn": [{"limit": 3}]}}, {}, True),
+    ({"concurrency": {"fn": [{"limit": 3}], "step": [{"limit": 5}]}}, {}, False),
+    ({"concurrency": {"fn": [{"limit": 3}]}, "steps": [{"run": "1s"}, {"sleep": "9s"}]}, {},
+     False),
     ({"triggers": [{"event": NAME, "expression": "event.data.plan == 'pro'"}]}, {}, False),
     ({"triggers": [{"event": "ai/*"}]}, {}, False),
 ]
@@ -232,7 +238,15 @@ def configs(draw: st.DrawFn) -> dict[str, Any]:
         if key is not None:
             th["key"] = key
         cfg["throttle"] = th
-    if draw(st.booleans()):
+    limits = draw(st.sampled_from(["step", "step", "run", "none"]))
+    if limits == "run":  # concurrency.fn; a failing key ("free") puts runs in bucket ""
+        fn_limit: dict[str, Any] = {"limit": draw(st.integers(1, 3))}
+        key = draw(st.sampled_from(
+            [*KEYS, "event.data.plan == 'pro' ? false : int(event.data.plan)"]))
+        if key is not None:
+            fn_limit["key"] = key
+        cfg["concurrency"] = {"fn": [fn_limit]}
+    if limits == "step":
         c: dict[str, Any] = {"limit": draw(st.integers(1, 3))}
         key = draw(st.sampled_from(KEYS[1:]))
         if key is not None:
@@ -302,6 +316,27 @@ def test_seeded_tracegen_traces(seed: int, monkeypatch: pytest.MonkeyPatch) -> N
            "concurrency": [{"key": "event.data.user_id", "limit": 1 + seed % 3}],
            "steps": [{"run": f"{5 + 5 * seed}s"}]}
     _both(monkeypatch, cfg, generate(spec), presorted=True)
+
+
+# (run limit key, peak runs in progress): one bucket; one per user; and a key that fails
+# for "free" events (their bucket is "") and is false for "pro" ones (bucket "false").
+RUN_LIMITS = [(None, 2), ("event.data.user_id", 24),
+              ("event.data.plan == 'pro' ? false : int(event.data.plan)", 4)]
+
+
+@pytest.mark.parametrize(("key", "peak"), RUN_LIMITS)
+def test_a_run_limit_alone_gives_the_same_numbers(key: str | None, peak: int,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """``concurrency: {"fn": [{"limit": 2, ...}]}`` with one-step runs on the lean
+    pipeline, against the general path's RunSemaphore."""
+    spec = TraceSpec(events=600, pattern="bursty", rate=1.5, keys=12, zipf=1.2, name=NAME,
+                     seed=7)
+    fn_limit: dict[str, Any] = {"limit": 2}
+    if key is not None:
+        fn_limit["key"] = key
+    cfg = {**DEMO, "concurrency": {"fn": [fn_limit]}, "steps": [{"run": "15s"}]}
+    r = _both(monkeypatch, cfg, generate(spec), presorted=True)
+    assert r.peak_function["ai-image-processing"] == peak
 
 
 @pytest.mark.parametrize("seed", range(40))

@@ -125,6 +125,12 @@ def test_demo_prints_the_report_and_the_comparison(capsys: pytest.CaptureFixture
     assert "What a change does" in out
     for label in ("as shipped", "no priority", "throttle 100/min", "1 per user"):
         assert f"  {label} " in out
+    # "per user" (most runs in progress for one user): a step limit lets sleeping renders
+    # pile up; a run limit of 3 holds even while they wait for an upload.
+    rows = {line.split("  ")[1]: line.split() for line in out.splitlines()
+            if line.startswith(("  upload wait ", "  3 renders/user ")) and " 3000 " in line}
+    assert int(rows["upload wait"][-2]) > 3
+    assert int(rows["3 renders/user"][-2]) == 3
 
 
 def test_simulate_plot_draws_a_png(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

@@ -3,7 +3,9 @@ trace, then what changes when you change the config. Does I/O (reads the example
 writes to stdout).
 
 The function throttles all starts to 50 per minute on one shared key, lets each user run
-at most 3 steps at once, and moves ``pro`` users 60 s ahead in the queue. The trace is
+at most 3 steps at once, and moves ``pro`` users 60 s ahead in the queue. The last two
+variants make each render wait for an upload, then limit renders in progress per user
+with a run limit (``concurrency: {"fn": [...]}``). The trace is
 ``examples/fair_ai_trace.jsonl`` (made by ``flowcontrol trace`` with ``DEMO_TRACE``'s
 options); both files are regenerated in memory when the package runs without them.
 """
@@ -76,6 +78,19 @@ def _user_limit_1(c: dict[str, Any]) -> None:
     c["concurrency"] = [{**c["concurrency"][0], "limit": 1}]
 
 
+UPLOAD_STEPS: list[dict[str, Any]] = [{"run": "5s"}, {"sleep": "2m"}, {"run": "15s"}]
+"""The render waits two minutes for the user's upload between its two steps."""
+
+
+def _upload_wait(c: dict[str, Any]) -> None:
+    c["steps"] = copy.deepcopy(UPLOAD_STEPS)
+
+
+def _runs_per_user(c: dict[str, Any]) -> None:
+    _upload_wait(c)
+    c["concurrency"] = {"fn": [{**c["concurrency"][0], "limit": 3}]}
+
+
 VARIANTS: tuple[tuple[str, str, Callable[[dict[str, Any]], None] | None, str], ...] = (
     ("as shipped", "", None, "round-robin"),
     ("no priority", 'remove "priority"', _no_priority, "round-robin"),
@@ -84,6 +99,10 @@ VARIANTS: tuple[tuple[str, str, Callable[[dict[str, Any]], None] | None, str], .
     ("1 per user", '"concurrency": [{"key": ..., "limit": 1}]', _user_limit_1, "round-robin"),
     ("oldest-first", "simulate --fairness oldest-first (not a config field)", None,
      "oldest-first"),
+    ("upload wait", '"steps": [{"run": "5s"}, {"sleep": "2m"}, {"run": "15s"}]',
+     _upload_wait, "round-robin"),
+    ("3 renders/user", 'upload wait, and "concurrency": {"fn": [{"key": ..., "limit": 3}]}',
+     _runs_per_user, "round-robin"),
 )
 """(label, what to change, how, fairness policy) of each column of the comparison."""
 
@@ -120,6 +139,25 @@ def _lat(st: Stats | None, q: str) -> str:
     return format_duration(ns // NS_PER_S * NS_PER_S) if ns >= 10 * NS_PER_S else f"{v:.0f}ms"
 
 
+def _peak_per_user(result: SimResult, user_of: dict[Any, Any]) -> int:
+    """The most runs one user had in progress at once (started, not ended: sleeping
+    runs count too)."""
+    moves: list[tuple[int, int, Any]] = []
+    for x in result.runs:
+        if x.started_at is not None:
+            user = user_of.get(x.event_ids[0])
+            moves.append((x.started_at, 1, user))
+            if x.ended_at is not None:
+                moves.append((x.ended_at, -1, user))
+    moves.sort(key=lambda m: (m[0], m[1]))  # an end before a start at the same instant
+    now: dict[Any, int] = {}
+    peak = 0
+    for _, d, user in moves:
+        now[user] = now.get(user, 0) + d
+        peak = max(peak, now[user])
+    return peak
+
+
 def run(args: Any, out: TextIO, err: TextIO) -> int:
     """Run the demo; return the exit status."""
     config, events, source = _load()
@@ -133,7 +171,8 @@ def run(args: Any, out: TextIO, err: TextIO) -> int:
     w(render_text(result, top=max(1, args.top)))
     w("\nWhat a change does (same trace; latency = time from event to start):\n\n")
     header = ["variant", "started", "pro p50", "pro p99", "free p50", "free p99", "peak",
-              "last start"]
+              "per user", "last start"]
+    user_of = {e.get("id"): (e.get("data") or {}).get("user_id") for e in events}
     rows = [header]
     for label, _change, apply, fairness in VARIANTS:
         c = copy.deepcopy(config)
@@ -149,7 +188,7 @@ def run(args: Any, out: TextIO, err: TextIO) -> int:
             label, str(total.runs_started),
             _lat(plans.get("pro"), "p50"), _lat(plans.get("pro"), "p99"),
             _lat(plans.get("free"), "p50"), _lat(plans.get("free"), "p99"),
-            str(total.peak_concurrency),
+            str(total.peak_concurrency), str(_peak_per_user(r, user_of)),
             format_duration((last - r.start) // NS_PER_S * NS_PER_S),
         ])
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
@@ -164,6 +203,12 @@ def run(args: Any, out: TextIO, err: TextIO) -> int:
       "the next throttle slot goes round robin (the platform picks at random). Under\n"
       "oldest-first every waiting run is ordered by score, so pro runs overtake free runs\n"
       "up to 60 s younger, but light users lose the head start round robin gave them.\n")
+    w("\nWhy \"3 renders/user\": when a render waits for an upload, the step limit (3 running\n"
+      "steps per user) lets the user's next renders start while it sleeps, so one user\n"
+      "can have many renders in progress (\"per user\"). A run limit, concurrency\n"
+      "{\"fn\": [...]}, counts runs from start to end, sleeps included: at most 3 renders\n"
+      "in progress per user, even while they wait for an upload. The price: a slot that\n"
+      "sleeps serves no one, so the queue waits longer (validate warns about it, FC230).\n")
     w("\nTry your own: edit a copy of the config, then\n"
       "  flowcontrol simulate my_fair_ai.json examples/fair_ai_trace.jsonl\n"
       "  flowcontrol simulate examples/fair_ai.json examples/fair_ai_trace.jsonl"

@@ -24,6 +24,7 @@ from flowcontrol.config.model import (
     FunctionConfig,
     Priority,
     RateLimit,
+    RunConcurrency,
     Singleton,
     Step,
     Throttle,
@@ -42,6 +43,7 @@ from flowcontrol.config.validate import (
 __all__ = [
     "CODES", "OUTPUT_FORMATS", "Batch", "Cancel", "ConcurrencyLimit", "ConfigError", "Debounce",
     "Diagnostic", "Entry", "FunctionConfig", "Node", "Priority", "RateLimit", "Result",
-    "Severity", "Singleton", "SourceError", "Step", "Throttle", "Timeouts", "Trigger",
+    "RunConcurrency", "Severity", "Singleton", "SourceError", "Step", "Throttle", "Timeouts",
+    "Trigger",
     "has_errors", "parse_text", "render", "validate_data", "validate_node", "validate_text",
 ]

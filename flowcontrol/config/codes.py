@@ -47,6 +47,9 @@ CODES: Final[dict[str, tuple[Severity, str]]] = {
     "FC121": (Severity.ERROR, "env/account-scoped concurrency needs a key"),
     "FC122": (Severity.ERROR, "concurrency limit is negative"),
     "FC123": (Severity.ERROR, "two concurrency constraints with the same scope and key"),
+    "FC124": (Severity.ERROR, "more than one run (fn) concurrency limit"),
+    "FC125": (Severity.ERROR, "run (fn) concurrency limit not above 0"),
+    "FC126": (Severity.ERROR, "run (fn) concurrency scope other than fn"),
     "FC130": (Severity.ERROR, "throttle period outside 1s..7d or not whole seconds"),
     "FC131": (Severity.ERROR, "throttle limit below 1"),
     "FC140": (Severity.ERROR, "rate limit must be greater than 0"),
@@ -85,6 +88,8 @@ CODES: Final[dict[str, tuple[Severity, str]]] = {
     "FC216": (Severity.WARNING, "expression reads a variable that is never bound there"),
     "FC217": (Severity.WARNING, "rate limit drops events before they reach the debounce"),
     "FC218": (Severity.WARNING, "concurrency counts steps, and sleeping runs hold no slot"),
+    "FC219": (Severity.WARNING, "a run limit at or below a step limit: the step limit never binds"),
+    "FC230": (Severity.WARNING, "a run limit held through long sleeps starves the queue"),
     # -- warnings from sample events (--events)
     "FC220": (Severity.WARNING, "key expression is missing for every sample event"),
     "FC221": (Severity.WARNING, "expression fails on a sample event"),

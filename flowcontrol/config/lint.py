@@ -64,10 +64,10 @@ def key_fields(fn: FunctionConfig, entry_node: Node | None = None,
     conc_node = entry_node.value.get("concurrency") if entry_node is not None else None
     for i, c in enumerate(fn.concurrency):
         if c.key is not None:
-            keys: tuple[str | int, ...] = ("concurrency", "key")
-            if conc_node is not None and conc_node.kind == "array":
-                keys = ("concurrency", i, "key")
-            out.append(("concurrency", keys, c.key))
+            out.append(("concurrency", _step_keys(conc_node, i, "key"), c.key))
+    rc = fn.run_concurrency
+    if rc is not None and rc.key is not None:
+        out.append(("concurrency.fn", ("concurrency", "fn", 0, "key"), rc.key))
     for mech, attr, field in (("throttle", fn.throttle, "throttle"),
                               ("rateLimit", fn.rate_limit, "rateLimit"),
                               ("debounce", fn.debounce, "debounce"),
@@ -198,10 +198,10 @@ def _throughput_rules(out: _Out, e: Entry, fn: FunctionConfig) -> None:
                 f"{format_duration(th.period_ns)}: under sustained load the backlog grows "
                 "without bound", e, "throttle")
     sleeps = any(step.kind == "sleep" for step in fn.steps)
-    if sleeps and any(c.limit > 0 for c in fn.concurrency):
+    if sleeps and any(c.limit > 0 for c in fn.concurrency) and fn.run_concurrency is None:
         out.add("FC218", "concurrency limits executing steps, not runs: while a run sleeps it "
-                "holds no slot, so more runs than the limit can be in flight at once", e,
-                "concurrency")
+                "holds no slot, so more runs than the limit can be in flight at once (use "
+                '{"fn": [{"limit": N}]} to limit runs in progress)', e, "concurrency")
     if fn.singleton is not None and fn.concurrency:
         out.add("FC210", "singleton with concurrency: both apply independently, and the "
                 "platform's docs ask to treat this combination with care", e, "singleton")
@@ -210,6 +210,36 @@ def _throughput_rules(out: _Out, e: Entry, fn: FunctionConfig) -> None:
             out.add("FC213", f"keyed concurrency limit 0 on {c.key!r}: documented as no limit, "
                     "but the platform's current constraint path may block every run", e,
                     *_conc_keys(e, i, "limit"))
+
+
+def _run_limit_rules(out: _Out, e: Entry, fn: FunctionConfig) -> None:
+    """A run limit that makes a step limit dead weight (FC219); one held through sleeps
+    that take most of a run's life (FC230)."""
+    rc = fn.run_concurrency
+    if rc is None:
+        return
+    per = "" if rc.key is None else f" per {rc.key}"
+    for i, c in enumerate(fn.concurrency):
+        # Each run executes one step at a time, so a run limit caps the steps of its
+        # runs; an fn-scoped step limit on the same key (or any key, for an unkeyed run
+        # limit) at or above it is never reached. env/account counters are shared.
+        if c.scope == "fn" and c.limit >= rc.limit and rc.key in (None, c.key):
+            what = "the function" if c.key is None else f"key {c.key}"
+            out.add("FC219", f"step concurrency {c.limit} on {what} can never bind: run "
+                    f"concurrency allows only {rc.limit} runs in progress{per}, and a run "
+                    "executes one step at a time (unless it runs steps in parallel); drop "
+                    "the step limit or lower it below the run limit",
+                    e, *_conc_keys(e, i, "limit"))
+    slept = sum(s.duration_ns for s in fn.steps if s.kind == "sleep")
+    busy = sum(s.duration_ns for s in fn.steps if s.kind == "run")
+    if slept > 0 and slept >= busy:
+        life = slept + busy
+        out.add("FC230", f"run concurrency {rc.limit}{per} is held through sleeps: each run "
+                f"keeps its slot for about {format_duration(life)}, "
+                f"{format_duration(slept)} of it sleeping, so at most {rc.limit} runs start "
+                f"per {format_duration(life)}{per} and the queue waits on runs that are "
+                "doing nothing; if the sleeps need no slot, use a step limit instead",
+                e, "concurrency", "fn", 0, "limit")
 
 
 def _expression_rules(out: _Out, e: Entry, fn: FunctionConfig) -> None:
@@ -252,7 +282,7 @@ def _trigger_rules(out: _Out, e: Entry, fn: FunctionConfig) -> None:
 
 
 _RULES = (_batch_rules, _priority_rules, _debounce_rules, _rate_rules, _throughput_rules,
-          _expression_rules, _trigger_rules)
+          _run_limit_rules, _expression_rules, _trigger_rules)
 
 
 def _function_rules(out: _Out, e: Entry, fn: FunctionConfig) -> None:
@@ -303,7 +333,18 @@ def _shared_keys(out: _Out, entries: Sequence[Entry]) -> None:
 
 
 def _conc_keys(e: Entry, i: int, leaf: str) -> tuple[str | int, ...]:
-    return ("concurrency", i, leaf) if _is_array(e, "concurrency") else ("concurrency", leaf)
+    node = e.node.value.get("concurrency") if e.node.kind == "object" else None
+    return _step_keys(node, i, leaf)
+
+
+def _step_keys(node: Node | None, i: int, leaf: str) -> tuple[str | int, ...]:
+    """Path keys of step limit ``i``'s ``leaf``: in the list form, the server's
+    ``{"step": [...]}`` or the single-object form."""
+    if node is not None and node.kind == "array":
+        return ("concurrency", i, leaf)
+    if node is not None and node.kind == "object" and "step" in node.value:
+        return ("concurrency", "step", i, leaf)
+    return ("concurrency", leaf)
 
 
 def lint(entries: Sequence[Entry], events: Sequence[dict[str, Any]] | None = None,

@@ -5,6 +5,10 @@ integer nanoseconds and expressions kept as their source text. Instances are bui
 validator (``FunctionConfig.from_mapping`` or ``load_functions``), which guarantees every
 documented range; constructing them by hand skips those checks.
 
+``concurrency`` are the step limits (what ``concurrency`` has always meant: executing
+steps hold a slot, a sleeping run holds nothing); ``run_concurrency`` is the run-level
+limit of the server's ``{"fn": [...], "step": [...]}`` shape.
+
 Our extension: ``steps``, a list of ``{"run": "2s"}`` / ``{"sleep": "10s"}`` items that
 describe what one run does, so the simulator can tell how long concurrency slots are held.
 A ``run`` step may add ``"fail": N``: its first N attempts fail (each after running its
@@ -22,7 +26,8 @@ from flowcontrol.time import NS_PER_S
 
 __all__ = [
     "Batch", "Cancel", "ConcurrencyLimit", "ConfigError", "Debounce", "FunctionConfig",
-    "Priority", "RateLimit", "Singleton", "Step", "Throttle", "Timeouts", "Trigger",
+    "Priority", "RateLimit", "RunConcurrency", "Singleton", "Step", "Throttle", "Timeouts",
+    "Trigger",
 ]
 
 Scope = Literal["fn", "env", "account"]
@@ -60,6 +65,16 @@ class ConcurrencyLimit:
     limit: int
     key: str | None = None
     scope: Scope = "fn"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunConcurrency:
+    """At most ``limit`` runs in progress at once per value of ``key`` (the platform's
+    ``concurrency.fn``, scope ``fn``): a slot taken when the run starts and held for its
+    whole life, sleeps and waits included, given back when it ends however it ends."""
+
+    limit: int
+    key: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -157,6 +172,7 @@ class FunctionConfig:
     name: str | None = None
     triggers: tuple[Trigger, ...] = ()
     concurrency: tuple[ConcurrencyLimit, ...] = ()
+    run_concurrency: RunConcurrency | None = None
     throttle: Throttle | None = None
     rate_limit: RateLimit | None = None
     debounce: Debounce | None = None

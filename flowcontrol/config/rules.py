@@ -20,6 +20,7 @@ from flowcontrol.config.model import (
     Debounce,
     Priority,
     RateLimit,
+    RunConcurrency,
     Singleton,
     Throttle,
 )
@@ -95,27 +96,15 @@ def _concurrency_item(c: Checker, node: Node, path: str) -> ConcurrencyLimit | N
     return ConcurrencyLimit(limit=limit, key=key, scope=scope)  # type: ignore[arg-type]
 
 
-def concurrency(c: Checker, node: Node, path: str) -> tuple[ConcurrencyLimit, ...] | None:
-    """A number, one ``{limit, key?, scope?}`` or a list of at most two (platform §2.2)."""
-    if node.kind == "array":
-        if not node.value:
-            c.add("FC106", "the concurrency list needs at least one constraint", path, node)
-            return None
-        if len(node.value) > MAX_CONCURRENCY:
-            c.add("FC120", "There are more concurrency limits specified than the allowed max "
-                  f"of: {MAX_CONCURRENCY} (found {len(node.value)})", path, node)
-        items = [_concurrency_item(c, n, child_path(path, i)) for i, n in enumerate(node.value)]
-    elif node.kind == "object" and ("fn" in node.value or "step" in node.value) \
-            and "limit" not in node.value:
-        c.add("FC101", "the server's internal {\"fn\": [...], \"step\": [...]} concurrency "
-              "shape is not a function config; write a number, {limit, key?, scope?} or a "
-              "list of up to two of those", path, node)
+def _step_list(c: Checker, node: Node, path: str) -> tuple[ConcurrencyLimit, ...] | None:
+    """A list of at most two step limits (``concurrency`` as a list, or ``step``)."""
+    if not node.value:
+        c.add("FC106", "the concurrency list needs at least one constraint", path, node)
         return None
-    elif node.kind in ("int", "object"):
-        items = [_concurrency_item(c, node, path)]
-    else:
-        c.type_error(node, path, "a number, a constraint object or a list of constraints")
-        return None
+    if len(node.value) > MAX_CONCURRENCY:
+        c.add("FC120", "There are more concurrency limits specified than the allowed max "
+              f"of: {MAX_CONCURRENCY} (found {len(node.value)})", path, node)
+    items = [_concurrency_item(c, n, child_path(path, i)) for i, n in enumerate(node.value)]
     if any(i is None for i in items):
         return None
     out = tuple(i for i in items if i is not None)
@@ -130,6 +119,101 @@ def concurrency(c: Checker, node: Node, path: str) -> tuple[ConcurrencyLimit, ..
             return None
         seen.add(ident)
     return out
+
+
+def _run_limit(c: Checker, node: Node, path: str) -> RunConcurrency | None:
+    """One ``fn`` item: ``{limit > 0, key?, scope?: "fn"}`` (platform ``FnConcurrency``)."""
+    members = c.obj(node, path, ("limit", "key", "scope", "id"), "a function concurrency limit")
+    if members is None:
+        return None
+    before = c.errors
+    if "scope" in members:
+        s = c.string(members["scope"], child_path(path, "scope"), "function concurrency scope",
+                     empty_ok=True)
+        if s == "app":
+            c.add("FC126", "app-scoped function concurrency cannot be set by users",
+                  child_path(path, "scope"), members["scope"])
+        elif s is not None and s not in ("", "fn"):
+            c.add("FC126", f"invalid function concurrency scope: {s}", child_path(path, "scope"),
+                  members["scope"])
+    if "id" in members:  # set by the server at registration (a hash of the key); not used
+        c.string(members["id"], child_path(path, "id"), "function concurrency id",
+                 empty_ok=True)
+    limit = 0
+    if "limit" in members:
+        n = c.integer(members["limit"], child_path(path, "limit"), "function concurrency limit")
+        if n is None:
+            return None
+        limit = n
+    if limit <= 0:  # a missing limit decodes as 0 on the platform
+        c.add("FC125", "function concurrency limit must be > 0",
+              child_path(path, "limit"), members.get("limit", node))
+    key = None
+    key_node = members.get("key")
+    if key_node is not None:
+        key = c.expression(key_node, child_path(path, "key"), "function concurrency key",
+                           f"invalid function concurrency key '{key_node.value}'"
+                           if key_node.kind == "string" else "invalid function concurrency key")
+    if c.errors > before:
+        return None
+    return RunConcurrency(limit=limit, key=key)
+
+
+ConcurrencySetting = tuple[tuple[ConcurrencyLimit, ...], RunConcurrency | None]
+"""What ``concurrency`` gives: the step limits and the run-level limit (or None)."""
+
+
+def _server_shape(c: Checker, node: Node, path: str) -> ConcurrencySetting | None:
+    """``{"fn": [...], "step": [...]}`` (platform ``ConcurrencyLimits.UnmarshalJSON`` and
+    ``Validate``): ``step`` as the list form, ``fn`` at most one run-level limit."""
+    members = c.obj(node, path, ("fn", "step"), "concurrency")
+    if members is None:
+        return None
+    before = c.errors
+    lists: dict[str, list[Node]] = {}
+    for name in ("fn", "step"):
+        n = members.get(name)
+        if n is None:
+            lists[name] = []
+        elif n.kind != "array":
+            c.type_error(n, child_path(path, name), f"a list for concurrency.{name}")
+        else:
+            lists[name] = n.value
+    if c.errors > before:
+        return None
+    if not lists["fn"] and not lists["step"]:
+        c.add("FC106", 'concurrency {"fn": [...], "step": [...]} needs at least one limit (the '
+              "platform reads empty lists as no limit at all); remove it or give a limit",
+              path, node)
+        return None
+    steps: tuple[ConcurrencyLimit, ...] | None = ()
+    if lists["step"]:
+        steps = _step_list(c, members["step"], child_path(path, "step"))
+    fpath = child_path(path, "fn")
+    if len(lists["fn"]) > 1:
+        c.add("FC124", "Only one function concurrency limit is allowed", fpath, members["fn"])
+    run = None
+    for i, item in enumerate(lists["fn"]):
+        run = _run_limit(c, item, child_path(fpath, i))
+    if c.errors > before or steps is None:
+        return None
+    return steps, run
+
+
+def concurrency(c: Checker, node: Node, path: str) -> ConcurrencySetting | None:
+    """A number, one ``{limit, key?, scope?}``, a list of at most two (platform §2.2), or
+    the server's ``{"fn": [...], "step": [...]}``: (step limits, run-level limit)."""
+    if node.kind == "array":
+        steps = _step_list(c, node, path)
+        return None if steps is None else (steps, None)
+    if node.kind == "object" and ("fn" in node.value or "step" in node.value):
+        return _server_shape(c, node, path)
+    if node.kind in ("int", "object"):
+        item = _concurrency_item(c, node, path)
+        return None if item is None else ((item,), None)
+    c.type_error(node, path, "a number, a constraint object, a list of constraints or "
+                 '{"fn": [...], "step": [...]}')
+    return None
 
 
 def _period(c: Checker, members: dict[str, Node], parent: Node, path: str, what: str,

@@ -99,7 +99,8 @@ def _function(c: Checker, node: Node, path: str, payload: bool) -> FunctionConfi
     else:
         c.add("FC103", "a function needs 'triggers' (an event or cron trigger)",
               child_path(path, "triggers"), node)
-    concurrency = opt("concurrency", rules.concurrency) or ()
+    conc = opt("concurrency", rules.concurrency)
+    concurrency, run_concurrency = conc if conc is not None else ((), None)
     throttle = opt("throttle", rules.throttle)
     rate_limit = opt("rateLimit", rules.rate_limit)
     debounce = opt("debounce", rules.debounce)
@@ -145,7 +146,8 @@ def _function(c: Checker, node: Node, path: str, payload: bool) -> FunctionConfi
     if c.errors > before or fid is None:
         return None
     return FunctionConfig(
-        id=fid, name=name, triggers=triggers, concurrency=concurrency, throttle=throttle,
+        id=fid, name=name, triggers=triggers, concurrency=concurrency,
+        run_concurrency=run_concurrency, throttle=throttle,
         rate_limit=rate_limit, debounce=debounce, priority=priority, singleton=singleton,
         batch=batch, cancel_on=cancels, idempotency=idempotency, timeouts=timeouts,
         retries=retries, steps=steps,

@@ -2,11 +2,14 @@
 
 A mixin of ``FlowControl`` (internal). Work enters a backlog (``_enqueue``); ``_pump``
 tries every ready backlog once: its head item starts if it is due (priority score), every
-concurrency constraint has a slot and, for a start, the throttle admits it, all or
-nothing. Otherwise the backlog *parks* on the one constraint that refused it (a gate),
-or sleeps until its head's score. Capacity coming back (a lease released, a throttle's
-``retry_at``) wakes one waiter of that gate; a waiter that does not use the capacity
-passes it on, so no wake-up is lost and nothing waits that could go.
+concurrency constraint has a slot and, for a start, the run-level limit has a slot and the
+throttle admits it, all or nothing (checked in that order: the concurrency leases and the
+run slot can be given back, a throttle token cannot; the platform's constraint API takes
+them in one atomic acquire). Otherwise the backlog *parks* on the one constraint that
+refused it (a gate), or sleeps until its head's score. Capacity coming back (a lease
+released, a run ending and giving back its run slot, a throttle's ``retry_at``) wakes one
+waiter of that gate; a waiter that does not use the capacity passes it on, so no wake-up
+is lost and nothing waits that could go.
 
 A concurrency gate is a counter *and* the limit that refused (``_Gate``): functions that
 share an ``env``/``account`` key with different limits (each checks the shared counter
@@ -48,6 +51,7 @@ from flowcontrol.controller.runtime import (
     _Run,
 )
 from flowcontrol.machines.concurrency import Concurrency, ConcurrencyUsage
+from flowcontrol.machines.semaphore import RunSemaphore
 from flowcontrol.time import NS_PER_S
 
 __all__ = ["Admission"]
@@ -58,6 +62,7 @@ class Admission:
 
     _backlogs: dict[tuple[Any, ...], _Backlog]
     _conc: Concurrency
+    _sem: RunSemaphore
     _cgates: dict[tuple[str, ...], list[_Gate]]
     _mixed: frozenset[tuple[str, ...]]
     _gates: dict[tuple[Any, ...], _Gate]
@@ -73,10 +78,12 @@ class Admission:
 
     def _enqueue(self, run: _Run, start: bool, now: int) -> None:
         fn = run.fn
-        bkey = (fn.index, start, run.tkey if start else "", run.ckeys)
+        bkey = (fn.index, True, run.tkey, run.ckeys, run.rkey) if start else (
+            fn.index, False, "", run.ckeys, None)
         b = self._backlogs.get(bkey)
         if b is None:
-            b = _Backlog(bkey, fn, start, run.tkey if start else "", run.ckeys)
+            b = (_Backlog(bkey, fn, True, run.tkey, run.ckeys, run.rkey) if start
+                 else _Backlog(bkey, fn, False, "", run.ckeys))
             self._backlogs[bkey] = b
         self._seq += 1
         heapq.heappush(b.heap, (run.score, self._seq, run))
@@ -129,11 +136,22 @@ class Admission:
                 self._park(b, (*cid, u.limit), None, cid, u)
                 return
             lease = res
+        if b.start and fn.run_limit is not None:
+            sem = self._sem.acquire(fn.id, b.rkey, run.id)
+            if not sem.ok:
+                if lease is not None:
+                    self._conc.release(lease)
+                u = sem.usage  # type: ignore[union-attr]
+                b.hold = Hold("run concurrency", u.key, u.in_use, u.limit, now)
+                self._park(b, ("s", u.counter), None)
+                return
         if b.start and fn.throttle is not None:
             d = fn.throttle.acquire(b.tkey)
             if not d.allowed:
                 if lease is not None:
                     self._conc.release(lease)
+                if fn.run_limit is not None:
+                    self._sem.release(run.id)
                 retry = d.retry_at if d.retry_at is not None else now + NS_PER_S
                 b.hold = Hold("throttle", b.tkey or None, None, fn.throttle.capacity, now, retry)
                 self._park(b, ("t", fn.id, b.tkey), retry)
@@ -172,9 +190,15 @@ class Admission:
             lease = self._conc.acquire(fn.id, run.ckeys)
             if not lease.ok:
                 return False
+        if fn.run_limit is not None and not self._sem.acquire(fn.id, run.rkey, run.id).ok:
+            if lease is not None:
+                self._conc.release(lease)
+            return False
         if fn.throttle is not None and not fn.throttle.acquire(run.tkey).allowed:
             if lease is not None:
                 self._conc.release(lease)
+            if fn.run_limit is not None:
+                self._sem.release(run.id)
             return False
         run.lease = lease
         run.state = _RUNNING
@@ -281,6 +305,15 @@ class Admission:
             del self._backlogs[b.key]
         b.state = _IDLE
         self._pass_on(b)
+
+    def _release_run_slot(self, run: _Run) -> None:
+        """The run has ended: give back its run-limit slot (if it holds one) and wake
+        one start waiting on that counter."""
+        cid = self._sem.release(run.id)
+        if cid is not None:
+            g = self._gates.get(("s", cid))
+            if g is not None:
+                self._wake_one(g)
 
     def _release(self, run: _Run) -> None:
         lease = run.lease

@@ -20,9 +20,11 @@ For each function whose trigger matches an event (spec 1.1):
    concurrency keys and the throttle key;
 5. idempotency on the event id (a duplicate id within 24 h creates no run), then
    singleton (skip: the run is skipped; cancel: the holder is cancelled);
-6. enqueue. A run's start needs the throttle and every concurrency constraint at once
-   (all or nothing); every later step needs concurrency only; a sleeping run holds
-   nothing.
+6. enqueue. A run's start needs every concurrency constraint, the run-level limit
+   (``concurrency.fn``) and the throttle at once (all or nothing); every later step needs
+   concurrency only. A sleeping run holds no concurrency slot, but its run-level slot is
+   held from its start until it ends (completed, failed, cancelled or timed out), sleeps,
+   waits and retries included, and given back at its end.
 
 Retries (spec 2.4, 8.3): ``step_failed`` gives back the step's slots; with attempts left
 (``retries``, default 4 as on the platform: 5 attempts per step, counted per step) the
@@ -118,6 +120,7 @@ from flowcontrol.controller.runtime import (
 from flowcontrol.machines.batch import AddOutcome, Batch
 from flowcontrol.machines.concurrency import Concurrency, ConcurrencyConstraint
 from flowcontrol.machines.debounce import DebounceOutcome
+from flowcontrol.machines.semaphore import RunSemaphore
 from flowcontrol.time import NS_PER_MS, NS_PER_S, Clock, format_duration
 
 __all__ = ["FlowControl", "FunctionController", "UnknownRunError"]
@@ -158,6 +161,7 @@ class FlowControl(Admission):
         self._policy: WaitQueuePolicy = fairness if fairness is not None else RoundRobin()
         self._record = record
         self._conc = Concurrency(account_limit=account_concurrency)
+        self._sem = RunSemaphore()
         self._fns: list[_Function] = []
         self._by_name: dict[str, list[_Function]] = {}
         self._wild: list[tuple[str, _Function]] = []
@@ -180,6 +184,9 @@ class FlowControl(Admission):
                     ],
                     function_limit=cfg.function_limit(),
                 )
+            rc = cfg.run_concurrency
+            if rc is not None:
+                self._sem.register(cfg.id, rc.limit, rc.key)
             for name, _ in fn.triggers:
                 if "*" in name:
                     self._wild.append((name, fn))
@@ -470,6 +477,11 @@ class FlowControl(Admission):
         """The shared concurrency registry (read it; do not acquire or release)."""
         return self._conc
 
+    def run_semaphore(self) -> RunSemaphore:
+        """The run limits' slots (``concurrency.fn``): which runs hold one, per function and
+        key (read it; do not acquire or release)."""
+        return self._sem
+
     @property
     def functions(self) -> tuple[FunctionConfig, ...]:
         return tuple(fn.config for fn in self._fns)
@@ -662,6 +674,10 @@ class FlowControl(Admission):
         if fn.throttle is not None:
             tk = fn.tkey
             run.tkey = "" if tk is None else tk.constant_key if tk.is_constant else tk.key(act)
+        if fn.rkey_expr is not None:
+            # A key that fails to evaluate puts the run in one shared bucket (""), as the
+            # platform's evaluateFnConcurrency does.
+            run.rkey = fn.rkey_expr.key(act, on_error="")
         if fn.cancel_on:
             run.act = act
         if fn.singleton is not None:
@@ -705,7 +721,7 @@ class FlowControl(Admission):
         if (
             run.score <= now
             and not self._ready
-            and (fn.index, True, run.tkey, run.ckeys) not in self._backlogs
+            and (fn.index, True, run.tkey, run.ckeys, run.rkey) not in self._backlogs
             and self._start_now(run, now)
         ):
             return run
@@ -779,6 +795,8 @@ class FlowControl(Admission):
         fn.live.pop(run.id, None)
         if fn.singleton is not None:
             fn.singleton.run_finished(run.id)
+        if fn.run_limit is not None:
+            self._release_run_slot(run)
         run.act = None
         if not self._record:
             self._runs.pop(run.id, None)

@@ -80,7 +80,7 @@ from flowcontrol.controller import flowcontrol as controller
 from flowcontrol.controller import runtime as _runtime
 from flowcontrol.controller.fairness import OldestFirst, RoundRobin, WaitQueuePolicy
 from flowcontrol.controller.flowcontrol import FlowControl
-from flowcontrol.machines import batch, concurrency, debounce, gcra, singleton
+from flowcontrol.machines import batch, concurrency, debounce, gcra, semaphore, singleton
 from flowcontrol.time import Clock
 
 __all__ = ["KIND", "VERSION", "config_digest", "restore", "snapshot"]
@@ -102,7 +102,7 @@ _FUNCTION_SKIP: Final = frozenset(
         "config", "id", "index", "triggers", "batch_key", "batch_if", "rl_key", "deb_key",
         "priority", "keyed", "ckey_exprs", "cid_static", "cid_prefixes", "has_conc", "tkey",
         "skey", "start_timeout", "finish_timeout", "cancel_on", "plain", "trigger_free",
-        "retries",
+        "retries", "run_limit", "rkey_expr",
     }
 )
 _OVERLAY_SKIP: Final[dict[type, frozenset[str]]] = {
@@ -113,10 +113,11 @@ _OVERLAY_SKIP: Final[dict[type, frozenset[str]]] = {
     debounce.Debounce: frozenset({"_clock"}),
     batch.Batcher: frozenset({"_clock"}),
     singleton.Singleton: frozenset(),
+    semaphore.RunSemaphore: frozenset({"_plans"}),
 }
 _MODULES: Final = (
     _runtime, _admission, controller, decisions, concurrency, gcra, debounce, batch,
-    singleton, fairness, keys,
+    singleton, fairness, keys, semaphore,
 )
 # A class's tag in the data is "<prefix>.<qualname>"; the prefixes are the module names from
 # before the layer sub-packages, so snapshots saved then still restore.
@@ -125,7 +126,7 @@ _TAG_PREFIX: Final = {
     controller.__name__: "controller", decisions.__name__: "decisions",
     concurrency.__name__: "concurrency", gcra.__name__: "gcra", debounce.__name__: "debounce",
     batch.__name__: "batch", singleton.__name__: "singleton", fairness.__name__: "fairness",
-    keys.__name__: "keys",
+    keys.__name__: "keys", semaphore.__name__: "semaphore",
 }
 _BUILTIN_POLICIES: Final[dict[str, type]] = {"round-robin": RoundRobin, "oldest-first": OldestFirst}
 
@@ -254,12 +255,13 @@ _FIELD_TYPES: Final[dict[type, dict[str, tuple[type, ...]]]] = {
         "fn": (_Function,), "id": (str,), "last_hold": (_Hold, _NONE),
         "lease": (_Acquired, _NONE), "reason": (str,), "score": (int,),
         "started_at": (int, _NONE), "state": (int,), "tkey": (str,), "attempt": (int,),
-        "retries": (int,), "retry_hold": (_Hold, _NONE),
+        "retries": (int,), "retry_hold": (_Hold, _NONE), "rkey": (str, _NONE),
     },
     _Backlog: {
         "ckeys": (tuple,), "fn": (_Function,), "gate": (_Gate, _NONE), "heap": (list,),
         "hold": (_Hold, _NONE), "key": (tuple,), "live": (int,), "start": (bool,),
         "state": (int,), "timer_at": (int,), "tkey": (str,), "woken_by": (_Gate, _NONE),
+        "rkey": (str, _NONE),
     },
     _Gate: {
         "cid": (tuple, _NONE), "counter": (str,), "id": (tuple,), "limit": (int,),
@@ -985,6 +987,31 @@ def _check(fc: FlowControl, fresh_fns: list[_runtime._Function], table: list[Any
         if run.lease is not None and run.lease.lease_id not in conc._leases:
             raise _Bad("holds a lease the registry does not know").at("lease").key(rid).at(
                 "_runs")
+    _check_run_slots(fc)
+
+
+def _check_run_slots(fc: FlowControl) -> None:
+    """The run semaphore's counters add up, and each slot is held by a started, live run
+    of a function with a run limit, under that run's key."""
+    sem = fc._sem
+    counts: dict[str, int] = {}
+    by_id = {fn.id: fn for fn in fc._fns}
+    for holder, entry in sem._held.items():
+        if not (type(entry) is tuple and len(entry) == 3 and type(entry[0]) is str
+                and type(entry[1]) is str and (entry[2] is None or type(entry[2]) is str)):
+            raise _Bad("must be (counter id, function id, key)").key(holder).at("_held").at(
+                "_sem")
+        cid, fn_id, key = entry
+        fn = by_id.get(fn_id)
+        run = fn.live.get(holder) if fn is not None else None
+        if fn is None or fn.run_limit is None or run is None or run.started_at is None:
+            raise _Bad("is not a started, live run of a function with a run limit").key(
+                holder).at("_held").at("_sem")
+        if run.rkey != key or sem.counter_id(fn_id, key) != cid:
+            raise _Bad("does not match the run's key").key(holder).at("_held").at("_sem")
+        counts[cid] = counts.get(cid, 0) + 1
+    if counts != sem._counts:
+        raise _Bad("counters do not add up to the slots held").at("_counts").at("_sem")
 
 
 def _check_members(fc: FlowControl, table: list[Any]) -> None:

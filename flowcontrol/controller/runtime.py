@@ -3,7 +3,8 @@
 ``_Function`` is a ``FunctionConfig`` compiled for the hot path (its machines and key
 expressions); ``_Run`` is one run's state; ``_Backlog`` the queued work of one function,
 kind (start or step) and key combination, a heap by priority score; ``_Gate`` one
-constraint instance (a concurrency counter or a throttle key) that backlogs wait on.
+constraint instance (a concurrency counter, a run semaphore's counter or a throttle key)
+that backlogs wait on.
 """
 
 from __future__ import annotations
@@ -103,8 +104,10 @@ class _Function:
         "plain",
         "priority",
         "retries",
+        "rkey_expr",
         "rl",
         "rl_key",
+        "run_limit",
         "seen",
         "seen_next",
         "singleton",
@@ -144,6 +147,11 @@ class _Function:
         self.cid_static: tuple[tuple[str, ...], ...] = (("f", cfg.id), ("a",))
         self.cid_prefixes = tuple(_cid_prefix(cfg.id, c.scope, c.key or "") for c in self.keyed)
         self.has_conc = bool(cfg.concurrency) or account_limit > 0
+        # The run-level limit (``concurrency.fn``): a slot of the controller's
+        # RunSemaphore, taken at start and held until the run ends.
+        self.run_limit = cfg.run_concurrency
+        rc = cfg.run_concurrency
+        self.rkey_expr = _compile(rc.key) if rc is not None else None
         t = cfg.throttle
         self.throttle = Throttle(t.limit, t.period_ns, t.burst, clock=clock) if t else None
         self.tkey = _compile(t.key) if t else None
@@ -173,7 +181,7 @@ class _Run:
     __slots__ = (
         "act", "attempt", "backlog", "cancel_pending", "ckeys", "created_at", "ended_at",
         "event_ids", "factor", "first_hold", "fn", "id", "last_hold", "lease", "reason",
-        "retries", "retry_hold", "score", "started_at", "state", "tkey",
+        "retries", "retry_hold", "rkey", "score", "started_at", "state", "tkey",
     )
 
     def __init__(
@@ -197,6 +205,7 @@ class _Run:
         self.score = now
         self.ckeys: tuple[str, ...] = ()
         self.tkey = ""
+        self.rkey: str | None = None  # the run-level limit's evaluated key (None: unkeyed)
         self.attempt = 0  # of the current step, 0-based (the platform's ``attempt``)
         self.retries = 0  # retries of all its steps so far
         self.retry_hold: Hold | None = None  # while retrying: since when, and until when
@@ -213,6 +222,7 @@ class _Backlog:
         "hold",
         "key",
         "live",
+        "rkey",
         "start",
         "state",
         "timer_at",
@@ -222,13 +232,14 @@ class _Backlog:
 
     def __init__(
         self, key: tuple[Any, ...], fn: _Function, start: bool, tkey: str,
-        ckeys: tuple[str, ...],
+        ckeys: tuple[str, ...], rkey: str | None = None,
     ) -> None:
         self.key = key
         self.fn = fn
         self.start = start
         self.tkey = tkey
         self.ckeys = ckeys
+        self.rkey = rkey
         self.heap: list[tuple[int, int, _Run]] = []
         self.live = 0
         self.state = _IDLE
@@ -244,7 +255,8 @@ class _Backlog:
 class _Gate:
     """One constraint instance that backlogs can wait on.
 
-    A throttle gate is one throttle key. A concurrency gate is one counter *and* the
+    A throttle gate is one throttle key; a run-limit gate one counter of the run
+    semaphore (one limit per counter: a single line). A concurrency gate is one counter *and* the
     limit that refused its waiters (``cid``, ``limit``): functions that share an
     ``env``/``account`` counter with different limits wait apart, so a waiter whose own
     limit is still reached never holds back one whose limit is not. ``counter`` and

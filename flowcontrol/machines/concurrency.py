@@ -48,11 +48,9 @@ Lease expiry (optional)
     ``lease_ttl`` leases never expire and no clock is read.
 
 Run-level semaphores
-    The platform's newer fn-run concurrency (``{"fn": [...]}``) counts *runs*: a
-    semaphore taken by the start item and held until the run ends, and not part of the
-    account's step count. Model it with a second ``Concurrency`` object (register the
-    function with ``function_limit`` or a keyed ``fn`` constraint, acquire at start,
-    release at the end), so its leases never meet the step counters of this one.
+    The platform's newer function concurrency (``{"fn": [...]}``) counts *runs*: a
+    semaphore taken by the start item and held until the run ends, not part of the
+    account's step count. ``flowcontrol.machines.semaphore.RunSemaphore`` models it.
 
 Warts and deliberate choices
     The host releases every lease exactly once. Re-registering a function changes the

@@ -4,8 +4,10 @@
 step, triggered by name alone, with at most a rate limit (or idempotency key), a
 throttle, a function-wide concurrency limit, one keyed concurrency limit (with one
 function and no account limit an ``env`` or ``account`` scope counts what ``fn`` would)
-and a priority (no batch, debounce, singleton, cancellation, timeouts), round-robin
-fairness, and the caller wants statistics only.
+or instead of them a run limit (``concurrency.fn``: with one step per run it is the step
+limit on its key; beside step limits such configs take the general path), and a priority
+(no batch, debounce, singleton, cancellation, timeouts), round-robin fairness, and the
+caller wants statistics only.
 It promises the same ``Stats`` per group, the same peaks, the same unmatched count and
 end time as the general path, number for number and in the same order
 (``tests/test_fastsim.py`` checks it against the general path).
@@ -27,7 +29,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from math import gcd
 from typing import Any, Final
 
-from flowcontrol.config.model import FunctionConfig
+from flowcontrol.config.model import ConcurrencyLimit, FunctionConfig
 from flowcontrol.controller.fairness import RoundRobin, WaitQueuePolicy
 from flowcontrol.controller.keys import ERROR, CompiledExpr, make_activation, priority_factor
 from flowcontrol.controller.runtime import _ASLEEP, _IDLE, _PARKED, _READY  # backlog states
@@ -79,6 +81,10 @@ def plain(
     ):
         return False
     conc = cfg.concurrency
+    if cfg.run_concurrency is not None:
+        # A run limit is taken here as the step limit it equals when the run is one step
+        # and nothing else limits concurrency; beside step limits, the general path.
+        return not conc
     keyed = cfg.keyed_concurrency()
     if len(keyed) > 1 or (keyed and not keyed[0].key) or any(c.limit < 1 for c in conc):
         return False  # (a limit of 0 is no limit)
@@ -279,6 +285,15 @@ class _Lean:
         # check order: its first refusal is where a backlog parks).
         keyed = cfg.keyed_concurrency()
         fn_limit = cfg.function_limit() or 0
+        rc = cfg.run_concurrency
+        run_key = rc.key if rc is not None else None
+        if rc is not None:
+            # A run of one step holds its run slot exactly while it holds a step slot: the
+            # run limit is the step limit of the same key (with no step limits beside it,
+            # ``plain``), parked on and woken the same way. Its key differs only in what
+            # a failing key gives: "" (one shared bucket) instead of "false".
+            keyed = (ConcurrencyLimit(limit=rc.limit, key=run_key),) if run_key else ()
+            fn_limit = 0 if run_key else rc.limit
         self.has_conc = bool(keyed) or fn_limit > 0
         self.limit = keyed[0].limit if keyed else fn_limit
         self.fn_cap = fn_limit if keyed else 0
@@ -287,8 +302,10 @@ class _Lean:
         self.ckey = CompiledExpr(keyed[0].key) if keyed and keyed[0].key else None
         self.group_src = group_src
         self.gexpr = CompiledExpr(group_src) if group_src else None
-        self.group_is_ck = bool(group_src) and group_src == self.ck_src
-        self.ck_memo = _key_memo(self.ckey)
+        self.group_is_ck = bool(group_src) and group_src == self.ck_src and run_key is None
+        ck = self.ckey
+        self.ck_memo = _key_memo(ck) if run_key is None or ck is None else _Memo(
+            ck, lambda act: ck.key(act, on_error=""), is_key=True)
         self.g_memo = _key_memo(self.gexpr)
         self.t_memo = _key_memo(self.tkey)
         prio = self.prio

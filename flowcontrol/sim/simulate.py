@@ -16,8 +16,9 @@ rendered (``flowcontrol.sim.report``).
 
 One plain function with statistics only (``keep_rows=False``; the exact rule is
 ``flowcontrol.sim.lean.plain``) takes a lean pipeline with the same results, several
-times faster; everything else (failing steps included) takes the general path through
-``FlowControl``.
+times faster; everything else (failing steps included, and a run limit
+``concurrency.fn`` beside step limits or with runs of several steps, where it is held
+through the sleeps) takes the general path through ``FlowControl``.
 """
 
 from __future__ import annotations
@@ -130,12 +131,16 @@ class SimResult:
 def report_key_expression(cfg: FunctionConfig) -> str:
     """The key a report groups a function's runs by, when none is given.
 
-    The first present of: the first keyed concurrency limit, the throttle key, the rate
-    limit key, the debounce key, the batch key, the singleton key; else ``""`` (one group).
+    The first present of: the first keyed concurrency limit, the run limit's key, the
+    throttle key, the rate limit key, the debounce key, the batch key, the singleton key;
+    else ``""`` (one group).
     """
     for c in cfg.keyed_concurrency():
         if c.key:
             return c.key
+    rc = cfg.run_concurrency
+    if rc is not None and rc.key:
+        return rc.key
     for part in (cfg.throttle, cfg.effective_rate_limit(), cfg.debounce, cfg.batch,
                  cfg.singleton):
         key = getattr(part, "key", None) if part is not None else None
