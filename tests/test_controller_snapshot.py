@@ -386,7 +386,8 @@ def test_the_fingerprint_ignores_fields_at_their_default() -> None:
 
 @pytest.mark.parametrize(("change", "fragment"), [
     (lambda d: d.update(kind="Throttle"), "not a FlowControl snapshot (kind='Throttle')"),
-    (lambda d: d.update(version=2), "FlowControl snapshot: unsupported version 2"),
+    (lambda d: d.update(version=3), "FlowControl snapshot: unsupported version 3"),
+    (lambda d: d.update(version=1), "version 1 was written before run-level concurrency"),
     (lambda d: d.pop("functions"), "snapshot.functions must be a list"),
     (lambda d: d["options"].update(record="yes"), "snapshot.options.record must be a bool"),
     (lambda d: d["options"].update(priority_range=[1]), "priority_range must be [low, high]"),

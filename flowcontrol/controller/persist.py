@@ -88,7 +88,8 @@ __all__ = ["KIND", "VERSION", "config_digest", "restore", "snapshot"]
 _FC = TypeVar("_FC", bound=FlowControl)
 
 KIND: Final = "FlowControl"
-VERSION: Final = 1
+# 2: run-level concurrency (the controller's run semaphore, runs' and backlogs' run keys).
+VERSION: Final = 2
 
 # Attributes of the controller that are not saved: the clock and policy (placeholders are
 # rebound), tables derived from the configs (rebuilt by the fresh controller) and the
@@ -787,6 +788,12 @@ def _header(data: object, functions: list[FunctionConfig]) -> Mapping[str, Any]:
     if data.get("kind") != KIND:
         raise ValueError(f"not a {KIND} snapshot (kind={data.get('kind')!r})")
     if data.get("version") != VERSION:
+        if data.get("version") == 1:
+            raise ValueError(
+                f"{KIND} snapshot: version 1 was written before run-level concurrency and "
+                f"cannot be restored by this version of flowcontrol (which writes version "
+                f"{VERSION}); restore it with the version that wrote it, drain, and start afresh"
+            )
         raise ValueError(f"{KIND} snapshot: unsupported version {data.get('version')!r}")
     fns = data.get("functions")
     if not isinstance(fns, list) or not all(
