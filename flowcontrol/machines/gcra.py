@@ -55,7 +55,10 @@ rate-limit key; an admission sets the mark for ``idempotency_ttl``; a refusal se
 so a repeat of a refused request is judged afresh. Marks are kept in order of expiry and
 dropped once expired (on the next idempotent call, or by ``prune()``), so their memory
 follows the marks alive. This window is the rate limiter's own; the 24-hour dedupe of
-event ids that creates no second run is the caller's (``flowcontrol.controller``).
+event ids that creates no second run is the caller's (``flowcontrol.controller``). The
+Constraint API path (what the dev server uses) skips the GCRA for a repeated key for
+``ConstraintCheckIdempotencyTTL``, 5 minutes (``pkg/constraintapi/redis.go``): build the
+machine with ``idempotency_ttl="5m"`` to model that path.
 """
 
 from __future__ import annotations

@@ -16,7 +16,9 @@ throttle ``retry_at``, passing on an unused wake-up, round robin across keys) wi
 run reduced to a tuple and no decision values, rows or per-run records. The throttle is
 ``flowcontrol.machines.gcra.Throttle``'s exact integer GCRA inlined (same scaled instants, same
 ``at = TAT - lead`` per key, same ``retry_at``), with idle keys swept at most once per
-``DVT`` as the machine does, so its memory also follows the active keys.
+``DVT`` as the machine does, so its memory also follows the active keys. The rate limit
+is the machine itself, with its idempotency marks on event ids inlined (a repeat of an id
+it admitted in the last 30 minutes passes uncharged), their memory following the live marks.
 """
 
 from __future__ import annotations
