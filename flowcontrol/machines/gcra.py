@@ -410,7 +410,7 @@ class RateLimit(_Gcra):
     minutes, the platform's; 0 turns it off) without consuming anything.
     """
 
-    __slots__ = ("_mark_next", "_marks", "idempotency_ttl")
+    __slots__ = ("_mark_sweep", "_marks", "idempotency_ttl")
     _KIND = "RateLimit"
 
     idempotency_ttl: int
@@ -431,9 +431,10 @@ class RateLimit(_Gcra):
         if ttl < 0:
             raise ValueError(f"idempotency_ttl must be >= 0, got {idempotency_ttl!r}")
         self.idempotency_ttl = ttl
-        # idempotency key -> the instant (ns) its mark expires, in order of expiry.
+        # idempotency key -> the instant (ns) its mark expires, in order of expiry; expired
+        # marks are swept from the front at most 16 times per window (at ``_mark_sweep``).
         self._marks: OrderedDict[str, int] = OrderedDict()
-        self._mark_next = 0  # the first mark's expiry (when the front is next checked)
+        self._mark_sweep = 0
 
     @classmethod
     def platform(cls, limit: int, period: int | str, *, clock: Clock) -> RateLimit:
@@ -453,31 +454,27 @@ class RateLimit(_Gcra):
             return self.acquire(key, n)
         now = self._read() // self._scale
         marks = self._marks
-        if marks:
-            if now >= self._mark_next:
-                self._expire_marks(now)
-            if idempotency_key in marks:
+        at = marks.get(idempotency_key)
+        if at is not None:
+            if at > now:
                 return GcraDecision(True, None, self.peek(key, n).remaining, True)
+            del marks[idempotency_key]  # expired: judged afresh (and kept in expiry order)
         d = self.acquire(key, n)
         if d.allowed:
-            if not marks:
-                self._mark_next = now + ttl
             marks[idempotency_key] = now + ttl
+            if now >= self._mark_sweep:
+                self._expire_marks(now)
         return d
 
-    def _expire_marks(self, now: int) -> int:
+    def _expire_marks(self, now: int) -> None:
         marks = self._marks
-        before = len(marks)
-        while marks:
-            first = next(iter(marks.values()))
-            if first > now:
-                self._mark_next = first
-                break
+        while marks and next(iter(marks.values())) <= now:
             marks.popitem(last=False)
-        return before - len(marks)
+        self._mark_sweep = now + max(self.idempotency_ttl >> 4, 1)
 
     def idempotency_marks(self) -> int:
-        """Idempotency keys marked now (expired ones not yet dropped included)."""
+        """Idempotency keys marked (expired ones not yet swept included: at most 1/16 of
+        the window late)."""
         return len(self._marks)
 
     def prune(self) -> int:
@@ -519,4 +516,4 @@ class RateLimit(_Gcra):
             last = restored[k] = t
         self.idempotency_ttl = ttl
         self._marks = restored
-        self._mark_next = next(iter(restored.values()), 0)
+        self._mark_sweep = 0
