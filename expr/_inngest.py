@@ -24,12 +24,33 @@ evaluation with unknowns, ``unknownDecorator``, truthy logical operators, disabl
   is plain CEL. A ternary condition and a macro predicate use the same truthiness.
 * **Functions** ``lowercase(s)``, ``uppercase(s)``, ``b64decode(s)`` (standard alphabet, padding
   required; invalid UTF-8 is replaced by U+FFFD) and ``json_parse(s)`` (numbers become ``float``,
-  as Go's ``encoding/json`` gives ``float64``; NaN/Infinity are rejected), ``date(s)`` (an
-  ISO-8601 date or date-time, no zone meaning UTC; an int or double is taken as Unix
-  milliseconds, a guess) and ``duration(s)`` (Go duration syntax). Timestamps and durations add,
-  subtract, compare and print as Go does (``_timeval``). The clock functions ``now``,
+  as Go's ``encoding/json`` gives ``float64``; NaN/Infinity are rejected), ``date(v)`` (below)
+  and ``duration(s)`` (cel-go's: Go duration syntax, no ``d`` or ``w``). Timestamps and
+  durations add, subtract, compare and print as Go does (``_timeval``). The clock functions ``now``,
   ``now_plus`` and ``now_minus`` are not supported (the evaluator reads no clock): calling one is
   an evaluation error.
+* **``date(v)``** is the platform's overload (``pkg/expressions/exprenv/overloads.go``) over
+  ``pkg/dateutil``. An ``int`` below 946,684,800 (before 2000) is not a date; below
+  9,999,999,999 it is Unix seconds, below 9,999,999,999,999 Unix milliseconds, else Unix
+  nanoseconds. A ``string`` is tried with Go's ``time.Parse`` rules, in order, as RFC 3339
+  (``2006-01-02T15:04:05Z07:00``), ``2006-01-02T15:04:05`` (UTC), RFC 1123 (``Mon, 02 Jan 2006
+  15:04:05 MST``), RFC 822 (``02 Jan 06 15:04 MST``), RFC 822Z (``02 Jan 06 15:04 -0700``),
+  RFC 850 (``Monday, 02-Jan-06 15:04:05 MST``), Ruby date (``Mon Jan 02 15:04:05 -0700 2006``),
+  Unix date (``Mon Jan _2 15:04:05 MST 2006``), ANSI C (``Mon Jan _2 15:04:05 2006``),
+  ``Stamp`` (``Jan _2 15:04:05``, year 0), ``StampMilli`` (``Jan _2 15:04:05.000``),
+  ``2006-01-02`` and ``time.Time.String()`` (``2006-01-02 15:04:05.999999999 -0700 MST``).
+  As Go: fractional seconds may follow the seconds anywhere (``.`` or ``,``, 9 digits count);
+  names of days and months in any case, the weekday unchecked; a zone abbreviation is read as
+  UTC (the server's local zone) except that a numeric offset counts unless the name is
+  ``UTC``. Anything else (a double, as every JSON number is; ``uint``; ``bool``; ``null``; a
+  timestamp) and a string or int that is not a date give Go's nil, which is neither null nor
+  an error: it is falsy (``||``, ``&&``, ``?:``, macro predicates), ``x == date(bad)`` is
+  false and ``x != date(bad)`` true for a known ``x`` (``date(bad) == null`` is false), an
+  unknown compares with it as with any value, a list keeps it as ``null``; every other use
+  (an operand on the left, a function argument, ``<`` or ``+`` after a timestamp, ``size``,
+  a member) and a nil result make the whole evaluation fail with :class:`ExprEvalError`, as
+  cel-go's panic does on the platform. (``dateutil.Parse`` would truncate a double, but the
+  overload does not call it.)
 * **String literals** accept unknown escapes verbatim (``'\\w'`` is the two characters ``\\w``), as
   Inngest does.
 * **Numbers are taken as given.** Inngest's Go side decodes event JSON into ``float64``, so a
@@ -66,7 +87,7 @@ from ._compiler import (
 )
 from ._errors import ExprEvalError
 from ._format import go_format
-from ._timeval import parse_date, parse_duration
+from ._timeval import Duration, Timestamp, date_from_int, date_from_string, parse_duration
 from ._values import (
     BOOL,
     BYTES,
@@ -96,11 +117,37 @@ class _Unknown:
 UNKNOWN: Final = _Unknown()
 
 
+class _Nil:
+    """What the platform's ``date()`` returns for a value that is not a date: Go's nil
+    ``ref.Val``, which is neither CEL ``null`` nor an error (see the module doc)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<nil>"
+
+
+NIL: Final = _Nil()
+
+
+class _NilPanic(Exception):
+    """cel-go dereferenced the nil: the platform's whole evaluation fails (``prog.Eval``
+    recovers the panic as an error). Not an ExprEvalError, so no operand swallows it."""
+
+
+_NIL_USED: Final = ("date() gave no date (nil) and the expression used it: the platform's "
+                    "evaluation fails")
+
+
+def _nil_used(*values: Any) -> bool:
+    return any(v is NIL for v in values)
+
+
 def truthy(v: Any) -> bool:
     """Inngest's JS-like truthiness."""
     if v is True:
         return True
-    if v is False or v is None or v is UNKNOWN:
+    if v is False or v is None or v is UNKNOWN or v is NIL:
         return False
     if type(v) is str:
         return v != ""
@@ -113,8 +160,8 @@ def truthy(v: Any) -> bool:
 
 
 def _known(v: Any) -> Any:
-    """Replace an unknown stored in a container by ``None``."""
-    return None if v is UNKNOWN else v
+    """Replace an unknown (or nil) stored in a container by ``None``."""
+    return None if v is UNKNOWN or v is NIL else v
 
 
 def _run(fn: Fn, act: Any) -> Any:
@@ -153,17 +200,41 @@ def _order(op: str) -> Callable[[Any, Any], Any]:
 
     def compare(a: Any, b: Any) -> Any:
         if a is UNKNOWN or b is UNKNOWN:
+            if a is NIL:
+                raise _NilPanic
             return left_unknown_result if a is UNKNOWN else not left_unknown_result
         if a is None or b is None:
             if a is None and b is None:
                 return op in ("<=", ">=")
+            if a is NIL:
+                raise _NilPanic
+            if b is NIL:
+                raise no_overload(op, a, b)
             if a is None:
                 a = _zero(b)
             else:
                 b = _zero(a)
-        return impl(a, b)
+        try:
+            return impl(a, b)
+        except ExprEvalError:
+            _nil_panics(a, b, op)
+            raise
 
     return compare
+
+
+def _nil_panics(a: Any, b: Any, op: str) -> None:
+    """Raise ``_NilPanic`` where cel-go would dereference a nil operand: any nil on the left;
+    on the right, where the left's method reads the other's type (``Timestamp`` for
+    ``+ - < <= > >=``, ``Duration`` for ``+``). Elsewhere a nil gives an error value."""
+    if a is NIL:
+        raise _NilPanic
+    if b is NIL and ((type(a) is Timestamp and op in _TIMESTAMP_READS)
+                     or (type(a) is Duration and op == "+")):
+        raise _NilPanic
+
+
+_TIMESTAMP_READS: Final = frozenset({"+", "-", "<", "<=", ">", ">="})
 
 
 def inngest_add(a: Any, b: Any) -> Any:
@@ -175,7 +246,8 @@ def inngest_add(a: Any, b: Any) -> Any:
     try:
         return S.add(a, b)
     except ExprEvalError:
-        if kind(a) != kind(b):
+        _nil_panics(a, b, "+")
+        if kind(a) != kind(b) and b is not NIL:
             return go_format(a) + go_format(b)
         raise
 
@@ -219,13 +291,29 @@ def json_parse(s: Any) -> Any:
         raise ExprEvalError("json_parse: invalid JSON") from None
 
 
+def date(v: Any) -> Any:
+    """Inngest ``date(dyn) -> timestamp``, as the platform's overload
+    (``pkg/expressions/exprenv/overloads.go``): a string by ``dateutil.ParseString``, an
+    int by ``dateutil.ParseInt``, anything else (double, uint, bool, null, ...) and a
+    string or int that is not a date give ``NIL``."""
+    if kind(v) == STRING:
+        t = date_from_string(str(v))
+    elif kind(v) == INT:
+        t = date_from_int(int(v))
+    elif v is NIL:
+        raise _NilPanic  # the overload asks the nil for its type
+    else:
+        t = None
+    return NIL if t is None else t
+
+
 INNGEST_FUNCTIONS: Final[dict[str, dict[int, Callable[..., Any]]]] = {
     **S.FUNCTIONS,
     "lowercase": {1: lowercase},
     "uppercase": {1: uppercase},
     "b64decode": {1: b64decode},
     "json_parse": {1: json_parse},
-    "date": {1: parse_date},
+    "date": {1: date},
     "duration": {1: parse_duration},
 }
 
@@ -247,12 +335,19 @@ class InngestCompiler(Compiler):
 
             return _fast_path(ident.name, tuple(fields), guard(top_slow))
         fn = self.compile(node)
-        if self.is_plain(fn):
+        if self.is_plain(fn) and not (self.is_const(fn) and self.value_of(fn) is NIL):
             return fn
 
         def top(act: Any) -> Any:
-            v = fn(act)
-            return False if v is UNKNOWN else v
+            try:
+                v = fn(act)
+            except _NilPanic:
+                raise ExprEvalError(_NIL_USED) from None
+            if v is UNKNOWN:
+                return False
+            if v is NIL:  # Evaluate: no result
+                raise ExprEvalError("date() gave no date (nil), the result of the expression")
+            return v
 
         return guard(top)
 
@@ -293,6 +388,8 @@ class InngestCompiler(Compiler):
         def ix(act: Any) -> Any:
             a = operand(act)
             i = idx(act)
+            if a is NIL or i is NIL:
+                raise _NilPanic
             if a is UNKNOWN or i is UNKNOWN or a is None:
                 return UNKNOWN
             if kind(a) == MAP:
@@ -329,14 +426,19 @@ class InngestCompiler(Compiler):
                 if v is UNKNOWN:
                     return on_unknown
                 values.append(v)
-            return f(*values)
+            try:
+                return f(*values)
+            except ExprEvalError:
+                if _nil_used(*values):
+                    raise _NilPanic from None
+                raise
 
         return self.fold(call, *parts)
 
     # --- literals -----------------------------------------------------------------------------
     def list_lit(self, node: A.ListLit) -> Fn:
         items = [self.compile(i) for i in node.items]
-        if all(self.is_const(i) for i in items):
+        if all(self.is_const(i) and self.value_of(i) is not NIL for i in items):
             return super().list_lit(node)
 
         def make_list(act: Any) -> Any:
@@ -367,6 +469,8 @@ class InngestCompiler(Compiler):
             v = _run(operand, act)
             if v is UNKNOWN:
                 return False
+            if v is NIL:
+                raise _NilPanic
             return impl(v)
 
         return self.fold(un, operand)
@@ -394,6 +498,8 @@ class InngestCompiler(Compiler):
                 b = _run(right, act)
                 if a is UNKNOWN or b is UNKNOWN:
                     return False
+                if a is NIL or b is NIL:
+                    raise _NilPanic
                 return S.in_(a, b)
 
             fn = in_
@@ -405,7 +511,11 @@ class InngestCompiler(Compiler):
                 b = _run(right, act)
                 if a is UNKNOWN or b is UNKNOWN:
                     return False
-                return impl(a, b)
+                try:
+                    return impl(a, b)
+                except ExprEvalError:
+                    _nil_panics(a, b, op)
+                    raise
 
             fn = arith
         return self.fold(fn, left, right)
@@ -493,6 +603,8 @@ class InngestCompiler(Compiler):
             t = _run(target, act)
             if t is UNKNOWN:
                 return False
+            if t is NIL:
+                raise _NilPanic
             items = _iter_items(t, kind_)
             scope = Scope(act, var)
             if kind_ in ("all", "exists"):
@@ -529,6 +641,8 @@ def _member(operand: Fn, field: str, op: Callable[[Any, str], Any]) -> Fn:
         v = operand(act)
         if v is UNKNOWN or v is None:
             return UNKNOWN
+        if v is NIL:
+            raise _NilPanic
         return op(v, field)
 
     return member
@@ -541,6 +655,10 @@ def _equality(left: Fn, right: Fn, negate: bool) -> Fn:
         if a is UNKNOWN or b is UNKNOWN:
             other = b if a is UNKNOWN else a
             return (other is not None) if negate else (other is None)
+        if a is NIL or b is NIL:  # cel-go: nil.Equal panics; x.Equal(nil) is false
+            if a is NIL and b is not None:
+                raise _NilPanic
+            return negate
         r = cel_eq(a, b)
         return not r if negate else r
 

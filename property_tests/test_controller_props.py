@@ -22,11 +22,19 @@ readies and cancels steps, and after every input checks that
 
 A second test runs whole random traces through the simulator and checks the same
 accounting on its report.
+
+Repeated event ids (issue 12): a model of the platform's rate limit with idempotency (a
+reference GCRA, the limiter's 30-minute marks on event ids, the 24-hour dedupe of ids at
+run creation) predicts every decision for random traces of repeated ids (same id, same or
+another payload); a repeat within the window never consumes rate-limit capacity and never
+makes a second run. In the simulator, adding repeats of admitted events within 30 minutes
+to a trace changes nothing but the count of skipped events.
 """
 
 from __future__ import annotations
 
 from fractions import Fraction
+from itertools import pairwise
 from typing import Any
 
 from hypothesis import given, settings
@@ -469,3 +477,108 @@ def test_simulated_traces_account_for_every_event(cfg: dict[str, Any], gaps: lis
     limit = cfg.get("concurrency")
     if isinstance(limit, int):
         assert result.peak_function["f"] <= limit
+
+
+# -- repeated event ids: rate limit idempotency (issue 12) ---------------------------------
+
+MARK = 30 * 60 * S  # the rate limiter's idempotency window (executor.go)
+DEDUPE = 24 * 3600 * S  # the event-id dedupe at run creation
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    limit=st.integers(1, 12),
+    period=st.sampled_from([60, 600, 3600]),
+    keyed=st.booleans(),
+    steps=st.lists(st.tuples(
+        st.sampled_from([0, 0, 1, 1000, 10 * 60_000, 29 * 60_000, 30 * 60_000, 31 * 60_000,
+                         23 * 3600_000]),
+        st.sampled_from(["a", "b", "c", "d"]),
+        st.sampled_from(["u1", "u2"]),
+    ), max_size=40),
+)
+def test_repeated_ids_are_neither_rate_limited_nor_charged(
+        limit: int, period: int, keyed: bool, steps: list[tuple[int, str, str]]) -> None:
+    rl: dict[str, Any] = {"limit": limit, "period": f"{period}s"}
+    if keyed:
+        rl["key"] = "event.data.u"
+    clock = ManualClock()
+    fc = FlowControl([FunctionConfig.from_mapping(
+        {"id": "f", "triggers": [{"event": "e"}], "rateLimit": rl})], clock=clock)
+    ref = RefGcra(limit, period * S, limit // 10 + 1 - limit)  # capacity limit // 10 + 1
+    marks: dict[str, int] = {}  # id -> when the limiter's mark expires
+    seen: dict[str, tuple[int, str]] = {}  # id -> (when the dedupe forgets it, its run)
+    runs: dict[str, list[int]] = {}  # id -> instants its runs were made
+    n_runs = 0
+    for dt, eid, u in steps:
+        now = clock.advance(dt * 1_000_000)
+        key = f"f-{u}" if keyed else "f"
+        marked = marks.get(eid, 0) > now
+        prev = seen.get(eid)
+        if not marked and not ref.allows(key, now):
+            want = "EventDropped"
+        else:
+            if not marked:
+                ref.take(key, now)
+                marks[eid] = now + MARK
+            if prev is not None and prev[0] > now:
+                want = "EventSkipped"
+            else:
+                n_runs += 1
+                seen[eid] = (now + DEDUPE, f"run-{n_runs}")
+                runs.setdefault(eid, []).append(now)
+                want = "RunStarted"
+        limiter = fc._fns[0].rl
+        assert limiter is not None
+        tats = [limiter.reset_at(k) for k in ("f", "f-u1", "f-u2")]
+        out = fc.receive_event({"name": "e", "id": eid, "data": {"u": u}})
+        assert [type(d).__name__ for d in out] == [want], (eid, now, out)
+        if marked:  # the invariant itself: a repeat within the window is free and runless
+            assert [limiter.reset_at(k) for k in ("f", "f-u1", "f-u2")] == tats, "charged"
+            if prev is not None and prev[0] > now:
+                assert out[0].reason == (f"duplicate of event {eid}, not charged: run "
+                                         f"{prev[1]} already exists")
+        if want == "RunStarted":
+            fc.run_finished(out[0].run_id)
+    for made in runs.values():  # never two runs of one id within the dedupe window
+        assert all(b - a >= DEDUPE for a, b in pairwise(made))
+
+
+PLAIN = [
+    {"rateLimit": {"limit": 3, "period": "1m", "key": "event.data.u"}},
+    {"rateLimit": {"limit": 10, "period": "10m"}, "concurrency": 2},
+    {"idempotency": "event.data.u", "throttle": {"limit": 2, "period": "10s"}},
+]
+
+
+@settings(max_examples=60, deadline=None)
+@given(cfg=st.sampled_from(PLAIN),
+       gaps=st.lists(st.integers(0, 20_000), min_size=1, max_size=40),
+       users=st.lists(st.sampled_from(["u1", "u2", "u3"]), min_size=40, max_size=40),
+       repeats=st.lists(st.tuples(st.integers(0, 39), st.integers(1, 30 * 60_000 - 1),
+                                  st.booleans()), max_size=15))
+def test_simulated_repeats_within_the_window_change_nothing_but_skips(
+        cfg: dict[str, Any], gaps: list[int], users: list[str],
+        repeats: list[tuple[int, int, bool]]) -> None:
+    conf = FunctionConfig.from_mapping({"id": "f", "triggers": [{"event": "e"}],
+                                        "steps": [{"run": "5s"}], **cfg})
+    t = 0
+    trace = []
+    for i, g in enumerate(gaps):
+        t += g
+        trace.append({"name": "e", "id": f"e{i}", "ts": t, "data": {"u": users[i]}})
+    first = simulate([conf], trace)
+    admitted = {e.event_id for e in first.events if e.outcome == "run"}
+    extra = []
+    for i, after, same_payload in repeats:
+        if i < len(trace) and trace[i]["id"] in admitted:
+            e = trace[i]
+            u = e["data"]["u"] if same_payload else users[(i + 1) % len(users)]
+            extra.append({**e, "ts": e["ts"] + after, "data": {"u": u}})
+    both = sorted(trace + extra, key=lambda e: e["ts"])  # stable: originals first
+    second = simulate([conf], both)
+    a, b = summarize(first).functions["f"], summarize(second).functions["f"]
+    assert b.events_in == a.events_in + len(extra)
+    assert b.outcomes == {**a.outcomes, "skipped": a.outcomes["skipped"] + len(extra)}
+    assert (b.runs, b.completed) == (a.runs, a.completed)
+    assert list(b.latencies) == list(a.latencies)

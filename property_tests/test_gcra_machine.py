@@ -6,7 +6,9 @@ at time ``t`` iff for every earlier admission ``a_i`` the units admitted since `
 plus ``x``, are at most ``C + (t - a_i)/T`` (and ``x <= C``): the window condition. The
 machine must allow exactly what the model allows, report the model's capacity and the
 exact first instant a refused request would fit, whatever the clock does (including
-going backwards), across prunes and snapshot/restore.
+going backwards), across prunes and snapshot/restore. A rate limit's idempotency keys
+(``acquire(key, idempotency_key=k)``) follow the model of ``ratelimit.lua``: a key admitted
+less than ``idempotency_ttl`` ago is let through without consuming anything.
 """
 
 from __future__ import annotations
@@ -84,18 +86,23 @@ class GcraMachine(RuleBasedStateMachine):
         period=st.integers(1, 40),
         burst=st.integers(0, 3),
         start=st.sampled_from([0, 1_000, 1 << 62]),
+        ttl=st.integers(0, 50),
     )
-    def setup(self, kind: str, limit: int, period: int, burst: int, start: int) -> None:
+    def setup(self, kind: str, limit: int, period: int, burst: int, start: int,
+              ttl: int) -> None:
         self.clock = StepClock(start)
         self.high = start
+        self.ttl = ttl
+        self.marks: dict[str, int] = {}  # idempotency key -> when its mark expires
         if kind == "throttle":
             self.machine = Throttle(limit, period, burst, clock=self.clock)
             cap = max(limit, 1) + burst
         elif kind == "ratelimit":
-            self.machine = RateLimit(limit, period, clock=self.clock)
+            self.machine = RateLimit(limit, period, clock=self.clock, idempotency_ttl=ttl)
             cap = limit // 10 + 1
         else:
-            self.machine = RateLimit(limit, period, burst=burst, clock=self.clock)
+            self.machine = RateLimit(limit, period, burst=burst, clock=self.clock,
+                                     idempotency_ttl=ttl)
             cap = burst + 1
         assert self.machine.capacity == cap
         self.model = Model(max(limit, 1), period, cap)
@@ -122,6 +129,18 @@ class GcraMachine(RuleBasedStateMachine):
     def acquire_one(self, key: str) -> None:
         expected = self.model.decide(key, self.high, 1, consume=True)
         assert self.machine.acquire(key) == expected
+
+    @rule(key=KEYS, n=st.integers(1, 3), ikey=st.sampled_from(["e1", "e2"]))
+    def acquire_idempotent(self, key: str, n: int, ikey: str) -> None:
+        if not isinstance(self.machine, RateLimit):
+            return
+        if self.ttl and self.marks.get(ikey, self.high) > self.high:
+            expected = GcraDecision(True, None, self.model.capacity(key, self.high), True)
+        else:
+            expected = self.model.decide(key, self.high, n, consume=True)
+            if expected.allowed and self.ttl:
+                self.marks[ikey] = self.high + self.ttl
+        assert self.machine.acquire(key, n, idempotency_key=ikey) == expected
 
     @rule(key=KEYS, n=st.integers(1, 5))
     def peek_changes_nothing(self, key: str, n: int) -> None:

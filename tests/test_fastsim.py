@@ -371,6 +371,35 @@ def test_seeded_random_contended_traces(seed: int, monkeypatch: pytest.MonkeyPat
     _both(monkeypatch, cfg, trace)
 
 
+@pytest.mark.parametrize("seed", range(12))
+def test_seeded_repeated_ids_under_a_rate_limit(seed: int,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """Event ids repeated (same or other payload) over hours, so the rate limiter's 30-min
+    idempotency marks are hit, expire and are set again (issue 12): the lean path's
+    inlined marks decide as the machine does on the general path."""
+    r = random.Random(1000 + seed)
+    cfg: dict[str, Any] = {"id": "f", "triggers": [{"event": NAME}],
+                           "steps": [{"run": f"{r.randint(0, 600)}s"}]}
+    if seed % 3 == 2:
+        cfg["idempotency"] = r.choice(RL_KEYS[1:])
+    else:
+        cfg["rateLimit"] = {"limit": r.randint(1, 12), "period": r.choice(["1m", "20m", "1h"])}
+        key = r.choice(RL_KEYS)
+        if key is not None:
+            cfg["rateLimit"]["key"] = key
+    if seed % 2:
+        cfg["concurrency"] = [{"key": "event.data.user_id", "limit": r.randint(1, 3)}]
+    t = 0
+    trace = []
+    for _ in range(r.randint(50, 400)):
+        t += r.choice([0, 1000, 60_000, 10 * 60_000, 29 * 60_000, 31 * 60_000])
+        trace.append({"name": NAME, "id": f"e{r.randint(0, 15)}", "ts": t,
+                      "data": {"user_id": r.choice("abcd"), "plan": r.choice(["pro", "free"]),
+                               "p": r.randint(-3, 3)}})
+    result = _both(monkeypatch, cfg, trace, presorted=True)
+    assert summarize(result).functions["f"].outcomes["skipped"] > 0
+
+
 @pytest.mark.parametrize(("key", "dropped"), [(None, 19), ("event.data.user_id", 18),
                                                ("event.data.nope", 0)])
 def test_rate_limit_drops_the_same_events(key: str | None, dropped: int,

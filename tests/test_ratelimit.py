@@ -168,6 +168,126 @@ def test_idempotency_translation_one_per_day() -> None:
     assert r.acquire("k").allowed
 
 
+# -- ratelimit_lua_test.go TestLuaRateLimit_Idempotency -----------------------------------
+# inngest/inngest pkg/execution/ratelimit/ratelimit_lua_test.go (at 253303cd), one table per
+# subtest. A row is one RateLimit call: (advance the clock by, idempotency key or None,
+# limited?, idempotency hit?). The subtests check `Limited` and `RetryAfter > 0`; the hit
+# flag is the `IdempotencyHit` the Lua's status 2 gives (ratelimit_lua.go).
+
+IDEM_CASES = {
+    "no idempotency baseline": (2, "10s", "30s", [
+        (0, None, False, False),       # consumes the 1 available capacity (burst 2//10 = 0)
+        (0, None, True, False),        # capacity exhausted
+    ]),
+    "idempotency enforced after successful request": (2, "10s", "30s", [
+        (0, "request-123", False, False),  # allowed, consumes the capacity, sets the mark
+        (0, "request-123", False, True),   # same key: allowed WITHOUT consuming
+        (0, "request-123", False, True),   # still allowed (idempotency bypass)
+        (0, None, True, False),            # capacity already exhausted by the first
+    ]),
+    "idempotency not enforced after rate limited request": (1, "10s", "30s", [
+        (0, None, False, False),           # consumes the capacity
+        (0, "request-456", True, False),   # limited: no mark is set
+        (0, "request-456", True, False),   # so the repeat is STILL limited
+        (10 * S + 100 * MS, "request-456", False, False),  # after retryAfter + 100 ms
+        (0, "request-456", False, True),   # now the mark is set: allowed, not charged
+    ]),
+    "idempotency no longer enforced once expired": (3, "20s", "2s", [
+        (0, "request-789", False, False),  # consumes the 1 capacity (burst 3//10 = 0)
+        (0, "request-789", False, True),   # within the TTL: bypass
+        (3 * S, "request-789", True, False),  # TTL + 1 s later: the mark expired; limited
+        (0, None, True, False),            # capacity exhausted
+    ]),
+}
+
+
+@pytest.mark.parametrize("name", list(IDEM_CASES))
+def test_lua_rate_limit_idempotency(name: str) -> None:
+    limit, period, ttl, rows = IDEM_CASES[name]
+    clock = ManualClock()
+    r = RateLimit(limit, period, clock=clock, idempotency_ttl=ttl)
+    key = name.replace(" ", "-")
+    for i, (advance, idem, limited, hit) in enumerate(rows):
+        clock.advance(advance)
+        before = r.reset_at(key)
+        d = r.acquire(key, idempotency_key=idem)
+        assert (not d.allowed, d.idempotent) == (limited, hit), f"{name}: row {i}"
+        if limited:
+            assert d.retry_at is not None and d.retry_at > clock.now, f"{name}: row {i}"
+        if hit:  # nothing consumed
+            assert r.reset_at(key) == before and d.retry_at is None, f"{name}: row {i}"
+
+
+def test_the_default_idempotency_window_is_the_executors_thirty_minutes() -> None:
+    # executor.go: ratelimit.WithIdempotency(key, RateLimitIdempotencyTTL = 30 * time.Minute)
+    from flowcontrol.machines.gcra import IDEMPOTENCY_TTL
+
+    clock = ManualClock()
+    r = RateLimit(1, "1h", clock=clock)
+    assert r.idempotency_ttl == IDEMPOTENCY_TTL == 30 * 60 * S
+    assert r.acquire("k", idempotency_key="e").allowed
+    clock.set(30 * 60 * S - 1)
+    assert r.acquire("k", idempotency_key="e").idempotent
+    clock.set(30 * 60 * S)  # expired: judged afresh (and the key is still full)
+    assert not r.acquire("k", idempotency_key="e").allowed
+
+
+def test_a_hit_bypasses_any_rate_limit_key_and_reports_capacity() -> None:
+    # ratelimit.lua checks the idempotency key before the GCRA key: a hit is allowed
+    # whatever key the repeat maps to (same event id, different payload).
+    clock = ManualClock()
+    r = RateLimit(1, "1h", clock=clock)
+    assert r.acquire("a", idempotency_key="e").allowed
+    assert r.acquire("b", idempotency_key="e") == GcraDecision(True, None, 1, True)
+    assert r.acquire("a", idempotency_key="e") == GcraDecision(True, None, 0, True)
+    assert r.acquire("b").allowed  # "b" was not charged by the hit
+
+
+def test_idempotency_ttl_zero_turns_it_off() -> None:
+    # ratelimit.lua: `if idempotencyTTL > 0 and EXISTS(...)`: no TTL, no mark.
+    r = RateLimit(1, "1h", clock=ManualClock(), idempotency_ttl=0)
+    assert r.acquire("k", idempotency_key="e").allowed
+    assert not r.acquire("k", idempotency_key="e").allowed
+
+
+def test_idempotency_marks_follow_the_live_ones() -> None:
+    clock = ManualClock()
+    r = RateLimit(1000, "1s", clock=clock, idempotency_ttl="10s")
+    for i in range(100):
+        clock.advance(S)
+        r.acquire("k", idempotency_key=f"e{i}")
+    assert r.idempotency_marks() <= 11  # the last 10 s, swept on the next call
+    clock.advance("1m")
+    r.prune()
+    assert r.idempotency_marks() == 0
+
+
+def test_idempotency_marks_survive_a_snapshot() -> None:
+    clock = ManualClock()
+    r = RateLimit(1, "1h", clock=clock)
+    r.acquire("k", idempotency_key="e")
+    clock.advance("1m")
+    data = json.loads(json.dumps(r.snapshot()))
+    assert data["marks"] == {"e": 30 * 60 * S} and data["idempotency_ttl"] == 30 * 60 * S
+    back = RateLimit.from_snapshot(data, clock=clock)
+    assert back.snapshot() == data
+    assert back.acquire("k", idempotency_key="e").idempotent
+    old = {k: v for k, v in data.items() if k not in ("marks", "idempotency_ttl")}
+    assert RateLimit.from_snapshot(old, clock=clock).idempotency_marks() == 0  # older form
+    for bad in ({"e": "x"}, {"e": 31 * 60 * S + 60 * S}, {"a": 20 * 60 * S, "b": 10 * 60 * S}):
+        with pytest.raises(ValueError, match="'marks'"):
+            RateLimit.from_snapshot({**data, "marks": bad}, clock=clock)
+
+
+def test_only_the_rate_limit_takes_an_idempotency_key() -> None:
+    from flowcontrol.machines.gcra import Throttle
+
+    with pytest.raises(TypeError, match="only RateLimit"):
+        Throttle(1, "1s", clock=ManualClock()).acquire("k", idempotency_key="e")
+    with pytest.raises(ValueError, match="idempotency_ttl"):
+        RateLimit(1, "1s", clock=ManualClock(), idempotency_ttl=-1)
+
+
 # -- gcra_test.go: the raw primitive, burst given explicitly (our extension) -------------
 
 def test_raw_primitive_ten_per_minute() -> None:

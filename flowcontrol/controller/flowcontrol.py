@@ -13,13 +13,19 @@ For each function whose trigger matches an event (spec 1.1):
    key's batch and stops there (no rate limit, no debounce); a full or timed-out batch
    becomes one run;
 2. rate limit (``idempotency`` is a 1-per-24h rate limit on its key): a refused event
-   is dropped;
+   is dropped. The event id is the limiter's idempotency key (the platform's
+   ``WithIdempotency(event id, 30 min)``): a repeat of an id the limiter admitted in the
+   last 30 minutes is let through without being charged (and, with a run already made
+   from that id, skipped at once as a duplicate: ``explain`` says "not charged"); a
+   refused event leaves no mark, so its repeat is judged afresh;
 3. debounce: the event becomes the key's pending input, superseding the previous one;
    when the debounce fires its last event makes the run (no second rate-limit check);
 4. on the new run, from its first event and evaluated once: the priority factor, the
    concurrency keys and the throttle key;
-5. idempotency on the event id (a duplicate id within 24 h creates no run), then
-   singleton (skip: the run is skipped; cancel: the holder is cancelled);
+5. idempotency on the event id (a duplicate id within 24 h of its run creates no run;
+   this window is the run's, distinct from the rate limiter's 30 minutes: a repeat after
+   30 minutes is charged again, then deduplicated here), then singleton (skip: the run
+   is skipped; cancel: the holder is cancelled);
 6. enqueue. A run's start needs every concurrency constraint, the run-level limit
    (``concurrency.fn``) and the throttle at once (all or nothing); every later step needs
    concurrency only. A sleeping run holds no concurrency slot, but its run-level slot is
@@ -557,7 +563,7 @@ class FlowControl(Admission):
                 out.append(EventDropped(eid, fn.id, "could not get rate limit key"))
                 return
             if key is not None:
-                d = fn.rl.acquire(key)
+                d = fn.rl.acquire(key, idempotency_key=eid if explicit else None)
                 if not d.allowed:
                     why = "rate limited"
                     if fn.config.idempotency is not None:
@@ -565,6 +571,13 @@ class FlowControl(Admission):
                     self._note(eid, fn.id, "dropped", None, why)
                     out.append(EventDropped(eid, fn.id, why, key, d.retry_at))
                     return
+                if d.idempotent and fn.debounce is None:
+                    prev = self._seen_run(fn, eid, now)
+                    if prev is not None:
+                        why = f"duplicate of event {eid}, not charged: run {prev} already exists"
+                        self._note(eid, fn.id, "skipped", prev, why)
+                        out.append(EventSkipped(eid, fn.id, why, prev))
+                        return
         if fn.debounce is not None:
             self._debounce(fn, act, explicit, now)
             return
@@ -642,19 +655,11 @@ class FlowControl(Admission):
         eids = (first["id"],) if len(acts) == 1 else tuple(a["event"]["id"] for a in acts)
         check_ids = run_id is None and explicit
         if check_ids:
-            seen = fn.seen
-            if now >= fn.seen_next:
-                while seen:
-                    oldest = next(iter(seen.values()))
-                    if oldest[0] > now:
-                        fn.seen_next = oldest[0]
-                        break
-                    seen.popitem(last=False)
-            prev = seen.get(first["id"])
+            prev = self._seen_run(fn, first["id"], now)
             if prev is not None:
-                why = f"duplicate event id: run {prev[1]} already exists"
-                self._note(first["id"], fn.id, "skipped", prev[1], why)
-                out.append(EventSkipped(first["id"], fn.id, why, prev[1]))
+                why = f"duplicate event id: run {prev} already exists"
+                self._note(first["id"], fn.id, "skipped", prev, why)
+                out.append(EventSkipped(first["id"], fn.id, why, prev))
                 return None
         if run_id is None:
             self._run_seq += 1
@@ -731,6 +736,20 @@ class FlowControl(Admission):
         if run.state == _QUEUED:
             self._queued(run, now)
         return run
+
+    def _seen_run(self, fn: _Function, eid: str, now: int) -> str | None:
+        """The run event id ``eid`` created for ``fn`` in the last 24 h, if any (the
+        platform's dedupe at state creation); older ids are forgotten here."""
+        seen = fn.seen
+        if now >= fn.seen_next:
+            while seen:
+                oldest = next(iter(seen.values()))
+                if oldest[0] > now:
+                    fn.seen_next = oldest[0]
+                    break
+                seen.popitem(last=False)
+        prev = seen.get(eid)
+        return None if prev is None else prev[1]
 
     def _queued(self, run: _Run, now: int) -> None:
         hold = self._current_hold(run) or Hold("queue", None, None, None, now)

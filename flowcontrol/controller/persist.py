@@ -268,6 +268,7 @@ _FIELD_TYPES: Final[dict[type, dict[str, tuple[type, ...]]]] = {
         "cid": (tuple, _NONE), "counter": (str,), "id": (tuple,), "limit": (int,),
         "mixed": (bool,), "probe": (tuple,), "timer_at": (int, _NONE),
     },
+    gcra.RateLimit: {"_marks": (OrderedDict,), "_mark_sweep": (int,), "idempotency_ttl": (int,)},
     _Function: {
         "batch_armed": (int, _NONE), "batch_events": (dict,), "deb_armed": (int, _NONE),
         "live": (dict,), "seen": (OrderedDict,), "seen_next": (int,),

@@ -18,7 +18,9 @@ throttle ``retry_at``, passing on an unused wake-up, round robin across keys) wi
 run reduced to a tuple and no decision values, rows or per-run records. The throttle is
 ``flowcontrol.machines.gcra.Throttle``'s exact integer GCRA inlined (same scaled instants, same
 ``at = TAT - lead`` per key, same ``retry_at``), with idle keys swept at most once per
-``DVT`` as the machine does, so its memory also follows the active keys.
+``DVT`` as the machine does, so its memory also follows the active keys. The rate limit
+is the machine itself, with its idempotency marks on event ids inlined (a repeat of an id
+it admitted in the last 30 minutes passes uncharged), their memory following the live marks.
 """
 
 from __future__ import annotations
@@ -270,10 +272,19 @@ class _Lean:
         self.prio = CompiledExpr(cfg.priority.run) if cfg.priority and cfg.priority.run else None
         # The rate limit (or idempotency key), as the controller applies it: the machine
         # itself on this pipeline's clock; its key is ``<fn id>-<key>``, the function's id
-        # without a key expression, and a false or missing key is not rate limited.
+        # without a key expression, and a false or missing key is not rate limited. The
+        # event id is its idempotency key (every event here has an id), as the controller
+        # passes it, with the machine's marks inlined: ``marks`` (id -> expiry), set when
+        # the limiter admits an id not marked; a marked id is let through uncharged (then
+        # ``seen`` skips it when its run exists). Expired marks are dropped in batches,
+        # at most 16 times per window, from ``marks_q`` ((expiry, id) in order).
         rl = cfg.effective_rate_limit()
         self.now = 0
         self.rl = RateLimit(rl.limit, rl.period_ns, clock=lambda: self.now) if rl else None
+        self.m_ttl = self.rl.idempotency_ttl if self.rl is not None else 0
+        self.marks: dict[str, int] = {}
+        self.marks_q: deque[tuple[int, str]] = deque()
+        self.marks_sweep = 0
         rk = CompiledExpr(rl.key) if rl is not None and rl.key else None
         self.rl_expr = rk
         self.rl_const: Any = None if rk is None or not rk.is_constant else rk.optional_key({})
@@ -527,6 +538,39 @@ class _Lean:
             q.popleft()
             del seen[e]
 
+    def mark(self, eid: str, now: int) -> None:
+        """The limiter admitted ``eid``: mark it for the idempotency window."""
+        if self.m_ttl:
+            at = now + self.m_ttl
+            self.marks[eid] = at
+            self.marks_q.append((at, eid))
+            if now >= self.marks_sweep:
+                self.expire_marks(now)
+
+    def expire_marks(self, now: int) -> None:
+        """Forget the idempotency marks expired by ``now`` (the next sweep in 1/16 of the
+        window)."""
+        marks = self.marks
+        q = self.marks_q
+        while q and q[0][0] <= now:
+            at, eid = q.popleft()
+            if marks.get(eid) == at:
+                del marks[eid]
+        self.marks_sweep = now + max(self.m_ttl >> 4, 1)
+
+    def rate_limited(self, rkey: Any, eid: str, now: int) -> bool:
+        """``RateLimit.acquire(rkey, idempotency_key=eid)`` refuses (the machine's marks
+        inlined; ``rkey`` is not ``ERROR``)."""
+        at = self.marks.get(eid)
+        if at is not None and at > now:
+            return False  # admitted within the window: let through, not charged
+        assert self.rl is not None
+        self.now = now
+        if not self.rl.acquire(rkey).allowed:
+            return True
+        self.mark(eid, now)
+        return False
+
     def group(self, key: str) -> _Grp:
         g = self.groups.get(key)
         if g is None:
@@ -569,11 +613,9 @@ class _Lean:
         st.events_in += 1
         if self.rl is not None:
             rkey = self.rl_key(ev, data, box)
-            if rkey is not None:
-                self.now = now
-                if rkey is ERROR or not self.rl.acquire(rkey).allowed:
-                    st.outcomes["dropped"] += 1
-                    return
+            if rkey is not None and (rkey is ERROR or self.rate_limited(rkey, eid, now)):
+                st.outcomes["dropped"] += 1
+                return
         seen = self.seen
         if now >= self.seen_next:
             self.expire(now)
@@ -658,6 +700,7 @@ class _Lean:
         t_name, t_memo = single(self.t_memo)
         rl = self.rl
         rl_name, rl_memo = single(self.rl_memo)
+        marks, marks_q, m_ttl = self.marks, self.marks_q, self.m_ttl
         fn_id = self.fn_id
         rl_fixed: Any = None  # the key of every event, without a key read from the event
         if rl is not None and (self.rl_expr is None or self.rl_expr.is_constant):
@@ -802,12 +845,20 @@ class _Lean:
                     else:
                         rk = rl_fixed
                     if rk is not None:
+                        if marks and eid in marks:  # maybe a repeat: ``event`` decides
+                            self.event(ev, cur)
+                            continue
                         self.now = cur
                         if rk is ERROR or not rl.acquire(rk).allowed:
                             st = g.st
                             st.events_in += 1
                             st.outcomes["dropped"] += 1
                             continue
+                        if m_ttl:  # self.mark(eid, cur), inlined
+                            marks[eid] = at = cur + m_ttl
+                            marks_q.append((at, eid))
+                            if cur >= self.marks_sweep:
+                                self.expire_marks(cur)
                 seen[eid] = cur + window
                 seen_q.append(eid)
                 score = cur - factor * ns_s
