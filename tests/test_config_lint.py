@@ -44,14 +44,44 @@ LINTS: list[tuple[str, dict[str, Any], list[str]]] = [
     ("debounce timeout too short", {"debounce": {"period": "5m", "timeout": "5m"}}, ["FC212"]),
     ("rate limit implicit burst", {"rateLimit": {"limit": 5, "period": "24h"}}, ["FC205"]),
     ("rate limit of one", {"rateLimit": {"limit": 1, "period": "24h"}}, []),
+    ("debounce of an hour is a quiet period", {"debounce": {"period": "1h"}}, []),
+    # a real config: "run after 12 hours of quiet" is the point, not a pitfall
+    ("debounce of 12 hours", {"debounce": {"period": "12h", "key": "event.data.user_id"}}, []),
+    ("keyed debounce forever", {"debounce": {"period": "30s", "key": "event.data.doc"}},
+     ["FC204"]),
     ("throttle over concurrency", {"throttle": {"limit": 10, "period": "1m", "burst": 5},
                                    "concurrency": 3}, ["FC206"]),
+    ("throttle burst within concurrency", {"throttle": {"limit": 2, "period": "1m",
+                                                        "burst": 1}, "concurrency": 3}, []),
+    # a real config: 210 a day is a budget; starting up to 210 at once is what it allows
+    ("throttle budget", {"throttle": {"limit": 210, "period": "24h"}, "concurrency": 10}, []),
+    # a real config: a throttle per email says nothing about the whole function's limit
+    ("throttle per email", {"throttle": {"limit": 10, "period": "1m", "burst": 5,
+                                         "key": "event.data.email"}, "concurrency": 3}, []),
+    ("throttle per email, concurrency per email",
+     {"throttle": {"limit": 10, "period": "1m", "burst": 5, "key": "event.data.email"},
+      "concurrency": [{"limit": 3, "key": "event.data.email"}]}, ["FC206"]),
+    ("throttle per email, concurrency per user",
+     {"throttle": {"limit": 10, "period": "1m", "burst": 5, "key": "event.data.email"},
+      "concurrency": [{"limit": 3, "key": "event.data.user"}]}, []),
+    ("unkeyed throttle, keyed concurrency",
+     {"throttle": {"limit": 10, "period": "1m", "burst": 5},
+      "concurrency": [{"limit": 3, "key": "event.data.user"}]}, []),
     ("throttle within concurrency", {"throttle": {"limit": 3, "period": "1m"},
                                      "concurrency": 3}, []),
     ("throttle outpaces concurrency", {"throttle": {"limit": 60, "period": "1m"},
                                        "concurrency": 60,
                                        "steps": [{"run": "30s"}, {"sleep": "1h"},
                                                  {"run": "40s"}]}, ["FC206", "FC218"]),
+    ("budget throttle outpaces concurrency", {"throttle": {"limit": 210, "period": "24h"},
+                                              "concurrency": 1,
+                                              "steps": [{"run": "10m"}]}, ["FC206"]),
+    ("per-key throttle outpaces per-key concurrency",
+     {"throttle": {"limit": 60, "period": "1m", "key": "event.data.u"},
+      "concurrency": {"limit": 1, "key": "event.data.u"}, "steps": [{"run": "2s"}]}, ["FC206"]),
+    ("per-key throttle against the function limit",
+     {"throttle": {"limit": 60, "period": "1m", "key": "event.data.u"},
+      "concurrency": 1, "steps": [{"run": "2s"}]}, []),
     ("concurrency keeps up", {"throttle": {"limit": 60, "period": "1m"}, "concurrency": 60,
                               "steps": [{"run": "59s"}]}, []),
     ("rate limit before debounce", {"rateLimit": {"limit": 1, "period": "1m"},
@@ -71,6 +101,50 @@ LINTS: list[tuple[str, dict[str, Any], list[str]]] = [
                          ids=[r[0] for r in LINTS])
 def test_lint_table(fields: dict[str, Any], expected: list[str]) -> None:
     assert one(**fields) == expected
+
+
+def all_diagnostics(*functions: dict[str, Any]) -> list[tuple[str, str]]:
+    result = validate_text(json.dumps(list(functions), indent=1), "json", "f.json")
+    return sorted((d.code, d.path) for d in [*result.diagnostics, *lint(result.entries)])
+
+
+def test_an_error_does_not_hide_the_warnings_of_its_function() -> None:
+    fn = {**BASE, "throttle": {"limit": 0, "period": "1m"},  # an error (FC131)
+          "debounce": {"period": "5s"}, "singleton": {"key": "event.data.u"},
+          "concurrency": 2}
+    assert all_diagnostics(fn) == [("FC131", "$[0].throttle.limit"),
+                                   ("FC204", "$[0].debounce"),
+                                   ("FC210", "$[0].singleton"),
+                                   ("FC219", "$[0].singleton.mode")]
+
+
+def test_a_real_config_reports_both_of_its_problems() -> None:
+    # transcribed from a real application: no singleton mode, and a key without quotes,
+    # which CEL reads as the subtraction analytics - pulse
+    fn = {"id": "analytics-pulse", "triggers": [{"event": "analytics/pulse"}],
+          "singleton": {"key": "analytics-pulse"}, "cancelOn": [{"event": "x", "if": "f("}]}
+    got = all_diagnostics(fn)
+    assert ("FC107", "$[0].cancelOn[0].if") in got
+    assert ("FC219", "$[0].singleton.mode") in got
+    assert any(code in ("FC216", "FC225") and path == "$[0].singleton.key"
+               for code, path in got)
+
+
+def test_an_unreadable_setting_is_not_taken_for_an_absent_one() -> None:
+    # priority needs a limit that builds a backlog: with the concurrency broken (or
+    # misspelt), the linter cannot say there is none
+    prio = {"priority": {"run": "event.data.vip ? 60 : 0"}}
+    assert all_diagnostics({**BASE, **prio, "concurrency": {"limit": "ten"}}) == [
+        ("FC101", "$[0].concurrency.limit")]
+    assert all_diagnostics({**BASE, **prio, "concurency": 10}) == [("FC102", "$[0].concurency")]
+    assert all_diagnostics({**BASE, **prio, "retries": 99}) == [("FC195", "$[0].retries"),
+                                                                ("FC203", "$[0].priority")]
+
+
+def test_samples_skip_unreadable_triggers() -> None:
+    fn = {"id": "fn", "triggers": [{"event": "app/x"}, {"event": 3}]}
+    result = validate_text(json.dumps(fn), "json", "f.json")
+    assert lint(result.entries, [{"name": "app/y", "data": {}}]) == []
 
 
 def test_rate_limit_message_spells_out_the_real_rate() -> None:
@@ -133,6 +207,23 @@ def test_sample_events() -> None:
     assert ("FC220", "$[0].rateLimit.key") in got
     assert ("FC222", "$[0].priority.run") in got
     assert not any(path == "$[0].concurrency.key" for _, path in got)
+
+
+@needs_expr
+def test_trigger_filter_lints_point_at_the_name_used() -> None:
+    fn = {"id": "fn", "triggers": [{"cron": "0 * * * *"},
+                                   {"event": "e", "if": "async.data.ok == true"}]}
+    assert warnings(fn) == [("FC216", "$[0].triggers[1].if")]
+    fn = {"id": "fn", "triggers": {"event": "e", "expression": "vars.x == 1"}}
+    assert warnings(fn) == [("FC216", "$[0].triggers.expression")]
+
+
+@needs_expr
+def test_sample_events_follow_the_trigger_if() -> None:
+    fn = {"id": "fn", "triggers": [{"event": "app/x", "if": "event.data.plan == 'pro'"}]}
+    assert warnings(fn, events=[{"name": "app/x", "data": {"plan": "pro"}}]) == []
+    assert warnings(fn, events=[{"name": "app/x", "data": {"plan": "free"}}]) == [
+        ("FC223", "$[0].triggers")]
 
 
 def test_sample_events_that_never_trigger() -> None:

@@ -91,7 +91,10 @@ RULES: list[tuple[str, dict[str, Any], list[str]]] = [
     ("batch + priority", {"batchEvents": {"maxSize": 5, "timeout": "5s"},
                           "priority": {"run": "1"}}, ["FC173"]),
     # singleton, priority, cancel, triggers, timeouts, retries, steps
-    ("singleton needs mode", {"singleton": {"key": "event.data.x"}}, ["FC103"]),
+    ("singleton without mode is skip", {"singleton": {"key": "event.data.x"}}, ["FC219"]),
+    ("singleton mode in capitals", {"singleton": {"mode": "Cancel"}}, []),
+    ("singleton empty mode", {"singleton": {"mode": ""}}, ["FC108"]),
+    ("singleton mode null", {"singleton": {"mode": None}}, ["FC101"]),
     ("singleton bad mode", {"singleton": {"mode": "queue"}}, ["FC108"]),
     ("priority in range", {"concurrency": 1, "priority": {"run": "x ? 600 : -600"}}, []),
     ("priority out of range", {"concurrency": 1, "priority": {"run": "x ? 601 : 0"}}, ["FC180"]),
@@ -105,6 +108,22 @@ RULES: list[tuple[str, dict[str, Any], list[str]]] = [
     ("cron garbage", {"triggers": {"cron": "every day at noon"}}, ["FC106"]),
     ("event and cron", {"triggers": [{"event": "e", "cron": "0 * * * *"}]}, ["FC193"]),
     ("empty event", {"triggers": [{"event": ""}]}, ["FC106"]),
+    # the SDK's trigger filter is `if`; the registration payload sends it as `expression`
+    ("trigger if", {"triggers": [{"event": "e", "if": "event.data.ok == true"}]}, []),
+    ("trigger if and expression", {"triggers": [{"event": "e", "if": "true",
+                                                 "expression": "true"}]}, ["FC112"]),
+    ("cron trigger with if", {"triggers": [{"cron": "0 * * * *", "if": "true"}]}, ["FC102"]),
+    ("cron jitter", {"triggers": [{"cron": "0 * * * *", "jitter": "30s"}]}, []),
+    ("cron jitter above 5m", {"triggers": [{"cron": "0 * * * *", "jitter": "6m"}]}, ["FC106"]),
+    ("cron jitter below 1s", {"triggers": [{"cron": "0 * * * *", "jitter": "500ms"}]},
+     ["FC106"]),
+    ("event trigger with jitter", {"triggers": [{"event": "e", "jitter": "1s"}]}, ["FC102"]),
+    ("duplicate trigger", {"triggers": [{"event": "e"}, {"event": "e"}]}, ["FC196"]),
+    ("same event, other filters", {"triggers": [{"event": "e", "if": "event.data.a == 1"},
+                                                {"event": "e", "if": "event.data.a == 2"}]},
+     []),
+    ("duplicate cron, other jitter", {"triggers": [{"cron": "0 * * * *", "jitter": "1s"},
+                                                   {"cron": "0 * * * *"}]}, ["FC196"]),
     ("timeouts ok", {"timeouts": {"start": "10s", "finish": "1h"}}, []),
     ("timeouts negative", {"timeouts": {"start": "-10s"}}, ["FC106"]),
     ("retries 21", {"retries": 21}, ["FC195"]),
@@ -194,6 +213,26 @@ def test_from_mapping_builds_the_typed_model() -> None:
     assert fn.keyed_concurrency() == (fn.concurrency[1],)
     assert fn.display_name == "Everything" and fn.events == ("app/x",)
     assert fn.effective_rate_limit() == fn.rate_limit
+
+
+def test_the_sdk_shapes_build_what_the_platform_registers() -> None:
+    fn = FunctionConfig.from_mapping({
+        "id": "sdk", "triggers": [{"event": "app/x", "if": "event.data.plan == 'pro'"},
+                                  {"cron": "0 9 * * *", "jitter": "2m"}],
+        "singleton": {"key": "event.data.user"},
+    })
+    # `if` is registered as the trigger's `expression`; a missing singleton mode is skip
+    assert fn.triggers == (Trigger(event="app/x", expression="event.data.plan == 'pro'"),
+                           Trigger(cron="0 9 * * *"))
+    assert fn.singleton == Singleton(mode="skip", key="event.data.user")
+    assert FunctionConfig.from_mapping({**BASE, "singleton": {"mode": "CANCEL"}}).singleton == \
+        Singleton(mode="cancel")
+
+
+def test_missing_singleton_mode_says_what_the_platform_does() -> None:
+    [d] = build_function({**BASE, "singleton": {"key": "event.data.x"}})[1]
+    assert (d.code, d.severity, d.path) == ("FC219", Severity.WARNING, "$.singleton.mode")
+    assert "decodes a missing mode as 'skip'" in d.message
 
 
 def test_idempotency_becomes_the_effective_rate_limit() -> None:

@@ -66,6 +66,7 @@ CODES: Final[dict[str, tuple[Severity, str]]] = {
     "FC193": (Severity.ERROR, "trigger needs exactly one of event or cron"),
     "FC194": (Severity.ERROR, "invalid step"),
     "FC195": (Severity.ERROR, "retries outside 0..20"),
+    "FC196": (Severity.ERROR, "the same trigger (or cron schedule) is given twice"),
     # -- warnings: interactions and pitfalls
     "FC201": (Severity.WARNING, "batching ignores the concurrency key"),
     "FC202": (Severity.WARNING, "batched events bypass the rate limit and idempotency"),
@@ -85,6 +86,7 @@ CODES: Final[dict[str, tuple[Severity, str]]] = {
     "FC216": (Severity.WARNING, "expression reads a variable that is never bound there"),
     "FC217": (Severity.WARNING, "rate limit drops events before they reach the debounce"),
     "FC218": (Severity.WARNING, "concurrency counts steps, and sleeping runs hold no slot"),
+    "FC219": (Severity.WARNING, "singleton without mode (the platform uses skip)"),
     # -- warnings from sample events (--events)
     "FC220": (Severity.WARNING, "key expression is missing for every sample event"),
     "FC221": (Severity.WARNING, "expression fails on a sample event"),

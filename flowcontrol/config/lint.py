@@ -11,19 +11,22 @@ keys that are always missing and priorities that give no integer.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Final
 
 from flowcontrol.config import expressions
 from flowcontrol.config.diagnostics import Diagnostic
 from flowcontrol.config.model import FunctionConfig
 from flowcontrol.config.source import Node
+from flowcontrol.config.structure import filter_key
 from flowcontrol.config.validate import Entry, child_path
 from flowcontrol.time import format_duration
 
-__all__ = ["key_fields", "lint"]
+__all__ = ["QUIET_PERIOD_NS", "key_fields", "lint", "trigger_filters", "unreadable"]
 
 PRIORITY_BOUND = 600
+QUIET_PERIOD_NS: Final = 3600 * 10**9
+"""A debounce period this long or longer is a quiet period by design (FC204 stays quiet)."""
 _MISSING_MEANS = {
     "rateLimit": "the rate limit is skipped for those events",
     "singleton": "those runs are not singletons",
@@ -125,13 +128,19 @@ def _batch_rules(out: _Out, e: Entry, fn: FunctionConfig) -> None:
                 "idempotency")
 
 
-def _priority_rules(out: _Out, e: Entry, fn: FunctionConfig) -> None:
-    """Priority needs a backlog (FC203) and an integer (FC215)."""
+def _priority_backlog(out: _Out, e: Entry, fn: FunctionConfig) -> None:
+    """Priority needs a limit that builds a backlog (FC203)."""
     if fn.priority is None or fn.priority.run is None:
         return
     if not (any(c.limit > 0 for c in fn.concurrency) or fn.throttle is not None):
         out.add("FC203", "priority only reorders runs that wait; without a concurrency "
                 "limit or a throttle nothing waits, so it has no effect", e, "priority")
+
+
+def _priority_rules(out: _Out, e: Entry, fn: FunctionConfig) -> None:
+    """Priority needs an integer (FC215)."""
+    if fn.priority is None or fn.priority.run is None:
+        return
     src = fn.priority.run.strip()
     program = _compile(src)
     if program is not None and expressions.references(program) == {src}:
@@ -141,14 +150,20 @@ def _priority_rules(out: _Out, e: Entry, fn: FunctionConfig) -> None:
 
 
 def _debounce_rules(out: _Out, e: Entry, fn: FunctionConfig) -> None:
-    """Debounce without a timeout (FC204) or with one no longer than the period (FC212)."""
+    """Debounce without a timeout (FC204) or with one no longer than the period (FC212).
+
+    A period of ``QUIET_PERIOD_NS`` or more reads as "run after this much quiet": a stream
+    that never pauses that long is what such a debounce means to wait out, so FC204 stays
+    quiet there (a real config debounced 12 hours on purpose)."""
     d = fn.debounce
     if d is None:
         return
     if d.timeout_ns is None:
-        out.add("FC204", "debounce without a timeout: a steady stream of events (one at "
-                f"least every {format_duration(d.period_ns)}) postpones the run forever; "
-                "set timeout", e, "debounce")
+        if d.period_ns < QUIET_PERIOD_NS:
+            whose = "for one key " if d.key is not None else ""
+            out.add("FC204", f"debounce without a timeout: a steady stream of events {whose}"
+                    f"(one at least every {format_duration(d.period_ns)}) postpones the run "
+                    "forever; set timeout", e, "debounce")
     elif d.timeout_ns <= d.period_ns:
         out.add("FC212", f"debounce timeout {format_duration(d.timeout_ns)} is not longer "
                 f"than the period {format_duration(d.period_ns)}: every run starts at the "
@@ -156,8 +171,8 @@ def _debounce_rules(out: _Out, e: Entry, fn: FunctionConfig) -> None:
 
 
 def _rate_rules(out: _Out, e: Entry, fn: FunctionConfig) -> None:
-    """The implicit burst (FC205), idempotency overriding the rate limit (FC214), and rate
-    limiting ahead of debounce (FC217)."""
+    """Idempotency overriding the rate limit (FC214), and rate limiting ahead of debounce
+    (FC217)."""
     effective = fn.effective_rate_limit()
     if effective is not None and fn.debounce is not None:
         which = "idempotency" if fn.idempotency is not None else "rateLimit"
@@ -165,36 +180,60 @@ def _rate_rules(out: _Out, e: Entry, fn: FunctionConfig) -> None:
                 "events it drops never reach the debounce, so the run may start with an "
                 "older event than the latest one sent; it does not limit debounced runs", e,
                 which)
+    if fn.rate_limit is not None and fn.idempotency is not None:
+        out.add("FC214", "idempotency replaces rateLimit: the platform turns it into a rate "
+                "limit of 1 per 24h on its key and drops this rateLimit", e, "rateLimit")
+
+
+def _rate_burst(out: _Out, e: Entry, fn: FunctionConfig) -> None:
+    """The implicit burst of a rate limit the platform applies (FC205)."""
     rl = fn.rate_limit
     if rl is None:
         return
-    if fn.idempotency is not None:
-        out.add("FC214", "idempotency replaces rateLimit: the platform turns it into a rate "
-                "limit of 1 per 24h on its key and drops this rateLimit", e, "rateLimit")
-    elif rl.limit >= 2:
+    if fn.idempotency is None and rl.limit >= 2:
         out.add("FC205", f"rateLimit {rl.limit} per {format_duration(rl.period_ns)} admits "
                 f"{rl.limit // 10 + 1} at once, then one every "
                 f"{format_duration(rl.period_ns // rl.limit)} (the implicit burst is "
                 f"limit/10), not {rl.limit} at once", e, "rateLimit")
 
 
+def _same_key_limit(fn: FunctionConfig, key: str | None) -> int | None:
+    """The fn-scoped concurrency limit counted per the same key as ``key`` (the unkeyed
+    function limit for ``None``), or ``None``: a limit per key only compares with a limit
+    per the same key."""
+    if key is None:
+        return fn.function_limit()
+    for c in fn.concurrency:
+        if c.scope == "fn" and c.key is not None and c.key.strip() == key.strip() \
+                and c.limit > 0:
+            return c.limit
+    return None
+
+
 def _throughput_rules(out: _Out, e: Entry, fn: FunctionConfig) -> None:
-    """Throttle against concurrency (FC206), singleton with concurrency (FC210), keyed
-    limit 0 (FC213), sleeping runs outside the limit (FC218)."""
-    fl = fn.function_limit()
+    """Throttle against concurrency on the same key (FC206), singleton with concurrency
+    (FC210), keyed limit 0 (FC213), sleeping runs outside the limit (FC218).
+
+    FC206 compares a throttle only with a concurrency limit counted per the same key (a
+    throttle per email against the whole function's limit says nothing). Its burst form
+    fires only on an explicit ``burst``, the at-once capacity a reader asked for: a throttle
+    without one (210 per day is a budget) may start ``limit`` runs at once by design. Its
+    sustained form needs the run's steps to know how long slots are held."""
     th = fn.throttle
-    if th is not None and fl is not None and th.limit + th.burst > fl:
-        out.add("FC206", f"throttle starts up to {th.limit + th.burst} runs at once (limit + "
-                f"burst), but concurrency allows {fl} steps at once: the extra starts queue "
-                "behind concurrency, so the real start rate is lower than the throttle's",
-                e, "throttle")
+    fl = None if th is None else _same_key_limit(fn, th.key)
+    per = "" if th is None or th.key is None else " per key"
+    if th is not None and fl is not None and th.burst > 0 and th.limit + th.burst > fl:
+        out.add("FC206", f"throttle burst {th.burst} lets up to {th.limit + th.burst} runs "
+                f"start at once{per} (limit + burst), but concurrency allows {fl} steps at "
+                f"once{per}: the starts beyond {fl} queue behind concurrency, so the burst "
+                "adds nothing there", e, "throttle")
     busy = sum(step.duration_ns for step in fn.steps if step.kind == "run")
     if th is not None and fl is not None and busy > 0 and th.limit * busy > fl * th.period_ns:
         # Sustained: the throttle admits limit/period runs; concurrency finishes fl/busy.
         served = fl * th.period_ns // busy
         out.add("FC206", f"throttle admits {th.limit} runs per {format_duration(th.period_ns)}"
-                f", but with {fl} concurrent steps and {format_duration(busy)} of running "
-                f"steps per run only about {served} runs finish per "
+                f"{per}, but with {fl} concurrent steps{per} and {format_duration(busy)} of "
+                f"running steps per run only about {served} runs finish per "
                 f"{format_duration(th.period_ns)}: under sustained load the backlog grows "
                 "without bound", e, "throttle")
     sleeps = any(step.kind == "sleep" for step in fn.steps)
@@ -238,26 +277,64 @@ def _expression_rules(out: _Out, e: Entry, fn: FunctionConfig) -> None:
 
 
 def _trigger_rules(out: _Out, e: Entry, fn: FunctionConfig) -> None:
-    """Trigger expressions that read unbound variables (FC216)."""
-    for i, t in enumerate(fn.triggers):
-        if t.expression is None:
+    """Trigger filters that read unbound variables (FC216)."""
+    readable = {t.expression for t in fn.triggers if t.expression is not None}
+    for keys, source in trigger_filters(e):
+        if source not in readable:
             continue
-        program = _compile(t.expression)
+        program = _compile(source)
         roots = {r.split(".")[0] for r in expressions.references(program)} if program else set()
         if roots - {"event"}:
-            keys = ("triggers", i, "expression") if _is_array(e, "triggers") else (
-                "triggers", "expression")
-            out.add("FC216", f"trigger expression reads {', '.join(sorted(roots - {'event'}))}"
+            out.add("FC216", f"trigger {keys[-1]} reads {', '.join(sorted(roots - {'event'}))}"
                     ", which is never bound there (only 'event' is)", e, *keys)
 
 
-_RULES = (_batch_rules, _priority_rules, _debounce_rules, _rate_rules, _throughput_rules,
-          _expression_rules, _trigger_rules)
+def trigger_filters(e: Entry) -> list[tuple[tuple[str | int, ...], str]]:
+    """Path keys and source of every event trigger's filter in the document (under ``if``,
+    the SDK's name, or ``expression``, the registration payload's)."""
+    tnode = e.node.value.get("triggers") if e.node.kind == "object" else None
+    if tnode is None or tnode.kind not in ("array", "object"):
+        return []
+    items = tnode.value if tnode.kind == "array" else [tnode]
+    out: list[tuple[tuple[str | int, ...], str]] = []
+    for i, item in enumerate(items):
+        if item.kind != "object" or "event" not in item.value:
+            continue
+        name = filter_key(item.value)
+        if name is None or item.value[name].kind != "string":
+            continue
+        keys: tuple[str | int, ...] = ("triggers", i, name) if tnode.kind == "array" else (
+            "triggers", name)
+        out.append((keys, item.value[name].value))
+    return out
+
+
+_Rule = Callable[[_Out, Entry, FunctionConfig], None]
+_RULES: tuple[tuple[frozenset[str], _Rule], ...] = (
+    # (settings whose absence the rule reasons about, rule): with one of them unreadable in
+    # a function that has errors, the rule cannot tell "absent" and stays quiet.
+    (frozenset(), _batch_rules),
+    (frozenset({"concurrency", "throttle"}), _priority_backlog),
+    (frozenset(), _priority_rules),
+    (frozenset(), _debounce_rules),
+    (frozenset(), _rate_rules),
+    (frozenset({"idempotency"}), _rate_burst),
+    (frozenset(), _throughput_rules),
+    (frozenset(), _expression_rules),
+    (frozenset(), _trigger_rules),
+)
+
+
+def unreadable(e: Entry, needs: Iterable[str]) -> bool:
+    """True when one of the settings ``needs`` (or an unknown key that may be one) could not
+    be read in ``e``."""
+    return bool(e.broken) and ("*" in e.broken or not e.broken.isdisjoint(needs))
 
 
 def _function_rules(out: _Out, e: Entry, fn: FunctionConfig) -> None:
-    for rule in _RULES:
-        rule(out, e, fn)
+    for needs, rule in _RULES:
+        if not unreadable(e, needs):
+            rule(out, e, fn)
 
 
 def _is_array(e: Entry, key: str) -> bool:
@@ -270,7 +347,7 @@ def _shared_keys(out: _Out, entries: Sequence[Entry]) -> None:
     by_text: dict[tuple[str, str], list[tuple[Entry, int, int]]] = {}
     by_value: dict[tuple[str, str], list[tuple[Entry, int, str]]] = {}
     for e in entries:
-        fn = e.config
+        fn = e.readable
         if fn is None:
             continue
         for i, c in enumerate(fn.concurrency):
@@ -286,7 +363,7 @@ def _shared_keys(out: _Out, entries: Sequence[Entry]) -> None:
         limits = {limit for _, _, limit in users}
         if len(limits) > 1:
             for e, i, limit in users:
-                others = ", ".join(f"{u.config.id if u.config else '?'}={lim}"
+                others = ", ".join(f"{u.readable.id if u.readable else '?'}={lim}"
                                    for u, _, lim in users if u is not e)
                 out.add("FC208", f"{scope}-scoped key {key!r} is shared with different limits "
                         f"({others}); each function checks the shared count against its own "
@@ -308,17 +385,19 @@ def _conc_keys(e: Entry, i: int, leaf: str) -> tuple[str | int, ...]:
 
 def lint(entries: Sequence[Entry], events: Sequence[dict[str, Any]] | None = None,
          ) -> list[Diagnostic]:
-    """Warnings for the valid functions among ``entries`` (across files for shared keys).
+    """Warnings for the functions among ``entries`` (across files for shared keys): for a
+    function with errors, on the settings that can still be read.
 
     With ``events`` (sample events as plain dicts), expressions are also evaluated on the
     events that trigger each function."""
     out = _Out()
     for e in entries:
-        if e.config is not None:
-            _function_rules(out, e, e.config)
+        fn = e.readable
+        if fn is not None:
+            _function_rules(out, e, fn)
             if events is not None:
                 from flowcontrol.config.samples import check_samples
 
-                out.items.extend(check_samples(e, e.config, events))
+                out.items.extend(check_samples(e, fn, events))
     _shared_keys(out, entries)
     return out.items

@@ -249,19 +249,28 @@ def priority(c: Checker, node: Node, path: str) -> Priority | None:
 
 
 def singleton(c: Checker, node: Node, path: str) -> Singleton | None:
-    """``{mode: "skip" | "cancel", key?}``."""
+    """``{mode: "skip" | "cancel", key?}``, as the platform decodes it: a missing ``mode``
+    is ``skip`` (a warning, FC219: the SDK's types and docs require it), and the mode's
+    case does not matter (its enum decoder also tries the lowercased name)."""
     members = c.obj(node, path, ("key", "mode"), "singleton")
     if members is None:
         return None
     before = c.errors
-    mode_node = c.required(members, "mode", node, path, "singleton",
-                           "singleton needs 'mode' ('skip' or 'cancel')")
-    mode = None
-    if mode_node is not None:
-        mode = c.string(mode_node, child_path(path, "mode"), "singleton mode")
-        if mode is not None and mode not in ("skip", "cancel"):
-            c.add("FC108", f"singleton mode must be 'skip' or 'cancel', got {mode!r}",
-                  child_path(path, "mode"), mode_node)
+    mode_node = members.get("mode")
+    mode: str | None = "skip"
+    if mode_node is None:
+        c.add("FC219", "singleton has no 'mode': the SDK's types and docs require one, and "
+              "the platform decodes a missing mode as 'skip' (a new run is skipped while one "
+              "holds the key); write mode: 'skip' or 'cancel'", child_path(path, "mode"),
+              node)
+    else:
+        mpath = child_path(path, "mode")
+        mode = c.string(mode_node, mpath, "singleton mode", empty_ok=True)
+        if mode is not None:
+            mode = mode.lower() if mode.lower() in ("skip", "cancel") else None
+            if mode is None:
+                c.add("FC108", f"singleton mode must be 'skip' or 'cancel', got "
+                      f"{mode_node.value!r}", mpath, mode_node)
     key = c.optional_key(members, path, "singleton", "Singleton key is invalid")
     if c.errors > before or mode is None:
         return None
