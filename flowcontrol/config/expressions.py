@@ -19,7 +19,8 @@ try:  # expr is a sibling package of this distribution
 except ImportError:  # pragma: no cover - only in a broken install
     _expr = None  # type: ignore[assignment]
 
-__all__ = ["Compiled", "available", "calls_in", "compile_in", "index_of"]
+__all__ = ["DECLARED", "Compiled", "available", "calls_in", "compile_in", "index_of",
+           "references", "unquoted_hint"]
 
 CANCEL_ALLOWED_CALLS: Final = frozenset({"int", "uint", "double"})
 """Functions the platform's restrictive policy allows in cancellation ``if`` expressions."""
@@ -77,6 +78,23 @@ def calls_in(source: str) -> list[tuple[str, int]]:
     """Names of functions and macros called in ``source`` with their character index."""
     blanked = _STRING.sub(lambda m: " " * len(m.group()), source)
     return [(m.group(1), m.start(1)) for m in _CALL.finditer(blanked)]
+
+
+_BARE_WORDS: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:-[A-Za-z0-9_]+)*")
+DECLARED: Final = frozenset({"event", "async", "vars"})
+"""The names the platform's expression environment declares."""
+
+
+def unquoted_hint(source: str) -> str:
+    """A hint for a key written as bare words (``analytics-pulse``, ``openai``), which CEL
+    reads as names (and a subtraction), not as the string it looks like; else ``""``."""
+    text = source.strip()
+    if not _BARE_WORDS.fullmatch(text) or text.split("-")[0] in DECLARED:
+        return ""
+    reading = " - ".join(text.split("-"))
+    what = "a subtraction" if "-" in text else "a variable"
+    return (f"; to use the constant key {text!r}, quote it: '\"{text}\"' (unquoted, CEL "
+            f"reads it as {reading}, {what})")
 
 
 def references(program: Any) -> frozenset[str]:

@@ -261,7 +261,8 @@ def _expression_rules(out: _Out, e: Entry, fn: FunctionConfig) -> None:
         roots = {r.split(".")[0] for r in refs}
         if roots - {"event"}:
             out.add("FC216", f"{mech} key reads {', '.join(sorted(roots - {'event'}))}, which "
-                    "is never bound when keys are evaluated (only 'event' is)", e, *keys)
+                    "is never bound when keys are evaluated (only 'event' is)"
+                    f"{expressions.unquoted_hint(src)}", e, *keys)
             continue
         ok, value = _evaluate(program, _probe(refs))
         if not ok:

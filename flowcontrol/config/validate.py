@@ -8,10 +8,13 @@ priority -600..600, at most two concurrency constraints, env/account scope needs
 most five cancellations, at most ten triggers), type errors, unknown keys with a
 did-you-mean, and expressions that do not compile (placed inside the expression string).
 
-A document is one function, a list of functions, or a registration payload
-``{"functions": [...]}``. Both the SDK names (``cancelOn``, a single trigger object, our
-``steps`` list) and the registration names (``cancel``, ``steps`` as a record of step
-definitions) are accepted. The validator never raises on any input: problems are values.
+A document is one function, a list of functions (also as ``{"functions": [...]}``, the
+shape of TOML's ``[[functions]]``), or a registration payload (``functions`` beside the
+payload's other keys, such as ``appName`` or ``url``, where every function needs steps).
+Both the SDK names (``cancelOn``, a single trigger object, a trigger's ``if``, our ``steps``
+list) and the registration names (``cancel``, a trigger's ``expression``, ``steps`` as a
+record of step definitions) are accepted. The validator never raises on any input: problems
+are values.
 """
 
 from __future__ import annotations
@@ -191,7 +194,9 @@ def validate_node(root: Node, file: str = "<config>") -> Result:
     items: list[tuple[Node, str]]
     payload = False
     if root.kind == "object" and "functions" in root.value:
-        payload = True
+        # A registration payload (its steps are required) has more than ``functions``; a
+        # document of ``functions`` alone is a list of functions (TOML's [[functions]]).
+        payload = len(root.value) > 1
         members = c.obj(root, "$", PAYLOAD_KEYS, "a registration payload")
         fnode = root.value["functions"]
         if fnode.kind != "array":
