@@ -15,8 +15,10 @@ How a case is judged:
   ``expr.ExprSyntaxError`` only where a compile-time rejection is legitimate: the test is marked
   ``disable_check`` (a type checker would reject it) or the error is a repeated map key. Anything
   else, including other exceptions, fails the case. The error text is not compared.
-* ``bindings`` become the activation; ``type_env`` and ``container`` are checker-only and are not
-  used (no CORE test needs them).
+* ``bindings`` become the activation; ``container`` is not used (no CORE test needs it).
+* Type checking: every CORE test not marked ``disable_check`` must pass ``expr.check`` under its
+  ``type_env`` declarations, with a result type that fits the expected value (``dyn`` fits
+  anything; an expected error fits any type).
 
 Tests the evaluator does not pass yet are listed in ``cel_conformance/expected_failures.txt``
 (``file/section/name: reason``) and run as ``xfail(strict=True)``: a listed test that starts
@@ -61,6 +63,7 @@ class Case:
     expect: Mapping[str, Any]
     disable_check: bool
     tags: tuple[str, ...]
+    type_env: Mapping[str, str]
 
     @property
     def id(self) -> str:
@@ -92,8 +95,28 @@ def load_cases(tag: str = "CORE") -> list[Case]:
                     file=file, section=t["section"], name=t["name"], source=t["expr"],
                     bindings=t.get("bindings", {}), expect=t["expect"],
                     disable_check=bool(t.get("disable_check", False)), tags=tuple(t["tags"]),
+                    type_env={d["name"][0]: declared_type(d["ident"][0]["type"][0])
+                              for d in t.get("type_env", ())},
                 ))
     return cases
+
+
+_PRIMITIVES = {"INT64": "int", "UINT64": "uint", "DOUBLE": "double", "BOOL": "bool",
+               "STRING": "string", "BYTES": "bytes"}
+
+
+def declared_type(t: Mapping[str, Any]) -> str:
+    """declared_type turns an exported ``cel.expr.Type`` declaration into cel-go's notation."""
+    if "primitive" in t:
+        return _PRIMITIVES[t["primitive"][0]]
+    if "null" in t:
+        return "null_type"
+    if "list_type" in t:
+        return f"list({declared_type(t['list_type'][0]['elem_type'][0])})"
+    if "map_type" in t:
+        m = t["map_type"][0]
+        return f"map({declared_type(m['key_type'][0])}, {declared_type(m['value_type'][0])})"
+    raise ValueError(f"unsupported declared type {t!r}")
 
 
 def load_expected_failures() -> dict[str, str]:
@@ -259,6 +282,69 @@ def _params() -> list[Any]:
 def test_conformance(case: Case) -> None:
     problem = outcome(case)
     assert problem is None, f"{case.id}: {case.source!r} {problem}"
+
+
+def split_type(text: str) -> tuple[str, list[str]]:
+    """split_type splits ``list(int)`` into ``("list", ["int"])``, ``int`` into ``("int", [])``."""
+    if "(" not in text:
+        return text, []
+    name, _, inner = text.partition("(")
+    args, depth, start = [], 0, 0
+    inner = inner[:-1]
+    for i, ch in enumerate(inner):
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if ch == "," and depth == 0:
+            args.append(inner[start:i].strip())
+            start = i + 1
+    args.append(inner[start:].strip())
+    return name, args
+
+
+def fits(type_text: str, value: Any) -> bool:
+    """fits: a value of the expected kind for a checked type (``dyn`` fits anything)."""
+    name, args = split_type(type_text)
+    if name == "dyn":
+        return True
+    kind = kind_of(value)
+    if name == "null_type":
+        return kind == "null"
+    if name in ("list", "map", "type") and kind != name:
+        return False
+    if name == "list":
+        return all(fits(args[0], v) for v in value)
+    if name == "map":
+        return all(fits(args[0], k) and fits(args[1], v) for k, v in value.pairs)
+    if name == "type":
+        return True
+    return kind == name
+
+
+CHECKED = [c for c in CASES if not c.disable_check]
+CHECKED_TOTAL = 932  # CORE tests the checker must accept (the other 60 are marked disable_check)
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.id) for c in CHECKED])
+def test_conformance_type_checks(case: Case) -> None:
+    checked = expr.check(case.source, variables=case.type_env)
+    if "value" in case.expect:
+        expected = decode(case.expect["value"], as_expected=True)
+        assert fits(checked, expected), f"{case.source!r}: {checked} but expected {show(expected)}"
+
+
+def test_conformance_type_checked_count_cannot_shrink() -> None:
+    assert len(CHECKED) == CHECKED_TOTAL
+
+
+@pytest.mark.parametrize(("type_text", "value", "want"), [
+    ("dyn", "x", True), ("int", 1, True), ("int", 1.0, False), ("uint", expr.UInt(1), True),
+    ("int", expr.UInt(1), False), ("null_type", None, True), ("bool", None, False),
+    ("list(int)", [1, 2], True), ("list(int)", [1, "a"], False), ("list(dyn)", [1, "a"], True),
+    ("map(string, int)", MapPairs((("a", 1),)), True),
+    ("map(string, int)", MapPairs((("a", "b"),)), False), ("type(int)", TypeName("int"), True),
+    ("string", TypeName("string"), False), ("list(list(int))", [[1], [2]], True),
+])
+def test_fits_is_strict(type_text: str, value: Any, want: bool) -> None:
+    assert fits(type_text, value) is want
 
 
 def test_conformance_core_count_cannot_shrink() -> None:
