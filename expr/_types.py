@@ -189,7 +189,8 @@ def _parse_at(tokens: list[str], i: int, text: str, params: bool) -> tuple[CelTy
     if i < len(tokens) and tokens[i] == "(":
         want = _ARITY.get(name)
         if want is None:
-            raise ValueError(f"invalid type {text!r}: {name!r} takes no type parameters")
+            problem = "takes no type parameters" if name in _NAMED else "is not a type"
+            raise ValueError(f"invalid type {text!r}: {name!r} {problem}")
         args: list[CelType] = []
         i += 1
         while True:
