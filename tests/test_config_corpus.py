@@ -52,6 +52,8 @@ def test_invalid_config_has_the_expected_diagnostics(path: Path) -> None:
     expected_file = path.with_name(path.name + ".expected.json")
     if "expressions" in path.stem and not expressions.available():
         pytest.skip("the expr package has not landed yet")
+    if "typecheck" in path.stem and not expressions.checker_available():
+        pytest.skip("expr has no type checker yet")
     assert expected_file.exists(), f"missing {expected_file.name}"
     expected = json.loads(expected_file.read_text(encoding="utf-8"))
     assert _rows(validate_file(path).diagnostics) == _in_order(expected)

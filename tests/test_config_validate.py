@@ -19,6 +19,7 @@ from flowcontrol.config import (
     Throttle,
     Timeouts,
     Trigger,
+    expressions,
 )
 from flowcontrol.config.codes import CODES, Severity
 from flowcontrol.config.validate import build_function, validate_text
@@ -96,8 +97,10 @@ RULES: list[tuple[str, dict[str, Any], list[str]]] = [
     ("singleton empty mode", {"singleton": {"mode": ""}}, ["FC108"]),
     ("singleton mode null", {"singleton": {"mode": None}}, ["FC101"]),
     ("singleton bad mode", {"singleton": {"mode": "queue"}}, ["FC108"]),
-    ("priority in range", {"concurrency": 1, "priority": {"run": "x ? 600 : -600"}}, []),
-    ("priority out of range", {"concurrency": 1, "priority": {"run": "x ? 601 : 0"}}, ["FC180"]),
+    ("priority in range", {"concurrency": 1,
+                           "priority": {"run": "event.data.x ? 600 : -600"}}, []),
+    ("priority out of range", {"concurrency": 1,
+                               "priority": {"run": "event.data.x ? 601 : 0"}}, ["FC180"]),
     ("six cancels", {"cancelOn": [{"event": f"e{i}"} for i in range(6)]}, ["FC190"]),
     ("cancel needs event", {"cancelOn": [{"if": "true"}]}, ["FC103"]),
     ("cancel match path", {"cancelOn": [{"event": "e", "match": "data.id"}]}, []),
@@ -344,6 +347,67 @@ def test_cancellation_if_allows_only_conversions(monkeypatch: pytest.MonkeyPatch
     assert codes(**bad) == ["FC191"]
     assert codes(**{"cancelOn": [{"event": "e", "if": "lowercase(async.name) == 'x'"}]}) == \
         ["FC191"]
+
+
+def test_cancellation_if_refuses_arithmetic_as_the_platform_policy_does() -> None:
+    def cancel(expr: str) -> list[str]:
+        return codes(cancelOn=[{"event": "e", "if": expr}])
+
+    assert cancel("async.data.n > event.data.n + 1") == ["FC191"]
+    assert cancel("-async.data.n < 0") == ["FC191"]
+    assert cancel("async.data.n * 2 > 1") == ["FC191"]
+    # a minus sign of a number literal is no operator; strings are not scanned
+    assert cancel("async.data.n > -1 && async.data.x != 'a-b+c' && async.data.f < 1e-3") == []
+
+
+needs_check = pytest.mark.skipif(not expressions.checker_available(),
+                                 reason="expr has no type checker yet")
+BAD = "'a' - 1"  # found no matching overload for '_-_' applied to '(string, int)'
+
+
+@needs_check
+@pytest.mark.parametrize(("fields", "code", "path"), [
+    # type-checked at registration (expressions.Validate): errors
+    ({"triggers": [{"event": "e", "if": BAD}]}, "FC113", "$.triggers[0].if"),
+    ({"triggers": {"event": "e", "expression": BAD}}, "FC113", "$.triggers.expression"),
+    ({"rateLimit": {"limit": 1, "period": "1m", "key": BAD}}, "FC113", "$.rateLimit.key"),
+    ({"debounce": {"period": "1m", "timeout": "1h", "key": BAD}}, "FC113", "$.debounce.key"),
+    ({"batchEvents": {"maxSize": 2, "timeout": "1s", "key": BAD}}, "FC113",
+     "$.batchEvents.key"),
+    ({"batchEvents": {"maxSize": 2, "timeout": "1s", "if": BAD}}, "FC113", "$.batchEvents.if"),
+    ({"cancelOn": [{"event": "e", "if": BAD}]}, "FC113", "$.cancelOn[0].if"),
+    ({"idempotency": BAD}, "FC113", "$.idempotency"),
+    # only parsed at registration: warnings about what happens at run time
+    ({"concurrency": {"limit": 1, "key": BAD}}, "FC225", "$.concurrency.key"),
+    ({"throttle": {"limit": 1, "period": "1m", "key": BAD}}, "FC225", "$.throttle.key"),
+    ({"singleton": {"mode": "skip", "key": BAD}}, "FC225", "$.singleton.key"),
+    ({"priority": {"run": BAD}}, "FC225", "$.priority.run"),
+])
+def test_type_errors_are_errors_where_registration_checks_types(
+        fields: dict[str, Any], code: str, path: str) -> None:
+    [d] = build_function({**BASE, **fields})[1]
+    assert (d.code, d.path) == (code, path)
+    assert "found no matching overload for '_-_' applied to '(string, int)'" in d.message
+    if code == "FC225":
+        assert ("factor 0" if path == "$.priority.run" else "at run time") in d.message
+
+
+@needs_check
+@pytest.mark.parametrize(("text", "fmt", "line", "column", "char"), [
+    ('{"id": "a", "triggers": {"event": "e"},\n "rateLimit": {"limit": 1, "period": "1s", '
+     '"key": "\\"\\u00e9\\" + (event.data.n %  \'x\')"}}', "json", 2, 79, "%"),
+    ("id: a\ntriggers: {event: e}\npriority:\n  run: |\n    event.data.vip\n      ? 1\n"
+     "      : 'no'\n", "yaml", 6, 7, "?"),
+    ("id: a\ntriggers: {event: e}\ndebounce: {period: 1s, timeout: 1m, key: me-bad}\n",
+     "yaml", 3, 42, "m"),
+    ('id = "a"\ntriggers = [{event = "e", if = "event.data.ok && 1"}]\n', "toml", 2, 50,
+     "1"),
+])
+def test_type_errors_are_placed_inside_the_string(text: str, fmt: str, line: int, column: int,
+                                                   char: str) -> None:
+    [d] = [d for d in validate_text(text, fmt, "f").diagnostics if d.code in ("FC113", "FC225")]
+    assert (d.line, d.column) == (line, column)
+    assert text.split("\n")[line - 1][column - 1] == char
 
 
 def test_validate_data_on_plain_data_has_paths_and_warnings() -> None:

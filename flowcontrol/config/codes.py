@@ -42,6 +42,8 @@ CODES: Final[dict[str, tuple[Severity, str]]] = {
     "FC110": (Severity.ERROR, "function id or name is empty"),
     "FC111": (Severity.ERROR, "two functions share an id"),
     "FC112": (Severity.ERROR, "the same setting is given under two names"),
+    "FC113": (Severity.ERROR, "expression does not type-check (the platform checks it at "
+                              "registration)"),
     # -- platform rules (pkg/inngest Function.Validate) and documented ranges
     "FC120": (Severity.ERROR, "more than two concurrency constraints"),
     "FC121": (Severity.ERROR, "env/account-scoped concurrency needs a key"),
@@ -87,6 +89,11 @@ CODES: Final[dict[str, tuple[Severity, str]]] = {
     "FC217": (Severity.WARNING, "rate limit drops events before they reach the debounce"),
     "FC218": (Severity.WARNING, "concurrency counts steps, and sleeping runs hold no slot"),
     "FC219": (Severity.WARNING, "singleton without mode (the platform uses skip)"),
+    "FC225": (Severity.WARNING, "expression does not type-check (only parsed at registration: "
+                                "it fails at run time)"),
+    "FC226": (Severity.WARNING, "priority expression's type is not int (factor 0)"),
+    "FC227": (Severity.WARNING, "sample values differ in kind from the expression's checked type"),
+    "FC228": (Severity.WARNING, "filter expression's type is not bool"),
     # -- warnings from sample events (--events)
     "FC220": (Severity.WARNING, "key expression is missing for every sample event"),
     "FC221": (Severity.WARNING, "expression fails on a sample event"),

@@ -22,7 +22,8 @@ from flowcontrol.config.structure import filter_key
 from flowcontrol.config.validate import Entry, child_path
 from flowcontrol.time import format_duration
 
-__all__ = ["QUIET_PERIOD_NS", "key_fields", "lint", "trigger_filters", "unreadable"]
+__all__ = ["QUIET_PERIOD_NS", "checked_type", "key_fields", "lint", "trigger_filters",
+           "unreadable"]
 
 PRIORITY_BOUND = 600
 QUIET_PERIOD_NS: Final = 3600 * 10**9
@@ -107,6 +108,9 @@ def _evaluate(program: Any, activation: dict[str, Any]) -> tuple[bool, Any]:
         return False, exc
 
 
+_NOWHERE: Final = Node("string", "", None, None)
+
+
 def _compile(source: str) -> Any:
     compiled = expressions.compile_in(Node("string", source, None, None), source)
     return compiled.program
@@ -138,10 +142,17 @@ def _priority_backlog(out: _Out, e: Entry, fn: FunctionConfig) -> None:
 
 
 def _priority_rules(out: _Out, e: Entry, fn: FunctionConfig) -> None:
-    """Priority needs an integer (FC215)."""
+    """Priority needs an integer: a checked type that is not (FC226), or a bare read of
+    event data, which is a double for JSON numbers (FC215)."""
     if fn.priority is None or fn.priority.run is None:
         return
     src = fn.priority.run.strip()
+    ctype = checked_type(src)
+    if ctype is not None and ctype not in ("int", "dyn"):
+        out.add("FC226", f"priority.run has type {ctype}, not int: the platform uses factor 0 "
+                "for any value but an integer, so this priority never moves a run",
+                e, "priority", "run")
+        return
     program = _compile(src)
     if program is not None and expressions.references(program) == {src}:
         out.add("FC215", f"priority.run returns {src} directly: numbers in JSON event data "
@@ -251,43 +262,93 @@ def _throughput_rules(out: _Out, e: Entry, fn: FunctionConfig) -> None:
                     *_conc_keys(e, i, "limit"))
 
 
+def checked_type(source: str) -> str | None:
+    """The cel-go type ``source`` checks to in the platform's environment (``None`` when
+    unknown: no checker, or it does not check)."""
+    return expressions.check_in(_NOWHERE, source).type
+
+
+def _unbound(roots: set[str]) -> set[str]:
+    """The variables read where only ``event`` is bound. With the checker, only the declared
+    ones (``async``, ``vars``): an undeclared name is its type error (FC113/FC225)."""
+    unbound = roots - {"event"}
+    return unbound & expressions.DECLARED if expressions.checker_available() else unbound
+
+
 def _expression_rules(out: _Out, e: Entry, fn: FunctionConfig) -> None:
-    """Keys that read unbound variables (FC216) or give non-strings (FC207)."""
+    """Keys that read unbound variables (FC216) or give non-strings (FC207: boolean by the
+    checked type and when run, or a constant)."""
     for mech, keys, src in key_fields(fn, e.node):
         program = _compile(src)
         if program is None:
             continue
         refs = expressions.references(program)
-        roots = {r.split(".")[0] for r in refs}
-        if roots - {"event"}:
-            out.add("FC216", f"{mech} key reads {', '.join(sorted(roots - {'event'}))}, which "
+        unbound = _unbound({r.split(".")[0] for r in refs})
+        if unbound:
+            out.add("FC216", f"{mech} key reads {', '.join(sorted(unbound))}, which "
                     "is never bound when keys are evaluated (only 'event' is)"
                     f"{expressions.unquoted_hint(src)}", e, *keys)
             continue
+        ctype = checked_type(src)
         ok, value = _evaluate(program, _probe(refs))
-        if not ok:
-            continue
-        if isinstance(value, bool):
+        # Checked bool, and bool when run: the platform's || and && return an operand (JS-like
+        # truthiness), so the key `event.data.team || event.data.user` checks to bool but
+        # gives strings.
+        if ctype in ("bool", None) and ok and isinstance(value, bool):
             extra = _MISSING_MEANS.get(mech, 'the key is "false" for every such event')
             out.add("FC207", f"{mech} key gives a boolean, not a string: there are at most two "
                     f'keys ("true" and "false"), and where it is false {extra}', e, *keys)
-        elif not refs and not isinstance(value, str):
+        elif not refs and ok and not isinstance(value, str):
             out.add("FC207", f"{mech} key is the constant {value!r}, not a string: it is "
                     "stringified Go-style and every event shares that one key; write a "
                     "string literal", e, *keys)
 
 
+_FILTER_MISS: Final = {
+    "trigger": "the platform evaluates it as a boolean and treats any other value as an "
+               "error, so this trigger never starts a run",
+    "batch": "any value but true schedules the event at once, unbatched, so nothing is "
+             "ever batched",
+    "cancellation": "any value but true is an error or false, so it never cancels a run",
+}
+
+
+def _filter_type(out: _Out, e: Entry, which: str, source: str, keys: tuple[str | int, ...],
+                 ) -> None:
+    """A filter (trigger, batch or cancellation ``if``) whose checked type is not boolean
+    (FC228)."""
+    ctype = checked_type(source)
+    if ctype is not None and ctype not in ("bool", "dyn"):
+        out.add("FC228", f"{which} {keys[-1]} has type {ctype}, not bool: {_FILTER_MISS[which]}",
+                e, *keys)
+
+
 def _trigger_rules(out: _Out, e: Entry, fn: FunctionConfig) -> None:
-    """Trigger filters that read unbound variables (FC216)."""
+    """Trigger filters that read unbound variables (FC216) or are not boolean (FC228)."""
     readable = {t.expression for t in fn.triggers if t.expression is not None}
     for keys, source in trigger_filters(e):
         if source not in readable:
             continue
         program = _compile(source)
         roots = {r.split(".")[0] for r in expressions.references(program)} if program else set()
-        if roots - {"event"}:
-            out.add("FC216", f"trigger {keys[-1]} reads {', '.join(sorted(roots - {'event'}))}"
+        unbound = _unbound(roots)
+        if unbound:
+            out.add("FC216", f"trigger {keys[-1]} reads {', '.join(sorted(unbound))}"
                     ", which is never bound there (only 'event' is)", e, *keys)
+        _filter_type(out, e, "trigger", source, keys)
+
+
+def _filter_rules(out: _Out, e: Entry, fn: FunctionConfig) -> None:
+    """Batch and cancellation filters that are not boolean (FC228)."""
+    if fn.batch is not None and fn.batch.if_expr is not None:
+        _filter_type(out, e, "batch", fn.batch.if_expr, ("batchEvents", "if"))
+    if not fn.cancel_on:  # none, or unreadable
+        return
+    key = "cancelOn" if "cancelOn" in e.node.value else "cancel"
+    for i, item in enumerate(e.node.value[key].value):
+        source = item.value.get("if")
+        if source is not None and source.kind == "string":
+            _filter_type(out, e, "cancellation", source.value, (key, i, "if"))
 
 
 def trigger_filters(e: Entry) -> list[tuple[tuple[str | int, ...], str]]:
@@ -323,6 +384,7 @@ _RULES: tuple[tuple[frozenset[str], _Rule], ...] = (
     (frozenset(), _throughput_rules),
     (frozenset(), _expression_rules),
     (frozenset(), _trigger_rules),
+    (frozenset({"cancel", "cancelOn"}), _filter_rules),
 )
 
 

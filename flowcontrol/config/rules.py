@@ -35,6 +35,16 @@ MAX_RATE_PERIOD: Final = 24 * H
 PRIORITY_BOUND: Final = 600
 MAX_CONCURRENCY: Final = 2
 
+# What a type error does at run time in the expressions registration only parses (spec §1.2
+# and §6.1: the platform's key-evaluation conventions and RunPriorityFactor). Keys are then
+# evaluated without types, where an error (or a missing value) becomes false.
+_UNTYPED: Final = "at run time it is evaluated untyped, and where that fails (or gives false) "
+CONCURRENCY_KEY_ERROR: Final = _UNTYPED + 'the run counts under the one key "false"'
+THROTTLE_KEY_ERROR: Final = _UNTYPED + 'the run shares the one throttle key "false"'
+SINGLETON_KEY_ERROR: Final = _UNTYPED + "the run is not a singleton"
+PRIORITY_ERROR: Final = ("the platform type-checks it when it schedules each run, fails, and "
+                         "uses priority factor 0 for every run")
+
 
 def _priority_literals(source: str) -> list[tuple[int, int]]:
     """Integer literals used as results of a priority expression (after ``?``/``:``/start)."""
@@ -83,7 +93,8 @@ def _concurrency_item(c: Checker, node: Node, path: str) -> ConcurrencyLimit | N
         before = c.errors
         key = c.expression(key_node, child_path(path, "key"), "concurrency key",
                            f"Invalid concurrency key '{key_node.value}'"
-                           if key_node.kind == "string" else "Invalid concurrency key")
+                           if key_node.kind == "string" else "Invalid concurrency key",
+                           runtime=CONCURRENCY_KEY_ERROR)
         if key is None and c.errors > before:
             return None
     if scope in ("env", "account") and key is None:
@@ -185,7 +196,8 @@ def throttle(c: Checker, node: Node, path: str) -> Throttle | None:
             c.add("FC106", f"throttle burst must be >= 0, got {b}", child_path(path, "burst"),
                   members["burst"])
         burst = b or 0
-    key = c.optional_key(members, path, "throttle", "Throttle key is invalid")
+    key = c.optional_key(members, path, "throttle", "Throttle key is invalid",
+                         runtime=THROTTLE_KEY_ERROR)
     if c.errors > before or limit is None or period is None:
         return None
     return Throttle(limit=limit, period_ns=period, burst=burst, key=key)
@@ -235,7 +247,8 @@ def priority(c: Checker, node: Node, path: str) -> Priority | None:
     if run_node is None:
         return Priority()
     rpath = child_path(path, "run")
-    run = c.expression(run_node, rpath, "priority run", "Priority.Run expression is invalid")
+    run = c.expression(run_node, rpath, "priority run", "Priority.Run expression is invalid",
+                       runtime=PRIORITY_ERROR)
     if run is None:
         return None
     bad = False
@@ -271,7 +284,8 @@ def singleton(c: Checker, node: Node, path: str) -> Singleton | None:
             if mode is None:
                 c.add("FC108", f"singleton mode must be 'skip' or 'cancel', got "
                       f"{mode_node.value!r}", mpath, mode_node)
-    key = c.optional_key(members, path, "singleton", "Singleton key is invalid")
+    key = c.optional_key(members, path, "singleton", "Singleton key is invalid",
+                         runtime=SINGLETON_KEY_ERROR)
     if c.errors > before or mode is None:
         return None
     return Singleton(mode=mode, key=key)  # type: ignore[arg-type]
