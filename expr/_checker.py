@@ -211,7 +211,8 @@ class _Checker:
                 return local
         t = self.global_ident(node.name)
         if t is None:
-            return self.error(node.pos, f"undeclared reference to '{node.name}' (in container '')")
+            name = "." + node.name if node.root else node.name
+            return self.error(node.pos, f"undeclared reference to '{name}' (in container '')")
         return t
 
     def global_ident(self, name: str) -> CelType | None:

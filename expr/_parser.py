@@ -220,7 +220,7 @@ class _Builder(lark.Transformer[Token, A.Node]):
     def root_ident(self, c: list[Any]) -> A.Node:
         tok: Token = c[1]
         _check_reserved(tok)
-        return A.Ident(c[0].start_pos or 0, str(tok), root=True)
+        return A.Ident(tok.start_pos or 0, str(tok), root=True)
 
     def select(self, c: list[Any]) -> A.Node:
         name = str(c[2])
