@@ -70,7 +70,8 @@ CODES: Final[dict[str, tuple[Severity, str]]] = {
     "FC195": (Severity.ERROR, "retries outside 0..20"),
     "FC196": (Severity.ERROR, "the same trigger (or cron schedule) is given twice"),
     # -- warnings: interactions and pitfalls
-    "FC201": (Severity.WARNING, "batching ignores the concurrency key"),
+    "FC201": (Severity.WARNING, "a batch counts under its first event's concurrency (or "
+                                "throttle) key"),
     "FC202": (Severity.WARNING, "batched events bypass the rate limit and idempotency"),
     "FC203": (Severity.WARNING, "priority without a limit that builds a backlog has no effect"),
     "FC204": (Severity.WARNING, "debounce without timeout can postpone a run forever"),

@@ -1,12 +1,18 @@
 """Warnings: configs the platform accepts that probably do not do what their author thinks.
 
-The rules come from the platform's documented interaction pitfalls and its code: batching
-ignores the concurrency key and bypasses rate limits; priority needs a limit that builds a
-backlog; debounce without a timeout can postpone forever; a rate limit admits only
-``limit // 10 + 1`` at once; a throttle burst above the concurrency limit just queues;
-key expressions that give non-strings; account/env keys shared with different limits or
-written differently (the platform hashes the expression *text*); and, with sample events,
-keys that are always missing and priorities that give no integer.
+The rules come from the platform's documented interaction pitfalls and its code: a batch
+takes its concurrency and throttle keys from its first event, and bypasses rate limits;
+priority needs a limit that builds a backlog and an integer; a short debounce without a
+timeout can postpone forever; a rate limit admits only ``limit // 10 + 1`` at once; a
+throttle burst above the concurrency limit on the same key just queues; key expressions that
+give non-strings; filters that are not boolean; account/env keys shared with different limits
+or written differently (the platform hashes the expression *text*); and, with sample events,
+keys that are always missing, priorities that give no integer, and values whose kind differs
+from the expression's checked type. A rule fires where a reader would thank it: each one's
+docstring says when it stays quiet.
+
+For a function with errors, the rules run on what can be read (``Entry.readable``); a rule
+that reasons about a setting's absence stays quiet when that setting is unreadable.
 """
 
 from __future__ import annotations
@@ -117,13 +123,24 @@ def _compile(source: str) -> Any:
 
 
 def _batch_rules(out: _Out, e: Entry, fn: FunctionConfig) -> None:
-    """Batching ignores concurrency keys and bypasses rate limits (FC201, FC202)."""
+    """A batch takes its concurrency and throttle keys from its first event (FC201), and
+    batching bypasses rate limits (FC202). FC201 stays quiet when the batch key is the same
+    expression: then every event of a batch has the same key."""
     if fn.batch is None:
         return
-    for i, c in enumerate(fn.concurrency):
-        if c.key is not None:
-            out.add("FC201", f"batching ignores the concurrency key {c.key!r}: the limit of "
-                    f"{c.limit} applies to all batches together", e, *_conc_keys(e, i, "key"))
+    batch_key = (fn.batch.key or "").strip()
+    keyed: list[tuple[str, str, tuple[str | int, ...]]] = [
+        ("concurrency", c.key, _conc_keys(e, i, "key"))
+        for i, c in enumerate(fn.concurrency) if c.key is not None]
+    if fn.throttle is not None and fn.throttle.key is not None:
+        keyed.append(("throttle", fn.throttle.key, ("throttle", "key")))
+    for mech, key, keys in keyed:
+        if key.strip() != batch_key:
+            out.add("FC201", f"a batch run takes its {mech} key {key!r} from its first event "
+                    f"only, and {'an unkeyed batch' if not batch_key else 'the batch key'} "
+                    "can mix events with other values of it: the whole batch counts under "
+                    f"one of them (use the same expression as batchEvents.key to keep them "
+                    "apart)", e, *keys)
     if fn.rate_limit is not None:
         out.add("FC202", "batched events bypass the rate limit: it applies only to events "
                 "that fail batchEvents.if", e, "rateLimit")
@@ -252,9 +269,14 @@ def _throughput_rules(out: _Out, e: Entry, fn: FunctionConfig) -> None:
         out.add("FC218", "concurrency limits executing steps, not runs: while a run sleeps it "
                 "holds no slot, so more runs than the limit can be in flight at once", e,
                 "concurrency")
-    if fn.singleton is not None and fn.concurrency:
-        out.add("FC210", "singleton with concurrency: both apply independently, and the "
-                "platform's docs ask to treat this combination with care", e, "singleton")
+    if fn.singleton is not None and any(c.limit > 0 for c in fn.concurrency):
+        # Spec §8.3: the lock is taken at enqueue and held while the run is queued.
+        then = ("new runs for the key are skipped" if fn.singleton.mode == "skip" else
+                "a new event cancels a run that may not have started")
+        out.add("FC210", "singleton with a concurrency limit: the singleton lock is taken when "
+                "a run is queued and held while it waits for a concurrency slot, so "
+                f"{then} even while nothing of that key executes (the platform's docs ask "
+                "to treat this combination with care)", e, "singleton")
     for i, c in enumerate(fn.concurrency):
         if c.key is not None and c.limit == 0:
             out.add("FC213", f"keyed concurrency limit 0 on {c.key!r}: documented as no limit, "
