@@ -406,7 +406,7 @@ _RULES: tuple[tuple[frozenset[str], _Rule], ...] = (
     (frozenset(), _throughput_rules),
     (frozenset(), _expression_rules),
     (frozenset(), _trigger_rules),
-    (frozenset({"cancel", "cancelOn"}), _filter_rules),
+    (frozenset(), _filter_rules),
 )
 
 
