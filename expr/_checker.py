@@ -15,7 +15,7 @@ recursion over the parser's bounded-depth AST; it reads no clock and does no I/O
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Final
 
@@ -61,7 +61,10 @@ from ._types import (
 )
 from ._values import UInt
 
-__all__ = ["PLATFORM_VARIABLES", "TYPE_IDENTS", "TypeProblem", "check", "check_ast"]
+__all__ = [
+    "DEFAULT_ENV", "PLATFORM_VARIABLES", "TYPE_IDENTS", "TypeProblem", "check", "check_ast",
+    "check_uncached",
+]
 
 #: Names that denote type values (cel-go's type registry: ``int`` has type ``type(int)``).
 TYPE_IDENTS: Final[dict[str, CelType]] = {
@@ -94,19 +97,6 @@ class TypeProblem:
     message: str
 
 
-@dataclass(slots=True)
-class _Scope:
-    """Comprehension variables, innermost last."""
-
-    names: list[tuple[str, CelType]] = field(default_factory=list)
-
-    def find(self, name: str) -> CelType | None:
-        for n, t in reversed(self.names):
-            if n == name:
-                return t
-        return None
-
-
 def check_ast(
     root: A.Node, functions: Mapping[str, Function], variables: Mapping[str, CelType],
     dotted: frozenset[str] | None = None,
@@ -119,7 +109,8 @@ def check_ast(
     c = _Checker(functions, variables, dotted)
     t = c.check(root)
     result = c.substitute(t, True)
-    c.problems.sort(key=lambda p: p.pos)
+    if len(c.problems) > 1:
+        c.problems.sort(key=lambda p: p.pos)
     return result, c.problems
 
 
@@ -141,7 +132,7 @@ class _Checker:
         self.subs: dict[str, CelType] = {}
         self.counter = 0
         self.problems: list[TypeProblem] = []
-        self.scope = _Scope()
+        self.scope: list[tuple[str, CelType]] = []  # comprehension variables, innermost last
         self.dotted = dotted
 
     # --- errors -------------------------------------------------------------------------------
@@ -205,8 +196,8 @@ class _Checker:
         return map_of(self.join(keys), self.join(values))
 
     def ident(self, node: A.Ident) -> CelType:
-        if not node.root and self.scope.names:
-            local = self.scope.find(node.name)
+        if not node.root and self.scope:
+            local = self.local(node.name)
             if local is not None:
                 return local
         t = self.global_ident(node.name)
@@ -214,6 +205,12 @@ class _Checker:
             name = "." + node.name if node.root else node.name
             return self.error(node.pos, f"undeclared reference to '{name}' (in container '')")
         return t
+
+    def local(self, name: str) -> CelType | None:
+        for n, t in reversed(self.scope):
+            if n == name:
+                return t
+        return None
 
     def global_ident(self, name: str) -> CelType | None:
         t = self.variables.get(name)
@@ -231,7 +228,7 @@ class _Checker:
             cur = cur.operand
         if (
             isinstance(cur, A.Ident) and cur.name in self.dotted
-            and (cur.root or self.scope.find(cur.name) is None)
+            and (cur.root or self.local(cur.name) is None)
         ):
             names = [cur.name] + [s.field for s in reversed(chain)]
             for k in range(len(names), 1, -1):
@@ -369,7 +366,7 @@ class _Checker:
                 " (must be list, map, or dynamic)",
             )
             var = ERROR
-        self.scope.names.append((node.var, var))
+        self.scope.append((node.var, var))
         try:
             pos = node.pos
             if kind in ("all", "exists"):
@@ -391,7 +388,7 @@ class _Checker:
             self.assert_type(pos, accu, step)
             return self.substitute(accu, False)
         finally:
-            self.scope.names.pop()
+            self.scope.pop()
 
     def assert_type(self, pos: int, expected: CelType, actual: CelType) -> None:
         if not self.assignable(expected, actual):
@@ -527,7 +524,7 @@ PLATFORM_VARIABLES: Final[dict[str, str]] = {
 }
 """What ``check`` declares when given no variables: the platform's three top-level names."""
 
-_DEFAULT_ENV: Final[tuple[tuple[str, CelType], ...]] = tuple(
+DEFAULT_ENV: Final[tuple[tuple[str, CelType], ...]] = tuple(
     (name, parse_type(t)) for name, t in PLATFORM_VARIABLES.items()
 )
 
@@ -549,7 +546,7 @@ def check(source: str, *, dialect: str = "cel", variables: Mapping[str, str] | N
     if dialect not in _LIBRARIES:
         raise ExprError(f"unknown dialect {dialect!r}; expected one of {tuple(_LIBRARIES)}")
     if variables is None:
-        env = _DEFAULT_ENV
+        env = DEFAULT_ENV
     else:
         if not isinstance(variables, Mapping):
             raise ExprError(f"variables must be a mapping, not {type(variables).__name__}")
