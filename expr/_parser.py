@@ -281,20 +281,10 @@ class _Builder(lark.Transformer[Token, A.Node]):
         return A.Binary(c[1].start_pos or 0, str(c[1]), c[0], c[2])
 
     def and_(self, c: list[Any]) -> A.Node:
-        left, op, right = c
-        if isinstance(left, A.And):
-            terms, ops = (*left.terms, right), (*left.ops, op.start_pos or 0)
-        else:
-            terms, ops = (left, right), (op.start_pos or 0,)
-        return A.And(_root(ops), terms, ops)
+        return _chain(A.And, c)
 
     def or_(self, c: list[Any]) -> A.Node:
-        left, op, right = c
-        if isinstance(left, A.Or):
-            terms, ops = (*left.terms, right), (*left.ops, op.start_pos or 0)
-        else:
-            terms, ops = (left, right), (op.start_pos or 0,)
-        return A.Or(_root(ops), terms, ops)
+        return _chain(A.Or, c)
 
     def cond(self, c: list[Any]) -> A.Node:
         return A.Cond(c[1].start_pos or 0, c[0], c[2], c[3])
@@ -304,9 +294,15 @@ class _Builder(lark.Transformer[Token, A.Node]):
         return node
 
 
-def _root(ops: tuple[int, ...]) -> int:
-    """cel-go builds a balanced tree of a chain's operators; its root is the middle one."""
-    return ops[len(ops) // 2]
+def _chain(cls: type[A.And] | type[A.Or], c: list[Any]) -> A.Node:
+    """Extend an n-ary ``&&``/``||`` chain by one term. Its position is the middle operator's:
+    cel-go builds a balanced tree of a chain's operators, rooted there."""
+    left, op, right = c
+    if isinstance(left, cls):
+        terms, ops = (*left.terms, right), (*left.ops, op.start_pos or 0)
+    else:
+        terms, ops = (left, right), (op.start_pos or 0,)
+    return cls(ops[len(ops) // 2], terms, ops)
 
 
 def _check_reserved(tok: Token) -> None:

@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import expr
+from expr._types import K_NULL, parse_type, render_type
 
 INT64_MIN, INT64_MAX, UINT64_MAX = -(2**63), 2**63 - 1, 2**64 - 1
 
@@ -42,18 +43,8 @@ Scope = tuple[tuple[str, str], ...]  # names in scope with their types (macro va
 
 def split(t: str) -> tuple[str, list[str]]:
     """``map(string, list(int))`` -> ``("map", ["string", "list(int)"])``."""
-    if "(" not in t:
-        return t, []
-    name, _, inner = t.partition("(")
-    inner = inner[:-1]
-    parts, depth, start = [], 0, 0
-    for k, ch in enumerate(inner):
-        depth += {"(": 1, ")": -1}.get(ch, 0)
-        if ch == "," and depth == 0:
-            parts.append(inner[start:k].strip())
-            start = k + 1
-    parts.append(inner[start:].strip())
-    return name, parts
+    parsed = parse_type(t)
+    return parsed.name if parsed.kind != K_NULL else t, [render_type(p) for p in parsed.params]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -40,6 +40,7 @@ from typing import Any
 import pytest
 
 import expr
+from expr._types import CelType, parse_type
 
 DATA = Path(__file__).resolve().parent / "cel_conformance"
 EXPECTED_FAILURES_FILE = DATA / "expected_failures.txt"
@@ -284,39 +285,24 @@ def test_conformance(case: Case) -> None:
     assert problem is None, f"{case.id}: {case.source!r} {problem}"
 
 
-def split_type(text: str) -> tuple[str, list[str]]:
-    """split_type splits ``list(int)`` into ``("list", ["int"])``, ``int`` into ``("int", [])``."""
-    if "(" not in text:
-        return text, []
-    name, _, inner = text.partition("(")
-    args, depth, start = [], 0, 0
-    inner = inner[:-1]
-    for i, ch in enumerate(inner):
-        depth += {"(": 1, ")": -1}.get(ch, 0)
-        if ch == "," and depth == 0:
-            args.append(inner[start:i].strip())
-            start = i + 1
-    args.append(inner[start:].strip())
-    return name, args
-
-
 def fits(type_text: str, value: Any) -> bool:
     """fits: a value of the expected kind for a checked type (``dyn`` fits anything)."""
-    name, args = split_type(type_text)
-    if name == "dyn":
+    return _fits(parse_type(type_text), value)
+
+
+def _fits(t: CelType, value: Any) -> bool:
+    if t.name == "dyn":
         return True
     kind = kind_of(value)
-    if name == "null_type":
+    if t.name == "null":
         return kind == "null"
-    if name in ("list", "map", "type") and kind != name:
+    if t.name in ("list", "map", "type") and kind != t.name:
         return False
-    if name == "list":
-        return all(fits(args[0], v) for v in value)
-    if name == "map":
-        return all(fits(args[0], k) and fits(args[1], v) for k, v in value.pairs)
-    if name == "type":
-        return True
-    return kind == name
+    if t.name == "list":
+        return all(_fits(t.params[0], v) for v in value)
+    if t.name == "map":
+        return all(_fits(t.params[0], k) and _fits(t.params[1], v) for k, v in value.pairs)
+    return t.name == "type" or kind == t.name
 
 
 CHECKED = [c for c in CASES if not c.disable_check]
