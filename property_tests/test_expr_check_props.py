@@ -10,6 +10,10 @@ conversions, indexing, conditionals, list and map literals, the macros). Then:
     never a value of another type, never another exception.
 (c) The platform's environment only loosens cel-go's: the expression checks in the ``inngest``
     dialect too, and evaluating it there raises nothing but ``ExprEvalError``.
+(d) Any text (sources from the CEL grammar, mutated, hostile) checks to a type or raises
+    ``ExprSyntaxError`` or ``ExprTypeError``, nothing else; a grammar source that checks (its
+    names declared dyn) evaluates on arbitrary data to a value of its checked type or raises
+    ``ExprEvalError``: the checker is sound for the evaluator.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_expr_props import HOSTILE, activations, grammar_sources, mutated
 
 import expr
 from expr._types import K_NULL, parse_type, render_type
@@ -303,3 +308,38 @@ def test_every_production_is_typed_as_declared(data: st.DataObject) -> None:
         for production in productions(t, 1):
             source = data.draw(production)
             assert expr.check(source, variables=DECLARED) == t, source
+
+
+# (d) arbitrary text, and soundness on the grammar's sources --------------------------------------
+
+GRAMMAR_DECLARED = {"a": "dyn", "b": "dyn", "x": "dyn", "data": "dyn", "_y1": "dyn",
+                    "event": "map(string, dyn)"}
+
+
+def checked_or_rejected(source: str, dialect: str) -> str | None:
+    try:
+        return expr.check(source, dialect=dialect, variables=GRAMMAR_DECLARED)
+    except (expr.ExprSyntaxError, expr.ExprTypeError):
+        return None
+
+
+@SETTINGS
+@given(st.one_of(grammar_sources, mutated(), st.text(max_size=60), st.sampled_from(HOSTILE)),
+       st.sampled_from(["cel", "inngest"]))
+def test_any_text_checks_or_raises_syntax_or_type_error(source: str, dialect: str) -> None:
+    checked = checked_or_rejected(source, dialect)
+    assert checked is None or parse_type(checked) is not None
+
+
+@SETTINGS
+@given(grammar_sources, activations)
+def test_a_checked_grammar_source_evaluates_to_its_type(source: str,
+                                                        activation: dict[str, Any]) -> None:
+    checked = checked_or_rejected(source, "cel")
+    if checked is None:
+        return
+    try:
+        value = expr.compile(source).evaluate(activation)
+    except expr.ExprEvalError:
+        return
+    assert fits(checked, value), f"{source} checked as {checked} gave {value!r}"
