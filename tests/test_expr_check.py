@@ -493,3 +493,18 @@ def test_undeclared_references(source: str, line: int, column: int, name: str) -
         expr.check(source, variables=V)
     assert (info.value.line, info.value.column) == (line, column)
     assert info.value.reason == f"undeclared reference to '{name}' (in container '')"
+
+
+# --- the platform's own expression tables --------------------------------------------------------
+
+def test_every_inngest_expression_case_type_checks_in_the_platform_environment() -> None:
+    """Inngest's TestEvaluateExpression, TestDebounceKeyExpressions and ternary cases compile
+    (parse and check) in its environment, so every one of their 84 expressions checks here.
+    ``||`` and ``&&`` check as bool (cel-go's declaration) even where the lenient evaluation
+    returns an operand (case 67: a string)."""
+    from test_inngest_cases import ROWS
+
+    kinds = {row.num: expr.check(row.source, dialect="inngest") for row in ROWS}
+    assert len(kinds) == 84
+    assert set(kinds.values()) == {"bool", "dyn"}
+    assert kinds["1"] == "dyn" and kinds["67"] == "bool" and kinds["K2"] == "dyn"
