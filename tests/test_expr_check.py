@@ -508,3 +508,52 @@ def test_every_inngest_expression_case_type_checks_in_the_platform_environment()
     assert len(kinds) == 84
     assert set(kinds.values()) == {"bool", "dyn"}
     assert kinds["1"] == "dyn" and kinds["67"] == "bool" and kinds["K2"] == "dyn"
+
+
+# Inngest's Test_Validation (pkg/expressions/validation_test.go at 253303cd), the rows without a
+# policy: expressions.Validate parses and type-checks in the platform's environment. (Its rows
+# with DefaultRestrictiveValidationPolicy test a policy on top, which is flowcontrol's concern.)
+INNGEST_VALIDATION = [
+    ("event.data.foo == 1", True),
+    ("event.data.x is not an integer less than 2", False),
+    ('event.name.endsWith("foo")', True),
+    ("has(event.data.isPreview)", True),
+    ("event.data.action == 'opened'", True),
+    ("event.data.name", True),
+    ("5 + 4", True),
+    ("event.data.name + '-' + event.data.number + '-' + event.data.bool + '-' + event.data.list"
+     " + '-' + event.data.obj + '-' + event.data.missing", True),
+    ("uppercase(event.data.name) + ' is my name'", True),
+    ('b64decode("aGkgdGhlcmUh") + " - b64 data"', True),
+    ("json_parse(b64decode(event.data.encoded)).nested.data", True),
+    ("null > 0", True),
+    ("size(event.data.nope) > 0", True),
+    ("event.data.float <= null && event.data.int < null", True),
+    ("event.data.int > 3.141 && event.data.float <= 2", True),
+    ("event.first.foo == 'test' && event.second.bar != true && event.second.baz != true", True),
+    ("async.first.foo != 'test' && (async.first.bar == true || async.second.baz == true)", True),
+    ("event.data.foo != '' && 'item' in event.data.issue.fields.tags", True),
+    ("event['data'].foo != '' && event['data'].bar != true", True),
+    ("event.data.test == true && event.data.issue.field.another != 'another'", True),
+    ("event.nonexistent.exists(x, x == 'a')", True),
+    ("event.data.title.matches('^[a-z\\\\d]{0,10}$')", True),
+    ("event.data.some.unknown.contains(event.data.title)", True),
+    ("size(event.data.action) > 0", True),
+    ("int(async.status) == 200", True),
+    ("event.data.tags.exists(x, x == 'd') == false", True),
+    ("event.data.issue in ['Bug', 'Issue', 'Epic'] == true", True),
+    ("[1, 2, 3].all(x, x > 0) && event.status == '200'", True),
+    ("date(event.from) + duration('6h35m10s') == date('2020-01-01T18:35:10')", True),
+    ('"lol" == event.data || event.name == "foo" || (async.source == \'test\' || async.source == '
+     "'google') && date(async.next_visit) > now_plus(\"24h\") && async.email == 'test@example.com'",
+     True),
+]
+
+
+@pytest.mark.parametrize(("source", "valid"), INNGEST_VALIDATION)
+def test_inngest_validation_table(source: str, valid: bool) -> None:
+    if valid:
+        expr.check(source, dialect="inngest")
+    else:
+        with pytest.raises(expr.ExprError):
+            expr.check(source, dialect="inngest")
