@@ -84,8 +84,8 @@ _LITERAL_TYPES: Final[dict[type, CelType]] = {
 _DYNLIKE: Final = frozenset((K_DYN, K_ANY))
 _LIBRARIES: Final[dict[str, Mapping[str, Function]]] = {"cel": STDLIB, "inngest": INNGEST_LIBRARY}
 # Overload resolutions of ground argument types: (function id, member, *args) -> (result or None,
-# type variables consumed). The functions are the libraries' module-level records.
-_MEMO: dict[tuple[object, ...], tuple[CelType | None, int]] = {}
+# type variables consumed, the function: held so that its id is not reused while memoised).
+_MEMO: dict[tuple[object, ...], tuple[CelType | None, int, Function]] = {}
 _MEMO_SIZE: Final = 20_000
 
 
@@ -297,7 +297,7 @@ class _Checker:
         if key is not None and (result is None or ground(result)):
             if len(_MEMO) >= _MEMO_SIZE:
                 _MEMO.clear()
-            _MEMO[key] = (result, self.counter - first_var)
+            _MEMO[key] = (result, self.counter - first_var, fn)
         if result is None:
             return self.no_overload(pos, name, args, member)
         return result

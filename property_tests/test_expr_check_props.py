@@ -14,6 +14,9 @@ conversions, indexing, conditionals, list and map literals, the macros). Then:
     ``ExprSyntaxError`` or ``ExprTypeError``, nothing else; a grammar source that checks (its
     names declared dyn) evaluates on arbitrary data to a value of its checked type or raises
     ``ExprEvalError``: the checker is sound for the evaluator.
+(e) Every overload the evaluator implements returns a value of its declared result type (or
+    raises ``ExprEvalError``) on arguments of its declared argument types: the one table's types
+    and implementations agree.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from hypothesis import strategies as st
 from test_expr_props import HOSTILE, activations, grammar_sources, mutated
 
 import expr
-from expr._types import K_NULL, parse_type, render_type
+from expr._types import K_NULL, K_PARAM, parse_type, render_type
 
 INT64_MIN, INT64_MAX, UINT64_MAX = -(2**63), 2**63 - 1, 2**64 - 1
 
@@ -343,3 +346,74 @@ def test_a_checked_grammar_source_evaluates_to_its_type(source: str,
     except expr.ExprEvalError:
         return
     assert fits(checked, value), f"{source} checked as {checked} gave {value!r}"
+
+
+# (e) declarations and implementations agree ------------------------------------------------
+
+def _implemented_overloads() -> list[tuple[str, str, Any, tuple[str, ...], str]]:
+    """(dialect, name, implementation, argument types, result type) of every declared overload
+    the evaluator implements; type parameters instantiated as A=int, B=string."""
+    from expr._inngest import INNGEST_LIBRARY
+    from expr._stdlib import STDLIB
+
+    fresh = {"A": parse_type("int"), "B": parse_type("string")}
+    out = []
+    for dialect, lib in (("cel", STDLIB), ("inngest", INNGEST_LIBRARY)):
+        for name, fn in sorted(lib.items()):
+            for ov in fn.overloads:
+                impl = fn.method if ov.member else fn.impl
+                if impl is None:
+                    continue
+                args = tuple(render_type(_instantiate(a, fresh)) for a in ov.args)
+                out.append((dialect, name, impl, args, render_type(_instantiate(ov.result, fresh))))
+    return out
+
+
+def _instantiate(t: Any, fresh: dict[str, Any]) -> Any:
+    if t.kind == K_PARAM:
+        return fresh[t.name]
+    return t._replace(params=tuple(_instantiate(p, fresh) for p in t.params))
+
+
+def time_value(t: str) -> st.SearchStrategy[Any]:
+    from expr._timeval import MAX_NS, MIN_NS, Duration, Timestamp
+
+    if t == "timestamp":
+        return st.integers(MIN_NS, MAX_NS).map(Timestamp)
+    return st.integers(-(2**63), 2**63 - 1).map(Duration)
+
+
+def argument(t: str) -> st.SearchStrategy[Any]:
+    if t in ("timestamp", "duration"):
+        return time_value(t)
+    if t == "null_type":
+        return st.none()
+    return value_of(t)
+
+
+def fits_time(t: str, v: Any) -> bool:
+    return type(v).__name__ == {"timestamp": "Timestamp", "duration": "Duration"}[t]
+
+
+IMPLEMENTED = _implemented_overloads()
+
+
+@SETTINGS
+@given(st.sampled_from(IMPLEMENTED).flatmap(
+    lambda o: st.tuples(st.just(o), st.tuples(*(argument(a) for a in o[3])))))
+def test_an_implementation_returns_its_declared_result_type(case: Any) -> None:
+    (dialect, name, impl, _, result), values = case
+    try:
+        value = impl(*values)
+    except expr.ExprEvalError:
+        return
+    ok = fits_time(result, value) if result in ("timestamp", "duration") else fits(result, value)
+    assert ok, f"{dialect} {name}{values!r} -> {value!r}, declared {result}"
+
+
+def test_every_implementation_is_declared_and_exercised() -> None:
+    names = {(d, n) for d, n, *_ in IMPLEMENTED}
+    for want in ("_+_", "_[_]", "@in", "size", "int", "matches", "contains", "type"):
+        assert ("cel", want) in names
+    for want in ("lowercase", "b64decode", "json_parse", "date", "duration", "_+_"):
+        assert ("inngest", want) in names

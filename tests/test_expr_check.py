@@ -557,3 +557,38 @@ def test_inngest_validation_table(source: str, valid: bool) -> None:
     else:
         with pytest.raises(expr.ExprError):
             expr.check(source, dialect="inngest")
+
+
+class _Forgetful(dict[object, object]):
+    """A memo that never remembers."""
+
+    def get(self, key: object, default: object = None) -> object:
+        return default
+
+
+def test_memoised_overload_resolution_changes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Resolutions of ground argument types are memoised with the type variables they use: from
+    the memo, the same types, errors and variable numbers come out as without it."""
+    from expr import _checker
+
+    sources = ["[].length", "[1] + []", "1 == 1 && [].map(x, x).size", "{}.map(k, k)[0].f",
+               "size([]) + dyn([])[0].z", "x.map(e, [e, e])[0][0].q", "[[]][0].f",
+               "[] == [] && {}.size() == size('') && [].length"]
+
+    def run() -> list[object]:
+        _checker._check.cache_clear()
+        out: list[object] = []
+        for source in sources:
+            try:
+                out.append(expr.check(source, variables={"x": "list(bytes)"}))
+            except ExprTypeError as e:
+                out.append(e.errors)
+        return out
+
+    monkeypatch.setattr(_checker, "_MEMO", _Forgetful())
+    without = run()
+    monkeypatch.setattr(_checker, "_MEMO", {})
+    assert run() == without  # filling the memo
+    assert run() == without  # from the memo
+    assert without[0] == ((1, 3, "type 'list(_var0)' does not support field selection"),)
+    _checker._check.cache_clear()
