@@ -60,7 +60,8 @@ class UsageError(Exception):
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m expr",
-        description="Evaluate a CEL expression against JSON data and print the result as JSON.",
+        description="Evaluate a CEL expression against JSON data and print the result as JSON"
+                    " (or, with --check, type-check it and print its type).",
     )
     p.add_argument("expression", help="the expression, e.g. 'event.data.user_id'")
     src = p.add_mutually_exclusive_group()

@@ -83,6 +83,9 @@ def test_every_error_is_kept_in_source_order() -> None:
         (1, 9, "undeclared reference to 'b' (in container '')"),
         (1, 14, "expected type 'bool' but found 'int'"),
     )
+    assert str(info.value).count("^") == 3
+    assert str(info.value).splitlines()[3] == (
+        "undeclared reference to 'b' (in container '') (line 1, column 9)")
 
 
 # --- the examples (inngest dialect) -------------------------------------------------------
