@@ -2,13 +2,16 @@
 
 Each expression is its own pytest-benchmark group holding: our evaluation (``ours``), a
 hand-written Python function doing the same work on the same dict with the checks CEL demands
-(``hand``), our uncached compilation (``compile``), and, when installed, cel-python
+(``hand``), our uncached compilation (``compile``), our uncached type check (``check``: parse
+and check, as ``expr.check`` does on a cache miss), and, when installed, cel-python
 (``celpy``, data converted with ``json_to_cel`` on every call, as a dict would be) and
 cel-expr-python (``cel_expr``, ``eval(data=...)``). Absolute times depend on the machine; only
 ratios measured in one run mean anything: ``python bench/ratios.py`` prints them.
 
 Run: ``pytest bench/bench_expr.py --benchmark-only`` (the file is named explicitly because its
-name does not match pytest's default ``test_*.py`` pattern).
+name does not match pytest's default ``test_*.py`` pattern). ``python bench/bench_expr.py``
+times checking against compiling, interleaved in one process, and prints the ratio per
+expression and dialect (the issue's goal: checking costs less than compiling).
 """
 
 from __future__ import annotations
@@ -120,6 +123,13 @@ def uncached_compile(source: str) -> Any:
 NAMES = list(EXPRESSIONS)
 
 
+def uncached_check(source: str, dialect: str = "cel") -> str:
+    """uncached_check parses and type-checks ``source`` bypassing ``expr.check``'s cache."""
+    from expr import _checker
+
+    return _checker.check_uncached(source, dialect, _checker.DEFAULT_ENV)
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_ours(benchmark: Any, name: str) -> None:
     benchmark.group = name
@@ -138,6 +148,12 @@ def test_compile(benchmark: Any, name: str) -> None:
     benchmark.group = name
     program = benchmark(uncached_compile, EXPRESSIONS[name])
     assert program.evaluate(ACTIVATION) == EXPECTED[name]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_check(benchmark: Any, name: str) -> None:
+    benchmark.group = name
+    assert benchmark(uncached_check, EXPRESSIONS[name]) in ("string", "dyn", "int")
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -184,3 +200,49 @@ def test_uncached_compile_really_compiles() -> None:
     source = EXPRESSIONS["key_concat"]
     assert uncached_compile(source) is not uncached_compile(source)
     assert uncached_compile(source).evaluate(ACTIVATION) == EXPECTED["key_concat"]
+
+
+def test_uncached_check_really_checks() -> None:
+    assert uncached_check(EXPRESSIONS["key_concat"]) == "string"
+    assert uncached_check(EXPRESSIONS["key_concat"], "inngest") == "dyn"
+    assert uncached_check(EXPRESSIONS["priority_ternary"], "inngest") == "int"
+
+
+def check_versus_compile(
+    rounds: int = 15, number: int = 100,
+) -> list[tuple[str, str, float, float, float, float]]:
+    """(expression, dialect, check µs, compile µs, checker walk µs, compiler walk µs): best of
+    ``rounds``, timed interleaved. Both entry points parse first; the walks are timed on the
+    parsed tree, where the two differ."""
+    import timeit
+
+    from expr import _checker, _inngest, _parser, _program
+    from expr._compiler import Compiler
+
+    variables, dotted = _checker._environment(_checker.DEFAULT_ENV)
+    out = []
+    for dialect in ("cel", "inngest"):
+        compiler = _inngest.InngestCompiler if dialect == "inngest" else Compiler
+        library = _inngest.INNGEST_LIBRARY if dialect == "inngest" else _checker.STDLIB
+        for name, source in EXPRESSIONS.items():
+            node = _parser.parse(source, lenient_escapes=dialect == "inngest")
+            timers = [
+                lambda s=source, d=dialect: uncached_check(s, d),
+                lambda s=source, d=dialect: _program.compile_uncached(s, d),
+                lambda n=node, lib=library: _checker.check_ast(n, lib, variables, dotted),
+                lambda n=node, c=compiler: c().compile_top(n),
+            ]
+            best = [float("inf")] * len(timers)
+            for _ in range(rounds):
+                for k, fn in enumerate(timers):
+                    best[k] = min(best[k], timeit.timeit(fn, number=number) / number * 1e6)
+            out.append((name, dialect, *best))
+    return out
+
+
+if __name__ == "__main__":  # pragma: no cover - a measurement, run by hand
+    print(f"{'expression':<18} {'dialect':<8} {'check µs':>9} {'compile µs':>11} {'ratio':>6}"
+          f" {'check walk':>11} {'compile walk':>13} {'ratio':>6}")
+    for name, dialect, check, comp, check_walk, comp_walk in check_versus_compile():
+        print(f"{name:<18} {dialect:<8} {check:>9.1f} {comp:>11.1f} {check / comp:>6.2f}"
+              f" {check_walk:>11.2f} {comp_walk:>13.2f} {check_walk / comp_walk:>6.2f}")

@@ -7,6 +7,8 @@ against a real event::
     python -m expr 'event.data.user_id' --data '{"event": {"data": {"user_id": "u1"}}}'
     python -m expr 'event.data.account_id + "-" + event.user.email' --data-file act.json
     python -m expr --dialect inngest --events events.jsonl 'event.data.user_id'
+    python -m expr --check --dialect inngest 'event.data.n + 1 > 2'
+    python -m expr --check --var 'tags=list(string)' 'tags.exists(t, t == "vip")'
 
 Input: ``--data JSON`` or ``--data-file F.json`` is the activation, a JSON object whose keys are
 the variables (``{"event": ...}``); without either it is ``{}``. ``--events F.jsonl`` evaluates
@@ -19,6 +21,12 @@ uint is a plain number; bytes are a base64 string; a type value is its name (``"
 uint, bool, string) become JSON strings (``1``, ``true``). ``--raw`` prints a string result
 without quotes; ``--key`` prints the result as the flow-control key the platform derives from it
 (Go ``%v`` formatting, ``expr.go_format``), with no JSON quoting.
+
+Type checking: ``--check`` type-checks the expression as cel-go does (``expr.check``) and prints
+its type (``int``, ``list(string)``, ``dyn``...) instead of evaluating it. ``--var NAME=TYPE``
+(repeatable) declares a variable with a type in the same notation; without any, ``event``,
+``async`` and ``vars`` are declared as ``map(string, dyn)``, as the platform does. A type error
+is printed on stderr like a syntax error (each error's line with a caret) and exits 1.
 
 Errors: a syntax error is printed on stderr with the source line and a caret under the column;
 an evaluation error as ``error: message``. With ``--events``, a failing event prints an empty
@@ -52,7 +60,8 @@ class UsageError(Exception):
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m expr",
-        description="Evaluate a CEL expression against JSON data and print the result as JSON.",
+        description="Evaluate a CEL expression against JSON data and print the result as JSON"
+                    " (or, with --check, type-check it and print its type).",
     )
     p.add_argument("expression", help="the expression, e.g. 'event.data.user_id'")
     src = p.add_mutually_exclusive_group()
@@ -66,7 +75,39 @@ def _parser() -> argparse.ArgumentParser:
     out.add_argument("--raw", action="store_true", help="print a string result without quotes")
     out.add_argument("--key", action="store_true",
                      help="print the key string the platform derives (Go %%v formatting)")
+    out.add_argument("--check", action="store_true",
+                     help="type-check instead of evaluating, and print the expression's type")
+    p.add_argument("--var", action="append", default=None, metavar="NAME=TYPE",
+                   help="with --check: declare a variable, e.g. 'tags=list(string)' "
+                        "(default: event, async and vars as map(string, dyn))")
     return p
+
+
+def _variables(specs: list[str] | None) -> dict[str, str] | None:
+    if specs is None:
+        return None
+    out: dict[str, str] = {}
+    for spec in specs:
+        name, sep, type_text = spec.partition("=")
+        if not sep or not name.strip():
+            raise UsageError(f"--var {spec!r}: expected NAME=TYPE")
+        out[name.strip()] = type_text
+    return out
+
+
+def _check(args: argparse.Namespace) -> int:
+    if args.data is not None or args.data_file is not None or args.events is not None:
+        raise UsageError("--check takes no data (--data, --data-file, --events)")
+    try:
+        checked = expr.check(args.expression, dialect=args.dialect,
+                             variables=_variables(args.var))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    except expr.ExprError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_EXPR_ERROR
+    print(checked)
+    return EXIT_OK
 
 
 def to_json(value: Any) -> Any:
@@ -160,6 +201,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # argparse has printed usage or help already
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     try:
+        if args.check:
+            return _check(args)
+        if args.var is not None:
+            raise UsageError("--var declares variables for --check only")
         activation = _activation(args)
         events = _events(args.events) if args.events is not None else None
     except UsageError as exc:

@@ -1,7 +1,9 @@
 """The abstract syntax tree the parser produces and the compiler consumes.
 
-Promise: small immutable nodes; ``pos`` is the 0-based offset in the source of the token that
-best identifies the node (for error messages). ``&&`` and ``||`` chains are n-ary, macros are
+Promise: small immutable nodes; ``pos`` is the 0-based offset in the source of the token cel-go
+locates the node at (for error messages): a literal's or name's first character, an operator, the
+``.`` of a selection, the ``(`` of a call or macro, the ``[`` of an index or list, the ``{`` of a
+map, the ``?`` of a conditional. ``&&`` and ``||`` chains are n-ary, macros are
 already expanded into :class:`Comprehension` and :class:`Has` nodes.
 """
 
@@ -121,18 +123,20 @@ class Binary:
 
 @dataclass(frozen=True, slots=True, eq=False)
 class And:
-    """An n-ary ``&&`` chain."""
+    """An n-ary ``&&`` chain; ``ops`` are the offsets of its operators."""
 
     pos: int
     terms: tuple[Node, ...]
+    ops: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Or:
-    """An n-ary ``||`` chain."""
+    """An n-ary ``||`` chain; ``ops`` are the offsets of its operators."""
 
     pos: int
     terms: tuple[Node, ...]
+    ops: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, eq=False)

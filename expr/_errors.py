@@ -6,7 +6,7 @@ argument such as an unknown dialect) and ``evaluate`` raises only :class:`ExprEv
 
 from __future__ import annotations
 
-__all__ = ["ExprError", "ExprEvalError", "ExprSyntaxError"]
+__all__ = ["ExprError", "ExprEvalError", "ExprSyntaxError", "ExprTypeError"]
 
 
 class ExprError(Exception):
@@ -26,6 +26,24 @@ class ExprSyntaxError(ExprError):
         self.line = line
         self.column = column
         super().__init__(_render(message, source, line, column))
+
+
+class ExprTypeError(ExprError):
+    """The expression is well-formed but does not type-check (``expr.check``).
+
+    ``reason``, ``line`` and ``column`` (1-based, in code points) describe the first error in
+    source order, worded as cel-go words it (``found no matching overload for '_+_' applied to
+    '(int, string)'``); ``errors`` holds every error as ``(line, column, message)``, in source
+    order. ``str(err)`` quotes each error's line with a caret under its column.
+    """
+
+    def __init__(self, errors: list[tuple[int, int, str]], source: str) -> None:
+        if not errors:
+            raise ValueError("ExprTypeError needs at least one error")
+        self.errors = tuple(errors)
+        self.source = source
+        self.line, self.column, self.reason = errors[0]
+        super().__init__("\n".join(_render(m, source, ln, col) for ln, col, m in errors))
 
 
 class ExprEvalError(ExprError):

@@ -25,13 +25,13 @@ GRAMMAR = r"""
 start: expr
 
 ?expr: or_expr
-     | or_expr "?" or_expr ":" expr          -> cond
+     | or_expr QMARK or_expr ":" expr        -> cond
 
 ?or_expr: and_expr
-        | or_expr "||" and_expr               -> or_
+        | or_expr OROR and_expr                -> or_
 
 ?and_expr: relation
-         | and_expr "&&" relation             -> and_
+         | and_expr ANDAND relation            -> and_
 
 ?relation: addition
          | relation RELOP addition            -> binary
@@ -49,15 +49,15 @@ start: expr
       | MINUS unary                           -> neg
 
 ?member: primary
-       | member "." IDENT                     -> select
-       | member "." QIDENT                    -> select
-       | member "." IDENT "(" args? ")"       -> method
+       | member DOT IDENT                     -> select
+       | member DOT QIDENT                    -> select
+       | member DOT IDENT LPAR args? ")"      -> method
        | member LBRACK expr "]"               -> index
 
 ?primary: IDENT                               -> ident
         | DOT IDENT                           -> root_ident
-        | IDENT "(" args? ")"                 -> call
-        | DOT IDENT "(" args? ")"             -> root_call
+        | IDENT LPAR args? ")"                 -> call
+        | DOT IDENT LPAR args? ")"             -> root_call
         | "(" expr ")"
         | LBRACK "]"                          -> list_lit
         | LBRACK args "]"                     -> list_lit
@@ -84,6 +84,10 @@ BANG: "!"
 MINUS: "-"
 PLUS: "+"
 DOT: "."
+LPAR: "("
+QMARK: "?"
+OROR: "||"
+ANDAND: "&&"
 LBRACK: "["
 LBRACE: "{"
 RELOP: "<=" | ">=" | "==" | "!=" | "<" | ">"

@@ -85,6 +85,7 @@ from ._compiler import (
     path_of,
     resolve,
 )
+from ._decls import Function, call_tables, function, library
 from ._errors import ExprEvalError
 from ._format import go_format
 from ._timeval import Duration, Timestamp, date_from_int, date_from_string, parse_duration
@@ -102,7 +103,7 @@ from ._values import (
     no_overload,
 )
 
-__all__ = ["UNKNOWN", "InngestCompiler", "truthy"]
+__all__ = ["INNGEST_LIBRARY", "UNKNOWN", "InngestCompiler", "truthy"]
 
 
 class _Unknown:
@@ -307,15 +308,38 @@ def date(v: Any) -> Any:
     return NIL if t is None else t
 
 
-INNGEST_FUNCTIONS: Final[dict[str, dict[int, Callable[..., Any]]]] = {
-    **S.FUNCTIONS,
-    "lowercase": {1: lowercase},
-    "uppercase": {1: uppercase},
-    "b64decode": {1: b64decode},
-    "json_parse": {1: json_parse},
-    "date": {1: date},
-    "duration": {1: parse_duration},
-}
+
+def _loose(name: str, result: str) -> Function:
+    """One of the seven operators the platform loosens: a single ``(dyn, dyn)`` overload."""
+    return function(name, S.STDLIB[name].impl, f"(dyn, dyn) -> {result}")
+
+
+# The platform's environment (pkg/expressions/exprenv/overloads.go at inngest 253303cd): cel-go's
+# standard library with + == != < <= > >= redeclared over (dyn, dyn), plus its own functions. It
+# declares those with google.protobuf.Any where this table says dyn (cel-go checks Any exactly
+# like dyn; it only prints it as "any"). The clock functions are declared for the checker only.
+INNGEST_LIBRARY: Final[dict[str, Function]] = library(
+    _loose("_+_", "dyn"),
+    _loose("_==_", "bool"),
+    _loose("_!=_", "bool"),
+    _loose("_<_", "bool"),
+    _loose("_<=_", "bool"),
+    _loose("_>_", "bool"),
+    _loose("_>=_", "bool"),
+    function("lowercase", lowercase, "(string) -> string"),
+    function("uppercase", uppercase, "(string) -> string"),
+    function("b64decode", b64decode, "(string) -> string"),
+    function("json_parse", json_parse, "(string) -> dyn"),
+    function("date", date, "(dyn) -> timestamp"),
+    function("now", None, "() -> timestamp"),
+    function("now_plus", None, "(string) -> timestamp"),
+    function("now_minus", None, "(string) -> timestamp"),
+    # cel-go's duration(string); the evaluator implements it for this dialect only
+    function("duration", parse_duration, "(duration) -> duration", "(string) -> duration"),
+    base=S.STDLIB,
+)
+
+INNGEST_FUNCTIONS, INNGEST_METHODS = call_tables(INNGEST_LIBRARY)
 
 
 class InngestCompiler(Compiler):
@@ -412,7 +436,7 @@ class InngestCompiler(Compiler):
             impl = INNGEST_FUNCTIONS.get(node.name, {}).get(len(args))
             parts = args
         else:
-            impl = S.METHODS.get(node.name, {}).get(len(args))
+            impl = INNGEST_METHODS.get(node.name, {}).get(len(args))
             parts = [self.compile(node.target), *args]
         if impl is None:
             return self.unknown_function(node, parts)

@@ -220,14 +220,13 @@ class _Builder(lark.Transformer[Token, A.Node]):
     def root_ident(self, c: list[Any]) -> A.Node:
         tok: Token = c[1]
         _check_reserved(tok)
-        return A.Ident(c[0].start_pos or 0, str(tok), root=True)
+        return A.Ident(tok.start_pos or 0, str(tok), root=True)
 
     def select(self, c: list[Any]) -> A.Node:
-        tok: Token = c[1]
-        name = str(tok)
+        name = str(c[2])
         if name.startswith("`"):
             name = name[1:-1]
-        return A.Select(tok.start_pos or 0, c[0], name)
+        return A.Select(c[1].start_pos or 0, c[0], name)
 
     def index(self, c: list[Any]) -> A.Node:
         return A.Index(c[1].start_pos or 0, c[0], c[2])
@@ -236,30 +235,35 @@ class _Builder(lark.Transformer[Token, A.Node]):
         tok: Token = c[0]
         _check_reserved(tok)
         name = str(tok)
-        args = tuple(c[1]) if len(c) > 1 else ()
-        pos = tok.start_pos or 0
+        args = tuple(c[2]) if len(c) > 2 else ()
+        pos = c[1].start_pos or 0
         if name == "has" and len(args) == 1:
             arg = args[0]
             if not isinstance(arg, A.Select):
-                raise _Problem("invalid argument to has() macro: expected a field selection", pos)
+                raise _Problem(
+                    "invalid argument to has() macro: expected a field selection",
+                    tok.start_pos or 0,
+                )
             return A.Has(pos, arg.operand, arg.field)
         return A.Call(pos, name, args)
 
     def root_call(self, c: list[Any]) -> A.Node:
         tok: Token = c[1]
         _check_reserved(tok)
-        args = tuple(c[2]) if len(c) > 2 else ()
-        return A.Call(tok.start_pos or 0, str(tok), args)
+        args = tuple(c[3]) if len(c) > 3 else ()
+        return A.Call(c[2].start_pos or 0, str(tok), args)
 
     def method(self, c: list[Any]) -> A.Node:
-        tok: Token = c[1]
-        name = str(tok)
-        args = tuple(c[2]) if len(c) > 2 else ()
-        pos = tok.start_pos or 0
+        name = str(c[2])
+        args = tuple(c[4]) if len(c) > 4 else ()
+        pos = c[3].start_pos or 0
         if name in MACROS and len(args) in MACROS[name]:
             var = args[0]
             if not isinstance(var, A.Ident) or var.root:
-                raise _Problem(f"{name}() macro: the first argument must be a simple name", pos)
+                raise _Problem(
+                    f"{name}() macro: the first argument must be a simple name",
+                    c[2].start_pos or 0,
+                )
             if name == "map":
                 pred = args[1] if len(args) == 3 else None
                 return A.Comprehension(pos, "map", c[0], var.name, pred, args[-1])
@@ -277,25 +281,28 @@ class _Builder(lark.Transformer[Token, A.Node]):
         return A.Binary(c[1].start_pos or 0, str(c[1]), c[0], c[2])
 
     def and_(self, c: list[Any]) -> A.Node:
-        left, right = c
-        terms = (*left.terms, right) if isinstance(left, A.And) else (left, right)
-        return A.And(_pos(left), terms)
+        return _chain(A.And, c)
 
     def or_(self, c: list[Any]) -> A.Node:
-        left, right = c
-        terms = (*left.terms, right) if isinstance(left, A.Or) else (left, right)
-        return A.Or(_pos(left), terms)
+        return _chain(A.Or, c)
 
     def cond(self, c: list[Any]) -> A.Node:
-        return A.Cond(_pos(c[0]), c[0], c[1], c[2])
+        return A.Cond(c[1].start_pos or 0, c[0], c[2], c[3])
 
     def start(self, c: list[Any]) -> A.Node:
         node: A.Node = c[0]
         return node
 
 
-def _pos(node: A.Node) -> int:
-    return node.pos
+def _chain(cls: type[A.And] | type[A.Or], c: list[Any]) -> A.Node:
+    """Extend an n-ary ``&&``/``||`` chain by one term. Its position is the middle operator's:
+    cel-go builds a balanced tree of a chain's operators, rooted there."""
+    left, op, right = c
+    if isinstance(left, cls):
+        terms, ops = (*left.terms, right), (*left.ops, op.start_pos or 0)
+    else:
+        terms, ops = (left, right), (op.start_pos or 0,)
+    return cls(ops[len(ops) // 2], terms, ops)
 
 
 def _check_reserved(tok: Token) -> None:

@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable
 from typing import Any, Final
 
+from ._decls import Function, call_tables, function, library
 from ._errors import ExprEvalError
 from ._format import format_double
 from ._regex import search as regex_search
@@ -37,7 +38,10 @@ from ._values import (
     type_of,
 )
 
-__all__ = ["FUNCTIONS", "METHODS", "add", "div", "mod", "mul", "neg", "sub"]
+__all__ = [
+    "BINARY", "FUNCTIONS", "METHODS", "OPERATORS", "STDLIB", "UNARY_OPERATORS", "add", "div", "mod",
+    "mul", "neg", "sub",
+]
 
 Impl = Callable[..., Any]
 
@@ -438,31 +442,120 @@ def to_type(a: Any) -> Any:
     return type_of(a)
 
 
-# name -> {arity: impl}; global calls
-FUNCTIONS: Final[dict[str, dict[int, Impl]]] = {
-    "size": {1: size},
-    "matches": {2: matches},
-    "int": {1: to_int},
-    "uint": {1: to_uint},
-    "double": {1: to_double},
-    "string": {1: to_string},
-    "bytes": {1: to_bytes},
-    "bool": {1: to_bool},
-    "dyn": {1: dyn},
-    "type": {1: to_type},
-}
+# --- declarations ----------------------------------------------------------------------------
+# cel-go's standard library (common/stdlib/standard.go at cel-go 14f6746a): every function with its
+# overloads in cel-go's order, and our implementation where the evaluator has one. The type
+# checker reads the signatures, the compiler the implementations (FUNCTIONS, METHODS, BINARY
+# below are derived from this one table). The time functions are declared for the checker only:
+# the cel dialect's evaluator has no timestamps (calling one is an evaluation error).
 
-# name -> {arity (excluding the receiver): impl(receiver, *args)}; receiver calls
-METHODS: Final[dict[str, dict[int, Impl]]] = {
-    "size": {0: size},
-    "contains": {1: contains},
-    "startsWith": {1: starts_with},
-    "endsWith": {1: ends_with},
-    "matches": {1: matches},
-}
+_CMP_TYPES = ("bool", "int", "uint", "double", "string", "bytes", "timestamp", "duration")
 
-BINARY: Final[dict[str, Impl]] = {
-    "+": add, "-": sub, "*": mul, "/": div, "%": mod,
-    "==": eq, "!=": ne, "<": lt, "<=": le, ">": gt, ">=": ge, "in": in_,
-}
 
+def _comparison(name: str, impl: Impl) -> Function:
+    # cel-go also declares the cross-type numeric overloads (int < double...), disabled by
+    # default in its checker; so they are left out here.
+    return function(name, impl, *(f"({t}, {t}) -> bool" for t in _CMP_TYPES))
+
+
+def _timestamp_accessor(name: str, duration_too: bool) -> Function:
+    members = ["(timestamp) -> int", "(timestamp, string) -> int"]
+    if duration_too:
+        members.append("(duration) -> int")
+    return function(name, None, members=members)
+
+
+STDLIB: Final[dict[str, Function]] = library(
+    function("_?_:_", None, "(bool, A, A) -> A"),
+    function("_&&_", None, "(bool, bool) -> bool"),
+    function("_||_", None, "(bool, bool) -> bool"),
+    function("!_", lnot, "(bool) -> bool"),
+    function("_==_", eq, "(A, A) -> bool"),
+    function("_!=_", ne, "(A, A) -> bool"),
+    function(
+        "_+_", add, "(bytes, bytes) -> bytes", "(double, double) -> double",
+        "(duration, duration) -> duration", "(duration, timestamp) -> timestamp",
+        "(timestamp, duration) -> timestamp", "(int, int) -> int",
+        "(list(A), list(A)) -> list(A)", "(string, string) -> string", "(uint, uint) -> uint",
+    ),
+    function("_/_", div, "(double, double) -> double", "(int, int) -> int", "(uint, uint) -> uint"),
+    function("_%_", mod, "(int, int) -> int", "(uint, uint) -> uint"),
+    function("_*_", mul, "(double, double) -> double", "(int, int) -> int", "(uint, uint) -> uint"),
+    function("-_", neg, "(double) -> double", "(int) -> int"),
+    function(
+        "_-_", sub, "(double, double) -> double", "(duration, duration) -> duration",
+        "(int, int) -> int", "(timestamp, duration) -> timestamp",
+        "(timestamp, timestamp) -> duration", "(uint, uint) -> uint",
+    ),
+    _comparison("_<_", lt),
+    _comparison("_<=_", le),
+    _comparison("_>_", gt),
+    _comparison("_>=_", ge),
+    function("_[_]", index, "(list(A), int) -> A", "(map(A, B), A) -> B"),
+    function("@in", in_, "(A, list(A)) -> bool", "(A, map(A, B)) -> bool"),
+    function(
+        "size", size, "(bytes) -> int", "(list(A)) -> int", "(map(A, B)) -> int",
+        "(string) -> int", method=size,
+        members=("(bytes) -> int", "(list(A)) -> int", "(map(A, B)) -> int", "(string) -> int"),
+    ),
+    function("type", to_type, "(A) -> type(A)"),
+    function("bool", to_bool, "(bool) -> bool", "(string) -> bool"),
+    function("bytes", to_bytes, "(bytes) -> bytes", "(string) -> bytes"),
+    function(
+        "double", to_double, "(double) -> double", "(int) -> double", "(string) -> double",
+        "(uint) -> double",
+    ),
+    function("duration", None, "(duration) -> duration", "(string) -> duration"),
+    function("dyn", dyn, "(A) -> dyn"),
+    function(
+        "int", to_int, "(int) -> int", "(double) -> int", "(duration) -> int", "(string) -> int",
+        "(timestamp) -> int", "(uint) -> int",
+    ),
+    function(
+        "string", to_string, "(string) -> string", "(bool) -> string", "(bytes) -> string",
+        "(double) -> string", "(duration) -> string", "(int) -> string",
+        "(timestamp) -> string", "(uint) -> string",
+    ),
+    function("timestamp", None, "(timestamp) -> timestamp", "(int) -> timestamp",
+             "(string) -> timestamp"),
+    function(
+        "uint", to_uint, "(uint) -> uint", "(double) -> uint", "(int) -> uint", "(string) -> uint",
+    ),
+    function("contains", None, method=contains, members=("(string, string) -> bool",)),
+    function("endsWith", None, method=ends_with, members=("(string, string) -> bool",)),
+    function("startsWith", None, method=starts_with, members=("(string, string) -> bool",)),
+    function("matches", matches, "(string, string) -> bool", method=matches,
+             members=("(string, string) -> bool",)),
+    _timestamp_accessor("getFullYear", False),
+    _timestamp_accessor("getMonth", False),
+    _timestamp_accessor("getDayOfYear", False),
+    _timestamp_accessor("getDayOfMonth", False),
+    _timestamp_accessor("getDate", False),
+    _timestamp_accessor("getDayOfWeek", False),
+    _timestamp_accessor("getHours", True),
+    _timestamp_accessor("getMinutes", True),
+    _timestamp_accessor("getSeconds", True),
+    _timestamp_accessor("getMilliseconds", True),
+)
+
+#: The function behind each operator of the AST (``Binary.op``, ``Unary.op``).
+OPERATORS: Final = {
+    "+": "_+_", "-": "_-_", "*": "_*_", "/": "_/_", "%": "_%_", "==": "_==_", "!=": "_!=_",
+    "<": "_<_", "<=": "_<=_", ">": "_>_", ">=": "_>=_", "in": "@in",
+}
+UNARY_OPERATORS: Final = {"!": "!_", "-": "-_"}
+
+
+def _binary(lib: dict[str, Function]) -> dict[str, Impl]:
+    out: dict[str, Impl] = {}
+    for op, name in OPERATORS.items():
+        impl = lib[name].impl
+        assert impl is not None
+        out[op] = impl
+    return out
+
+
+# name -> {arity: impl}: global calls; name -> {arity (excluding the receiver): impl}: members
+FUNCTIONS, METHODS = call_tables(STDLIB)
+
+BINARY: Final[dict[str, Impl]] = _binary(STDLIB)

@@ -15,8 +15,10 @@ How a case is judged:
   ``expr.ExprSyntaxError`` only where a compile-time rejection is legitimate: the test is marked
   ``disable_check`` (a type checker would reject it) or the error is a repeated map key. Anything
   else, including other exceptions, fails the case. The error text is not compared.
-* ``bindings`` become the activation; ``type_env`` and ``container`` are checker-only and are not
-  used (no CORE test needs them).
+* ``bindings`` become the activation; ``container`` is not used (no CORE test needs it).
+* Type checking: every CORE test not marked ``disable_check`` must pass ``expr.check`` under its
+  ``type_env`` declarations, with a result type that fits the expected value (``dyn`` fits
+  anything; an expected error fits any type).
 
 Tests the evaluator does not pass yet are listed in ``cel_conformance/expected_failures.txt``
 (``file/section/name: reason``) and run as ``xfail(strict=True)``: a listed test that starts
@@ -38,6 +40,7 @@ from typing import Any
 import pytest
 
 import expr
+from expr._types import CelType, parse_type
 
 DATA = Path(__file__).resolve().parent / "cel_conformance"
 EXPECTED_FAILURES_FILE = DATA / "expected_failures.txt"
@@ -61,6 +64,7 @@ class Case:
     expect: Mapping[str, Any]
     disable_check: bool
     tags: tuple[str, ...]
+    type_env: Mapping[str, str]
 
     @property
     def id(self) -> str:
@@ -92,8 +96,28 @@ def load_cases(tag: str = "CORE") -> list[Case]:
                     file=file, section=t["section"], name=t["name"], source=t["expr"],
                     bindings=t.get("bindings", {}), expect=t["expect"],
                     disable_check=bool(t.get("disable_check", False)), tags=tuple(t["tags"]),
+                    type_env={d["name"][0]: declared_type(d["ident"][0]["type"][0])
+                              for d in t.get("type_env", ())},
                 ))
     return cases
+
+
+_PRIMITIVES = {"INT64": "int", "UINT64": "uint", "DOUBLE": "double", "BOOL": "bool",
+               "STRING": "string", "BYTES": "bytes"}
+
+
+def declared_type(t: Mapping[str, Any]) -> str:
+    """declared_type turns an exported ``cel.expr.Type`` declaration into cel-go's notation."""
+    if "primitive" in t:
+        return _PRIMITIVES[t["primitive"][0]]
+    if "null" in t:
+        return "null_type"
+    if "list_type" in t:
+        return f"list({declared_type(t['list_type'][0]['elem_type'][0])})"
+    if "map_type" in t:
+        m = t["map_type"][0]
+        return f"map({declared_type(m['key_type'][0])}, {declared_type(m['value_type'][0])})"
+    raise ValueError(f"unsupported declared type {t!r}")
 
 
 def load_expected_failures() -> dict[str, str]:
@@ -259,6 +283,54 @@ def _params() -> list[Any]:
 def test_conformance(case: Case) -> None:
     problem = outcome(case)
     assert problem is None, f"{case.id}: {case.source!r} {problem}"
+
+
+def fits(type_text: str, value: Any) -> bool:
+    """fits: a value of the expected kind for a checked type (``dyn`` fits anything)."""
+    return _fits(parse_type(type_text), value)
+
+
+def _fits(t: CelType, value: Any) -> bool:
+    if t.name == "dyn":
+        return True
+    kind = kind_of(value)
+    if t.name == "null":
+        return kind == "null"
+    if t.name in ("list", "map", "type") and kind != t.name:
+        return False
+    if t.name == "list":
+        return all(_fits(t.params[0], v) for v in value)
+    if t.name == "map":
+        return all(_fits(t.params[0], k) and _fits(t.params[1], v) for k, v in value.pairs)
+    return t.name == "type" or kind == t.name
+
+
+CHECKED = [c for c in CASES if not c.disable_check]
+CHECKED_TOTAL = 932  # CORE tests the checker must accept (the other 60 are marked disable_check)
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.id) for c in CHECKED])
+def test_conformance_type_checks(case: Case) -> None:
+    checked = expr.check(case.source, variables=case.type_env)
+    if "value" in case.expect:
+        expected = decode(case.expect["value"], as_expected=True)
+        assert fits(checked, expected), f"{case.source!r}: {checked} but expected {show(expected)}"
+
+
+def test_conformance_type_checked_count_cannot_shrink() -> None:
+    assert len(CHECKED) == CHECKED_TOTAL
+
+
+@pytest.mark.parametrize(("type_text", "value", "want"), [
+    ("dyn", "x", True), ("int", 1, True), ("int", 1.0, False), ("uint", expr.UInt(1), True),
+    ("int", expr.UInt(1), False), ("null_type", None, True), ("bool", None, False),
+    ("list(int)", [1, 2], True), ("list(int)", [1, "a"], False), ("list(dyn)", [1, "a"], True),
+    ("map(string, int)", MapPairs((("a", 1),)), True),
+    ("map(string, int)", MapPairs((("a", "b"),)), False), ("type(int)", TypeName("int"), True),
+    ("string", TypeName("string"), False), ("list(list(int))", [[1], [2]], True),
+])
+def test_fits_is_strict(type_text: str, value: Any, want: bool) -> None:
+    assert fits(type_text, value) is want
 
 
 def test_conformance_core_count_cannot_shrink() -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from flowcontrol.cli.main import main
+from flowcontrol.config import expressions
 
 CORPUS = Path(__file__).parent / "configs"
 VALID = CORPUS / "valid" / "seed_sync_crm_data.json"
@@ -116,3 +117,24 @@ def test_stdin(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPat
     code, out, _ = run(capsys, "-")
     assert code == 1
     assert out.startswith("<stdin>:3:10: FC195 ")
+
+
+needs_check = pytest.mark.skipif(not expressions.checker_available(),
+                                 reason="expr has no type checker yet")
+
+
+@needs_check
+def test_the_issue_example_fails_with_both_type_errors(capsys: pytest.CaptureFixture[str],
+                                                       ) -> None:
+    # Accepted before the checker (exit 0); the platform refuses to register it.
+    path = CORPUS / "invalid" / "typecheck_issue11.json"
+    code, out, err = run(capsys, str(path))
+    assert code == 1 and "2 error(s)" in err
+    assert out.splitlines() == [
+        f"{path}:2:77: FC113 key is invalid: found no matching overload for '_%_' applied to "
+        "'(dyn, string)' [$.rateLimit.key]",
+        f"{path}:3:88: FC113 conditional batch expression is invalid: expected type 'bool' but "
+        "found 'int' [$.batchEvents.if]",
+    ]
+    lines = path.read_text(encoding="utf-8").split("\n")
+    assert lines[1][76] == "%" and lines[2][87] == "1"  # inside the expression strings

@@ -19,6 +19,7 @@ from flowcontrol.config import (
     Throttle,
     Timeouts,
     Trigger,
+    expressions,
 )
 from flowcontrol.config.codes import CODES, Severity
 from flowcontrol.config.validate import build_function, validate_text
@@ -92,10 +93,15 @@ RULES: list[tuple[str, dict[str, Any], list[str]]] = [
     ("batch + priority", {"batchEvents": {"maxSize": 5, "timeout": "5s"},
                           "priority": {"run": "1"}}, ["FC173"]),
     # singleton, priority, cancel, triggers, timeouts, retries, steps
-    ("singleton needs mode", {"singleton": {"key": "event.data.x"}}, ["FC103"]),
+    ("singleton without mode is skip", {"singleton": {"key": "event.data.x"}}, ["FC229"]),
+    ("singleton mode in capitals", {"singleton": {"mode": "Cancel"}}, []),
+    ("singleton empty mode", {"singleton": {"mode": ""}}, ["FC108"]),
+    ("singleton mode null", {"singleton": {"mode": None}}, ["FC101"]),
     ("singleton bad mode", {"singleton": {"mode": "queue"}}, ["FC108"]),
-    ("priority in range", {"concurrency": 1, "priority": {"run": "x ? 600 : -600"}}, []),
-    ("priority out of range", {"concurrency": 1, "priority": {"run": "x ? 601 : 0"}}, ["FC180"]),
+    ("priority in range", {"concurrency": 1,
+                           "priority": {"run": "event.data.x ? 600 : -600"}}, []),
+    ("priority out of range", {"concurrency": 1,
+                               "priority": {"run": "event.data.x ? 601 : 0"}}, ["FC180"]),
     ("six cancels", {"cancelOn": [{"event": f"e{i}"} for i in range(6)]}, ["FC190"]),
     ("cancel needs event", {"cancelOn": [{"if": "true"}]}, ["FC103"]),
     ("cancel match path", {"cancelOn": [{"event": "e", "match": "data.id"}]}, []),
@@ -106,6 +112,22 @@ RULES: list[tuple[str, dict[str, Any], list[str]]] = [
     ("cron garbage", {"triggers": {"cron": "every day at noon"}}, ["FC106"]),
     ("event and cron", {"triggers": [{"event": "e", "cron": "0 * * * *"}]}, ["FC193"]),
     ("empty event", {"triggers": [{"event": ""}]}, ["FC106"]),
+    # the SDK's trigger filter is `if`; the registration payload sends it as `expression`
+    ("trigger if", {"triggers": [{"event": "e", "if": "event.data.ok == true"}]}, []),
+    ("trigger if and expression", {"triggers": [{"event": "e", "if": "true",
+                                                 "expression": "true"}]}, ["FC112"]),
+    ("cron trigger with if", {"triggers": [{"cron": "0 * * * *", "if": "true"}]}, ["FC102"]),
+    ("cron jitter", {"triggers": [{"cron": "0 * * * *", "jitter": "30s"}]}, []),
+    ("cron jitter above 5m", {"triggers": [{"cron": "0 * * * *", "jitter": "6m"}]}, ["FC106"]),
+    ("cron jitter below 1s", {"triggers": [{"cron": "0 * * * *", "jitter": "500ms"}]},
+     ["FC106"]),
+    ("event trigger with jitter", {"triggers": [{"event": "e", "jitter": "1s"}]}, ["FC102"]),
+    ("duplicate trigger", {"triggers": [{"event": "e"}, {"event": "e"}]}, ["FC196"]),
+    ("same event, other filters", {"triggers": [{"event": "e", "if": "event.data.a == 1"},
+                                                {"event": "e", "if": "event.data.a == 2"}]},
+     []),
+    ("duplicate cron, other jitter", {"triggers": [{"cron": "0 * * * *", "jitter": "1s"},
+                                                   {"cron": "0 * * * *"}]}, ["FC196"]),
     ("timeouts ok", {"timeouts": {"start": "10s", "finish": "1h"}}, []),
     ("timeouts negative", {"timeouts": {"start": "-10s"}}, ["FC106"]),
     ("retries 21", {"retries": 21}, ["FC195"]),
@@ -195,6 +217,26 @@ def test_from_mapping_builds_the_typed_model() -> None:
     assert fn.keyed_concurrency() == (fn.concurrency[1],)
     assert fn.display_name == "Everything" and fn.events == ("app/x",)
     assert fn.effective_rate_limit() == fn.rate_limit
+
+
+def test_the_sdk_shapes_build_what_the_platform_registers() -> None:
+    fn = FunctionConfig.from_mapping({
+        "id": "sdk", "triggers": [{"event": "app/x", "if": "event.data.plan == 'pro'"},
+                                  {"cron": "0 9 * * *", "jitter": "2m"}],
+        "singleton": {"key": "event.data.user"},
+    })
+    # `if` is registered as the trigger's `expression`; a missing singleton mode is skip
+    assert fn.triggers == (Trigger(event="app/x", expression="event.data.plan == 'pro'"),
+                           Trigger(cron="0 9 * * *"))
+    assert fn.singleton == Singleton(mode="skip", key="event.data.user")
+    assert FunctionConfig.from_mapping({**BASE, "singleton": {"mode": "CANCEL"}}).singleton == \
+        Singleton(mode="cancel")
+
+
+def test_missing_singleton_mode_says_what_the_platform_does() -> None:
+    [d] = build_function({**BASE, "singleton": {"key": "event.data.x"}})[1]
+    assert (d.code, d.severity, d.path) == ("FC229", Severity.WARNING, "$.singleton.mode")
+    assert "decodes a missing mode as 'skip'" in d.message
 
 
 def test_idempotency_becomes_the_effective_rate_limit() -> None:
@@ -306,6 +348,67 @@ def test_cancellation_if_allows_only_conversions(monkeypatch: pytest.MonkeyPatch
     assert codes(**bad) == ["FC191"]
     assert codes(**{"cancelOn": [{"event": "e", "if": "lowercase(async.name) == 'x'"}]}) == \
         ["FC191"]
+
+
+def test_cancellation_if_refuses_arithmetic_as_the_platform_policy_does() -> None:
+    def cancel(expr: str) -> list[str]:
+        return codes(cancelOn=[{"event": "e", "if": expr}])
+
+    assert cancel("async.data.n > event.data.n + 1") == ["FC191"]
+    assert cancel("-async.data.n < 0") == ["FC191"]
+    assert cancel("async.data.n * 2 > 1") == ["FC191"]
+    # a minus sign of a number literal is no operator; strings are not scanned
+    assert cancel("async.data.n > -1 && async.data.x != 'a-b+c' && async.data.f < 1e-3") == []
+
+
+needs_check = pytest.mark.skipif(not expressions.checker_available(),
+                                 reason="expr has no type checker yet")
+BAD = "'a' - 1"  # found no matching overload for '_-_' applied to '(string, int)'
+
+
+@needs_check
+@pytest.mark.parametrize(("fields", "code", "path"), [
+    # type-checked at registration (expressions.Validate): errors
+    ({"triggers": [{"event": "e", "if": BAD}]}, "FC113", "$.triggers[0].if"),
+    ({"triggers": {"event": "e", "expression": BAD}}, "FC113", "$.triggers.expression"),
+    ({"rateLimit": {"limit": 1, "period": "1m", "key": BAD}}, "FC113", "$.rateLimit.key"),
+    ({"debounce": {"period": "1m", "timeout": "1h", "key": BAD}}, "FC113", "$.debounce.key"),
+    ({"batchEvents": {"maxSize": 2, "timeout": "1s", "key": BAD}}, "FC113",
+     "$.batchEvents.key"),
+    ({"batchEvents": {"maxSize": 2, "timeout": "1s", "if": BAD}}, "FC113", "$.batchEvents.if"),
+    ({"cancelOn": [{"event": "e", "if": BAD}]}, "FC113", "$.cancelOn[0].if"),
+    ({"idempotency": BAD}, "FC113", "$.idempotency"),
+    # only parsed at registration: warnings about what happens at run time
+    ({"concurrency": {"limit": 1, "key": BAD}}, "FC225", "$.concurrency.key"),
+    ({"throttle": {"limit": 1, "period": "1m", "key": BAD}}, "FC225", "$.throttle.key"),
+    ({"singleton": {"mode": "skip", "key": BAD}}, "FC225", "$.singleton.key"),
+    ({"priority": {"run": BAD}}, "FC225", "$.priority.run"),
+])
+def test_type_errors_are_errors_where_registration_checks_types(
+        fields: dict[str, Any], code: str, path: str) -> None:
+    [d] = build_function({**BASE, **fields})[1]
+    assert (d.code, d.path) == (code, path)
+    assert "found no matching overload for '_-_' applied to '(string, int)'" in d.message
+    if code == "FC225":
+        assert ("factor 0" if path == "$.priority.run" else "at run time") in d.message
+
+
+@needs_check
+@pytest.mark.parametrize(("text", "fmt", "line", "column", "char"), [
+    ('{"id": "a", "triggers": {"event": "e"},\n "rateLimit": {"limit": 1, "period": "1s", '
+     '"key": "\\"\\u00e9\\" + (event.data.n %  \'x\')"}}', "json", 2, 79, "%"),
+    ("id: a\ntriggers: {event: e}\npriority:\n  run: |\n    event.data.vip\n      ? 1\n"
+     "      : 'no'\n", "yaml", 6, 7, "?"),
+    ("id: a\ntriggers: {event: e}\ndebounce: {period: 1s, timeout: 1m, key: me-bad}\n",
+     "yaml", 3, 42, "m"),
+    ('id = "a"\ntriggers = [{event = "e", if = "event.data.ok && 1"}]\n', "toml", 2, 50,
+     "1"),
+])
+def test_type_errors_are_placed_inside_the_string(text: str, fmt: str, line: int, column: int,
+                                                   char: str) -> None:
+    [d] = [d for d in validate_text(text, fmt, "f").diagnostics if d.code in ("FC113", "FC225")]
+    assert (d.line, d.column) == (line, column)
+    assert text.split("\n")[line - 1][column - 1] == char
 
 
 def test_validate_data_on_plain_data_has_paths_and_warnings() -> None:

@@ -164,8 +164,13 @@ class Checker:
             return None
 
     def expression(self, node: Node, path: str, what: str, prefix: str, *,
-                   cancel: bool = False) -> str | None:
-        """Check an expression string; report a compile error inside the string."""
+                   cancel: bool = False, runtime: str | None = None) -> str | None:
+        """Check an expression string; report a compile or type error inside the string.
+
+        Without ``runtime`` the platform type-checks the expression at registration
+        (``expressions.Validate``), so a type error is an error (FC113). With it, the
+        platform only parses it there: a type error is a warning (FC225) that ends with
+        ``runtime``, what happens when it runs."""
         source = self.string(node, path, what)
         if source is None:
             return None
@@ -174,18 +179,34 @@ class Checker:
             self.add("FC107", f"{prefix}: {compiled.error}", path, node,
                      at=(compiled.line, compiled.column))
             return None
-        if cancel:
+        checked = expressions.check_in(node, source)
+        if cancel and checked.error is None:  # the platform checks types, then its policy
             for name, index in expressions.calls_in(source):
                 if name not in expressions.CANCEL_ALLOWED_CALLS:
                     self.add("FC191", f"{prefix}: {name}() is not allowed in cancellation "
-                             "expressions (only operators, field access, 'in' and "
+                             "expressions (only comparisons, logic, field access, 'in' and "
                              "int/uint/double)", path, node, at=node.position_in(index))
                     return None
+            for name, index in expressions.math_operators_in(source):
+                self.add("FC191", f"{prefix}: arithmetic ({name}) is not allowed in "
+                         "cancellation expressions (only comparisons, logic, field access, "
+                         "'in' and int/uint/double)", path, node, at=node.position_in(index))
+                return None
+        if checked.error is not None:
+            hint = expressions.unquoted_hint(source) \
+                if checked.error.startswith("undeclared reference") else ""
+            at = (checked.line, checked.column)
+            if runtime is None:
+                self.add("FC113", f"{prefix}: {checked.error}{hint}", path, node, at=at)
+                return None
+            self.add("FC225", f"{what} does not type-check: {checked.error}; registration "
+                     f"only parses it: {runtime}{hint}", path, node, at=at)
         return source
 
-    def optional_key(self, members: dict[str, Node], path: str, what: str, prefix: str,
-                     ) -> str | None:
+    def optional_key(self, members: dict[str, Node], path: str, what: str, prefix: str, *,
+                     runtime: str | None = None) -> str | None:
         key = members.get("key")
         if key is None or (key.kind == "string" and key.value == ""):
             return None
-        return self.expression(key, child_path(path, "key"), f"{what} key", prefix)
+        return self.expression(key, child_path(path, "key"), f"{what} key", prefix,
+                               runtime=runtime)

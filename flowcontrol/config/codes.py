@@ -42,6 +42,8 @@ CODES: Final[dict[str, tuple[Severity, str]]] = {
     "FC110": (Severity.ERROR, "function id or name is empty"),
     "FC111": (Severity.ERROR, "two functions share an id"),
     "FC112": (Severity.ERROR, "the same setting is given under two names"),
+    "FC113": (Severity.ERROR, "expression does not type-check (the platform checks it at "
+                              "registration)"),
     # -- platform rules (pkg/inngest Function.Validate) and documented ranges
     "FC120": (Severity.ERROR, "more than two concurrency constraints"),
     "FC121": (Severity.ERROR, "env/account-scoped concurrency needs a key"),
@@ -69,8 +71,10 @@ CODES: Final[dict[str, tuple[Severity, str]]] = {
     "FC193": (Severity.ERROR, "trigger needs exactly one of event or cron"),
     "FC194": (Severity.ERROR, "invalid step"),
     "FC195": (Severity.ERROR, "retries outside 0..20"),
+    "FC196": (Severity.ERROR, "the same trigger (or cron schedule) is given twice"),
     # -- warnings: interactions and pitfalls
-    "FC201": (Severity.WARNING, "batching ignores the concurrency key"),
+    "FC201": (Severity.WARNING, "a batch counts under its first event's concurrency (or "
+                                "throttle) key"),
     "FC202": (Severity.WARNING, "batched events bypass the rate limit and idempotency"),
     "FC203": (Severity.WARNING, "priority without a limit that builds a backlog has no effect"),
     "FC204": (Severity.WARNING, "debounce without timeout can postpone a run forever"),
@@ -90,6 +94,12 @@ CODES: Final[dict[str, tuple[Severity, str]]] = {
     "FC218": (Severity.WARNING, "concurrency counts steps, and sleeping runs hold no slot"),
     "FC219": (Severity.WARNING, "a run limit at or below a step limit: the step limit never binds"),
     "FC230": (Severity.WARNING, "a run limit held through long sleeps starves the queue"),
+    "FC229": (Severity.WARNING, "singleton without mode (the platform uses skip)"),
+    "FC225": (Severity.WARNING, "expression does not type-check (only parsed at registration: "
+                                "it fails at run time)"),
+    "FC226": (Severity.WARNING, "priority expression's type is not int (factor 0)"),
+    "FC227": (Severity.WARNING, "sample values differ in kind from the expression's checked type"),
+    "FC228": (Severity.WARNING, "filter expression's type is not bool"),
     # -- warnings from sample events (--events)
     "FC220": (Severity.WARNING, "key expression is missing for every sample event"),
     "FC221": (Severity.WARNING, "expression fails on a sample event"),

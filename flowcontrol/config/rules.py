@@ -36,6 +36,18 @@ MAX_RATE_PERIOD: Final = 24 * H
 PRIORITY_BOUND: Final = 600
 MAX_CONCURRENCY: Final = 2
 
+# What a type error does at run time in the expressions registration only parses (spec §1.2
+# and §6.1: the platform's key-evaluation conventions and RunPriorityFactor). Keys are then
+# evaluated without types, where an error (or a missing value) becomes false.
+_UNTYPED: Final = "at run time it is evaluated untyped, and where that fails (or gives false) "
+CONCURRENCY_KEY_ERROR: Final = _UNTYPED + 'the run counts under the one key "false"'
+RUN_CONCURRENCY_KEY_ERROR: Final = ("at run time it is evaluated untyped, and where that fails "
+                                    "the run counts in the one bucket of every failing key")
+THROTTLE_KEY_ERROR: Final = _UNTYPED + 'the run shares the one throttle key "false"'
+SINGLETON_KEY_ERROR: Final = _UNTYPED + "the run is not a singleton"
+PRIORITY_ERROR: Final = ("the platform type-checks it when it schedules each run, fails, and "
+                         "uses priority factor 0 for every run")
+
 
 def _priority_literals(source: str) -> list[tuple[int, int]]:
     """Integer literals used as results of a priority expression (after ``?``/``:``/start)."""
@@ -84,7 +96,8 @@ def _concurrency_item(c: Checker, node: Node, path: str) -> ConcurrencyLimit | N
         before = c.errors
         key = c.expression(key_node, child_path(path, "key"), "concurrency key",
                            f"Invalid concurrency key '{key_node.value}'"
-                           if key_node.kind == "string" else "Invalid concurrency key")
+                           if key_node.kind == "string" else "Invalid concurrency key",
+                           runtime=CONCURRENCY_KEY_ERROR)
         if key is None and c.errors > before:
             return None
     if scope in ("env", "account") and key is None:
@@ -153,7 +166,8 @@ def _run_limit(c: Checker, node: Node, path: str) -> RunConcurrency | None:
     if key_node is not None:
         key = c.expression(key_node, child_path(path, "key"), "function concurrency key",
                            f"invalid function concurrency key '{key_node.value}'"
-                           if key_node.kind == "string" else "invalid function concurrency key")
+                           if key_node.kind == "string" else "invalid function concurrency key",
+                           runtime=RUN_CONCURRENCY_KEY_ERROR)
     if c.errors > before:
         return None
     return RunConcurrency(limit=limit, key=key)
@@ -269,7 +283,8 @@ def throttle(c: Checker, node: Node, path: str) -> Throttle | None:
             c.add("FC106", f"throttle burst must be >= 0, got {b}", child_path(path, "burst"),
                   members["burst"])
         burst = b or 0
-    key = c.optional_key(members, path, "throttle", "Throttle key is invalid")
+    key = c.optional_key(members, path, "throttle", "Throttle key is invalid",
+                         runtime=THROTTLE_KEY_ERROR)
     if c.errors > before or limit is None or period is None:
         return None
     return Throttle(limit=limit, period_ns=period, burst=burst, key=key)
@@ -319,7 +334,8 @@ def priority(c: Checker, node: Node, path: str) -> Priority | None:
     if run_node is None:
         return Priority()
     rpath = child_path(path, "run")
-    run = c.expression(run_node, rpath, "priority run", "Priority.Run expression is invalid")
+    run = c.expression(run_node, rpath, "priority run", "Priority.Run expression is invalid",
+                       runtime=PRIORITY_ERROR)
     if run is None:
         return None
     bad = False
@@ -333,20 +349,30 @@ def priority(c: Checker, node: Node, path: str) -> Priority | None:
 
 
 def singleton(c: Checker, node: Node, path: str) -> Singleton | None:
-    """``{mode: "skip" | "cancel", key?}``."""
+    """``{mode: "skip" | "cancel", key?}``, as the platform decodes it: a missing ``mode``
+    is ``skip`` (a warning, FC229: the SDK's types and docs require it), and the mode's
+    case does not matter (its enum decoder also tries the lowercased name)."""
     members = c.obj(node, path, ("key", "mode"), "singleton")
     if members is None:
         return None
     before = c.errors
-    mode_node = c.required(members, "mode", node, path, "singleton",
-                           "singleton needs 'mode' ('skip' or 'cancel')")
-    mode = None
-    if mode_node is not None:
-        mode = c.string(mode_node, child_path(path, "mode"), "singleton mode")
-        if mode is not None and mode not in ("skip", "cancel"):
-            c.add("FC108", f"singleton mode must be 'skip' or 'cancel', got {mode!r}",
-                  child_path(path, "mode"), mode_node)
-    key = c.optional_key(members, path, "singleton", "Singleton key is invalid")
+    mode_node = members.get("mode")
+    mode: str | None = "skip"
+    if mode_node is None:
+        c.add("FC229", "singleton has no 'mode': the SDK's types and docs require one, and "
+              "the platform decodes a missing mode as 'skip' (a new run is skipped while one "
+              "holds the key); write mode: 'skip' or 'cancel'", child_path(path, "mode"),
+              node)
+    else:
+        mpath = child_path(path, "mode")
+        mode = c.string(mode_node, mpath, "singleton mode", empty_ok=True)
+        if mode is not None:
+            mode = mode.lower() if mode.lower() in ("skip", "cancel") else None
+            if mode is None:
+                c.add("FC108", f"singleton mode must be 'skip' or 'cancel', got "
+                      f"{mode_node.value!r}", mpath, mode_node)
+    key = c.optional_key(members, path, "singleton", "Singleton key is invalid",
+                         runtime=SINGLETON_KEY_ERROR)
     if c.errors > before or mode is None:
         return None
     return Singleton(mode=mode, key=key)  # type: ignore[arg-type]

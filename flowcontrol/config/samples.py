@@ -10,7 +10,7 @@ integer or one outside the documented range, and no matching sample at all.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from flowcontrol.config import expressions
@@ -79,7 +79,7 @@ def check_samples(entry: Entry, fn: FunctionConfig, events: Sequence[dict[str, A
                   ) -> list[Diagnostic]:
     """Warnings from evaluating ``fn``'s expressions on the sample events it receives."""
     events = [as_platform_event(e) for e in events]
-    from flowcontrol.config.lint import _at, key_fields
+    from flowcontrol.config.lint import _at, key_fields, unreadable
 
     out: list[Diagnostic] = []
 
@@ -91,7 +91,7 @@ def check_samples(entry: Entry, fn: FunctionConfig, events: Sequence[dict[str, A
 
     mine = [e for e in events if any(matches_trigger(t, e) for t in fn.triggers)]
     if not mine:
-        if fn.events:
+        if fn.events and not unreadable(entry, ("triggers",)):
             add("FC223", f"none of the {len(events)} sample events triggers {fn.id!r} "
                 f"(events: {', '.join(fn.events)})", "triggers")
         return out
@@ -101,6 +101,7 @@ def check_samples(entry: Entry, fn: FunctionConfig, events: Sequence[dict[str, A
             continue
         missing = 0
         odd: list[str] = []
+        values: list[Any] = []
         for i, event in enumerate(mine):
             try:
                 value = program.evaluate({"event": event})
@@ -110,8 +111,11 @@ def check_samples(entry: Entry, fn: FunctionConfig, events: Sequence[dict[str, A
                 break
             if value is False or value is None:
                 missing += 1
-            elif not isinstance(value, str | int | float) or isinstance(value, bool):
+                continue
+            values.append(value)
+            if not isinstance(value, str | int | float) or isinstance(value, bool):
                 odd.append(repr(value))
+        _compare_kinds(add, f"{mech} key", src, values, keys)
         if missing == len(mine):
             means = _MISSING_MEANS.get(mech, 'every run shares the one key "false"')
             add("FC220", f"{mech} key {src!r} is missing (false) for all {len(mine)} sample "
@@ -122,6 +126,7 @@ def check_samples(entry: Entry, fn: FunctionConfig, events: Sequence[dict[str, A
     if fn.priority is not None and fn.priority.run is not None:
         program = _program(fn.priority.run)
         if program is not None:
+            values = []
             for i, event in enumerate(mine):
                 try:
                     value = program.evaluate({"event": event})
@@ -129,6 +134,7 @@ def check_samples(entry: Entry, fn: FunctionConfig, events: Sequence[dict[str, A
                     add("FC221", f"priority.run fails on sample event {i + 1}: {exc}",
                         "priority", "run")
                     break
+                values.append(value)
                 if not isinstance(value, int) or isinstance(value, bool):
                     add("FC222", f"priority.run gives {value!r} for sample event {i + 1}, not "
                         "an integer: the platform uses factor 0", "priority", "run")
@@ -138,4 +144,22 @@ def check_samples(entry: Entry, fn: FunctionConfig, events: Sequence[dict[str, A
                         f"clamped to {PRIORITY_BOUND if value > 0 else -PRIORITY_BOUND}",
                         "priority", "run")
                     break
+            _compare_kinds(add, "priority.run", fn.priority.run, values, ("priority", "run"))
     return out
+
+
+def _compare_kinds(add: Callable[..., None], what: str, source: str, values: list[Any],
+                   keys: tuple[str | int, ...]) -> None:
+    """FC227: the expression's checked type beside the kinds of value the samples produced,
+    when they differ (a ``dyn`` type fits every kind; missing values are left out)."""
+    from flowcontrol.config.lint import checked_type
+
+    ctype = checked_type(source)
+    if ctype is None or ctype == "dyn" or not values:
+        return
+    kinds = sorted({expressions.value_kind(v) for v in values})
+    if kinds != [expressions.type_kind(ctype)]:
+        why = (" (the platform's || and && return an operand, JS-like, not a bool)"
+               if ctype == "bool" and ("||" in source or "&&" in source) else "")
+        add("FC227", f"{what} checks to type {ctype}, but on the samples it gave "
+            f"{', '.join(kinds)}{why}", *keys)

@@ -279,14 +279,16 @@ def parse_json(text: str) -> Node:
 def _aligned_locate(lines: _Lines, raw_start: int, raw_end: int, decoded: str, index: int,
                     ) -> tuple[int, int]:
     """Greedy map from decoded index to raw position: each decoded character is matched
-    with the next equal raw character (best effort for escapes and folding)."""
+    with the next equal raw character (best effort for escapes and folding). A character
+    written as an escape (``\x1F`` in YAML) has no equal raw character: it is skipped, and
+    the characters after it are still matched."""
     text = lines.text
     i = raw_start
     best = raw_start
     for ch in decoded[: index + 1]:
         j = text.find(ch, i, raw_end)
         if j < 0:
-            return lines.at(best)
+            continue
         best = j
         i = j + 1
     return lines.at(best)

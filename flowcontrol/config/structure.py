@@ -11,13 +11,16 @@ from typing import Final
 from flowcontrol.config.checker import Checker, child_path
 from flowcontrol.config.model import Cancel, Step, Timeouts, Trigger
 from flowcontrol.config.source import Node
+from flowcontrol.time import NS_PER_S
 
-__all__ = ["MAX_CANCELLATIONS", "MAX_RETRIES", "MAX_TRIGGERS", "cancels", "steps", "timeouts",
-           "triggers"]
+__all__ = ["MAX_CANCELLATIONS", "MAX_RETRIES", "MAX_TRIGGERS", "cancels", "filter_key", "steps",
+           "timeouts", "triggers"]
 
 MAX_CANCELLATIONS: Final = 5
 MAX_TRIGGERS: Final = 10
 MAX_RETRIES: Final = 20
+MIN_JITTER_NS: Final = NS_PER_S
+MAX_JITTER_NS: Final = 300 * NS_PER_S
 
 
 _CRON_FIELD: Final = re.compile(r"[0-9A-Za-z*/,?#-]+")
@@ -38,7 +41,10 @@ def _cron_ok(cron: str) -> bool:
 
 
 def triggers(c: Checker, node: Node, path: str) -> tuple[Trigger, ...]:
-    """One trigger object or a list of at most ten: ``{event, expression?}`` or ``{cron}``."""
+    """One trigger object or a list of at most ten: ``{event, if?}`` (the SDK's name for the
+    filter), ``{event, expression?}`` (the registration payload's) or ``{cron, jitter?}``.
+    The filter is checked as ``expressions.Validate`` checks it at registration; a trigger
+    repeated exactly, or a cron schedule given twice, is refused as the platform refuses it."""
     items = [node] if node.kind == "object" else node.value if node.kind == "array" else None
     if items is None:
         c.type_error(node, path, "a trigger object or a list of triggers")
@@ -47,37 +53,81 @@ def triggers(c: Checker, node: Node, path: str) -> tuple[Trigger, ...]:
         c.add("FC192", f"This function exceeds the max number of triggers: {MAX_TRIGGERS} "
               f"(found {len(items)})", path, node)
     out = []
+    seen: set[Trigger] = set()
+    crons: set[str] = set()
     for i, item in enumerate(items):
         ipath = child_path(path, i) if node.kind == "array" else path
-        members = c.obj(item, ipath, ("event", "expression", "cron"), "a trigger")
+        members = c.obj(item, ipath, ("event", "if", "expression", "cron", "jitter"),
+                        "a trigger")
         if members is None:
             continue
         has_event, has_cron = "event" in members, "cron" in members
         if has_event == has_cron:
             c.add("FC193", "a trigger needs exactly one of 'event' or 'cron'", ipath, item)
             continue
-        if has_cron:
-            if "expression" in members:
-                c.add("FC102", "a cron trigger takes no 'expression'",
-                      child_path(ipath, "expression"), members["expression"])
-            cron = c.string(members["cron"], child_path(ipath, "cron"), "trigger cron")
-            if cron is not None and not _cron_ok(cron):
-                c.add("FC106", f"invalid cron schedule {cron!r}: expected 5 or 6 fields "
-                      "(optionally after TZ=Zone/Name) or a macro such as @hourly",
-                      child_path(ipath, "cron"), members["cron"])
-                cron = None
-            if cron is not None:
-                out.append(Trigger(cron=cron))
+        trigger = (_cron_trigger if has_cron else _event_trigger)(c, members, ipath)
+        if trigger is None:
             continue
-        event = c.string(members["event"], child_path(ipath, "event"), "trigger event")
-        expr_src = None
-        if "expression" in members:
-            expr_src = c.expression(members["expression"], child_path(ipath, "expression"),
-                                    "trigger expression", "Trigger expression is invalid")
-        if event is not None:
-            out.append(Trigger(event=event, expression=expr_src))
+        if trigger in seen or (trigger.cron is not None and trigger.cron in crons):
+            what = (f"duplicate cron expression: {trigger.cron}" if trigger.cron is not None
+                    else f"duplicate trigger event: {trigger.event}")
+            c.add("FC196", what, ipath, item)
+            continue
+        seen.add(trigger)
+        if trigger.cron is not None:
+            crons.add(trigger.cron)
+        out.append(trigger)
     return tuple(out)
 
+
+def filter_key(members: dict[str, Node]) -> str | None:
+    """Which name an event trigger's filter is given under (``if`` or ``expression``)."""
+    return "if" if "if" in members else "expression" if "expression" in members else None
+
+
+def _event_trigger(c: Checker, members: dict[str, Node], ipath: str) -> Trigger | None:
+    for key in ("jitter",):
+        if key in members:
+            c.add("FC102", f"an event trigger takes no {key!r} (only a cron trigger does)",
+                  child_path(ipath, key), members[key])
+    if "if" in members and "expression" in members:
+        c.add("FC112", "the trigger's filter is given as both 'if' (the SDK's name) and "
+              "'expression' (the registration payload's); use one",
+              child_path(ipath, "expression"), members["expression"])
+    event = c.string(members["event"], child_path(ipath, "event"), "trigger event")
+    fkey = filter_key(members)
+    expr_src = None
+    if fkey is not None:
+        label = event if event is not None else members["event"].plain()
+        expr_src = c.expression(members[fkey], child_path(ipath, fkey), f"trigger {fkey}",
+                                f"invalid trigger expression on '{label}'")
+    if event is None or (fkey is not None and expr_src is None):
+        return None
+    return Trigger(event=event, expression=expr_src)
+
+
+def _cron_trigger(c: Checker, members: dict[str, Node], ipath: str) -> Trigger | None:
+    for key in ("if", "expression"):
+        if key in members:
+            c.add("FC102", f"a cron trigger takes no {key!r}", child_path(ipath, key),
+                  members[key])
+    cron = c.string(members["cron"], child_path(ipath, "cron"), "trigger cron")
+    if cron is not None and not _cron_ok(cron):
+        c.add("FC106", f"invalid cron schedule {cron!r}: expected 5 or 6 fields "
+              "(optionally after TZ=Zone/Name) or a macro such as @hourly",
+              child_path(ipath, "cron"), members["cron"])
+        cron = None
+    jitter = members.get("jitter")
+    if jitter is not None and not (jitter.kind == "string" and not jitter.value.strip()):
+        jpath = child_path(ipath, "jitter")
+        ns = c.duration(jitter, jpath, "cron jitter")
+        if ns is not None and not (ns == 0 or MIN_JITTER_NS <= ns <= MAX_JITTER_NS):
+            c.add("FC106", f"cron jitter must be 0 or between 1s and 5m, got {jitter.value!r}",
+                  jpath, jitter)
+            cron = None
+        elif ns is None:
+            cron = None
+    return None if cron is None else Trigger(cron=cron)
 
 
 def cancels(c: Checker, node: Node, path: str) -> tuple[Cancel, ...] | None:

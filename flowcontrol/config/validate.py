@@ -8,10 +8,13 @@ priority -600..600, at most two concurrency constraints, env/account scope needs
 most five cancellations, at most ten triggers), type errors, unknown keys with a
 did-you-mean, and expressions that do not compile (placed inside the expression string).
 
-A document is one function, a list of functions, or a registration payload
-``{"functions": [...]}``. Both the SDK names (``cancelOn``, a single trigger object, our
-``steps`` list) and the registration names (``cancel``, ``steps`` as a record of step
-definitions) are accepted. The validator never raises on any input: problems are values.
+A document is one function, a list of functions (also as ``{"functions": [...]}``, the
+shape of TOML's ``[[functions]]``), or a registration payload (``functions`` beside the
+payload's other keys, such as ``appName`` or ``url``, where every function needs steps).
+Both the SDK names (``cancelOn``, a single trigger object, a trigger's ``if``, our ``steps``
+list) and the registration names (``cancel``, a trigger's ``expression``, ``steps`` as a
+record of step definitions) are accepted. The validator never raises on any input: problems
+are values.
 """
 
 from __future__ import annotations
@@ -43,12 +46,24 @@ PAYLOAD_KEYS: Final = (
 
 @dataclass(frozen=True, slots=True)
 class Entry:
-    """A function found in the document: its config (``None`` if it has errors), node, path."""
+    """A function found in the document: its config (``None`` if it has errors), node, path.
+
+    ``partial`` is the function as far as it can be read: built from its settings without
+    errors even when others have some (equal to ``config`` when there are none; ``None`` when
+    the function is not an object). ``broken`` names the top-level keys whose settings have
+    errors, so the linter can tell "absent" from "unreadable"."""
 
     config: FunctionConfig | None
     node: Node
     path: str
     file: str
+    partial: FunctionConfig | None = None
+    broken: frozenset[str] = frozenset()
+
+    @property
+    def readable(self) -> FunctionConfig | None:
+        """``config``, or failing that ``partial``: what the linter works on."""
+        return self.config if self.config is not None else self.partial
 
 
 @dataclass(slots=True)
@@ -66,11 +81,23 @@ class Result:
 
 # ------------------------------------------------------------------------- function
 
-def _function(c: Checker, node: Node, path: str, payload: bool) -> FunctionConfig | None:
+@dataclass(frozen=True, slots=True)
+class _Read:
+    """What ``_function`` read: the config (``None`` with errors), the readable part and the
+    keys whose settings have errors."""
+
+    config: FunctionConfig | None
+    partial: FunctionConfig | None = None
+    broken: frozenset[str] = frozenset()
+
+
+def _function(c: Checker, node: Node, path: str, payload: bool) -> _Read:
     before = c.errors
     members = c.obj(node, path, FUNCTION_KEYS, "a function")
     if members is None:
-        return None
+        return _Read(None)
+    # An unknown key may be a misspelt setting: what it meant is unreadable ("*").
+    broken: set[str] = {"*"} if set(members) - set(FUNCTION_KEYS) else set()
     fid = None
     id_node = c.required(members, "id", node, path, "a function", "a function needs an 'id'")
     if id_node is not None:
@@ -91,11 +118,17 @@ def _function(c: Checker, node: Node, path: str, payload: bool) -> FunctionConfi
 
     def opt(key: str, fn: Callable[[Checker, Node, str], T]) -> T | None:
         n = members.get(key)
-        return None if n is None else fn(c, n, child_path(path, key))
+        if n is None:
+            return None
+        errors = c.errors
+        value = fn(c, n, child_path(path, key))
+        if c.errors > errors:
+            broken.add(key)
+        return value
 
     triggers: tuple[Trigger, ...] = ()
     if "triggers" in members:
-        triggers = structure.triggers(c, members["triggers"], child_path(path, "triggers"))
+        triggers = opt("triggers", structure.triggers) or ()
     else:
         c.add("FC103", "a function needs 'triggers' (an event or cron trigger)",
               child_path(path, "triggers"), node)
@@ -112,17 +145,10 @@ def _function(c: Checker, node: Node, path: str, payload: bool) -> FunctionConfi
               child_path(path, "cancel"), members["cancel"])
     cancel_key = "cancelOn" if "cancelOn" in members else "cancel"
     cancels = opt(cancel_key, structure.cancels) or ()
-    idempotency = None
-    if "idempotency" in members:
-        idempotency = c.expression(members["idempotency"], child_path(path, "idempotency"),
-                                   "idempotency", "Idempotency expression is invalid")
+    idempotency = opt("idempotency", lambda c, n, p: c.expression(
+        n, p, "idempotency", "Idempotency expression is invalid"))
     timeouts = opt("timeouts", structure.timeouts)
-    retries = None
-    if "retries" in members:
-        retries = c.integer(members["retries"], child_path(path, "retries"), "retries")
-        if retries is not None and not 0 <= retries <= structure.MAX_RETRIES:
-            c.add("FC195", f"retries must be between 0 and {structure.MAX_RETRIES}, got {retries}",
-                  child_path(path, "retries"), members["retries"])
+    retries = opt("retries", _retries)
     steps = opt("steps", structure.steps) or ()
     if payload and "steps" not in members:
         c.add("FC194", "Functions must contain one step", child_path(path, "steps"), node)
@@ -143,15 +169,24 @@ def _function(c: Checker, node: Node, path: str, payload: bool) -> FunctionConfi
             c.add("FC173", "A function cannot specify Priority.Run and Batch together", bpath,
                   bnode)
 
-    if c.errors > before or fid is None:
-        return None
-    return FunctionConfig(
-        id=fid, name=name, triggers=triggers, concurrency=concurrency,
+    partial = FunctionConfig(
+        id=fid or "", name=name, triggers=triggers, concurrency=concurrency,
         run_concurrency=run_concurrency, throttle=throttle,
         rate_limit=rate_limit, debounce=debounce, priority=priority, singleton=singleton,
         batch=batch, cancel_on=cancels, idempotency=idempotency, timeouts=timeouts,
         retries=retries, steps=steps,
     )
+    if c.errors > before or fid is None:
+        return _Read(None, partial, frozenset(broken))
+    return _Read(partial, partial)
+
+
+def _retries(c: Checker, node: Node, path: str) -> int | None:
+    retries = c.integer(node, path, "retries")
+    if retries is not None and not 0 <= retries <= structure.MAX_RETRIES:
+        c.add("FC195", f"retries must be between 0 and {structure.MAX_RETRIES}, got {retries}",
+              path, node)
+    return retries
 
 
 def validate_node(root: Node, file: str = "<config>") -> Result:
@@ -161,7 +196,9 @@ def validate_node(root: Node, file: str = "<config>") -> Result:
     items: list[tuple[Node, str]]
     payload = False
     if root.kind == "object" and "functions" in root.value:
-        payload = True
+        # A registration payload (its steps are required) has more than ``functions``; a
+        # document of ``functions`` alone is a list of functions (TOML's [[functions]]).
+        payload = len(root.value) > 1
         members = c.obj(root, "$", PAYLOAD_KEYS, "a registration payload")
         fnode = root.value["functions"]
         if fnode.kind != "array":
@@ -181,8 +218,9 @@ def validate_node(root: Node, file: str = "<config>") -> Result:
         items = []
     seen: dict[str, str] = {}
     for node, path in items:
-        config = _function(c, node, path, payload)
-        result.entries.append(Entry(config=config, node=node, path=path, file=file))
+        read = _function(c, node, path, payload)
+        result.entries.append(Entry(config=read.config, node=node, path=path, file=file,
+                                    partial=read.partial, broken=read.broken))
         if node.kind == "object":
             id_node = node.value.get("id")
             if id_node is not None and id_node.kind == "string" and id_node.value:
@@ -201,8 +239,7 @@ def build_function(data: Mapping[str, Any]) -> tuple[FunctionConfig | None, list
     except Exception as exc:  # bad input is a diagnostic
         return None, [Diagnostic.make("FC101", f"not a plain mapping: {exc}")]
     c = Checker("<config>")
-    config = _function(c, node, "$", payload=False)
-    return config, c.diagnostics
+    return _function(c, node, "$", payload=False).config, c.diagnostics
 
 
 def validate_data(data: Any, file: str = "<config>", *, lint: bool = True) -> Result:
