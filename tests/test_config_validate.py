@@ -380,6 +380,9 @@ BAD = "'a' - 1"  # found no matching overload for '_-_' applied to '(string, int
     ({"idempotency": BAD}, "FC113", "$.idempotency"),
     # only parsed at registration: warnings about what happens at run time
     ({"concurrency": {"limit": 1, "key": BAD}}, "FC225", "$.concurrency.key"),
+    ({"concurrency": {"fn": [{"limit": 1, "key": BAD}]}}, "FC225", "$.concurrency.fn[0].key"),
+    ({"concurrency": {"step": [{"limit": 1, "key": BAD}]}}, "FC225",
+     "$.concurrency.step[0].key"),
     ({"throttle": {"limit": 1, "period": "1m", "key": BAD}}, "FC225", "$.throttle.key"),
     ({"singleton": {"mode": "skip", "key": BAD}}, "FC225", "$.singleton.key"),
     ({"priority": {"run": BAD}}, "FC225", "$.priority.run"),
