@@ -6,7 +6,8 @@ at time ``t`` iff for every earlier admission ``a_i`` the units admitted since `
 plus ``x``, are at most ``C + (t - a_i)/T`` (and ``x <= C``): the window condition. The
 machine must allow exactly what the model allows, report the model's capacity and the
 exact first instant a refused request would fit, whatever the clock does (including
-going backwards), across prunes and snapshot/restore.
+going backwards), across prunes and snapshot/restore, at small capacities and at ones
+past the decisions the machine builds in advance (up to 100,000), drained in bulk.
 """
 
 from __future__ import annotations
@@ -82,7 +83,8 @@ class GcraMachine(RuleBasedStateMachine):
         kind=st.sampled_from(["throttle", "ratelimit", "ratelimit-burst"]),
         limit=st.integers(0, 25),
         period=st.integers(1, 40),
-        burst=st.integers(0, 3),
+        # Small bursts, and capacities past the 1,024 decisions built in advance (issue 9).
+        burst=st.one_of(st.integers(0, 3), st.sampled_from([1022, 1999, 99_998])),
         start=st.sampled_from([0, 1_000, 1 << 62]),
     )
     def setup(self, kind: str, limit: int, period: int, burst: int, start: int) -> None:
@@ -122,6 +124,14 @@ class GcraMachine(RuleBasedStateMachine):
     def acquire_one(self, key: str) -> None:
         expected = self.model.decide(key, self.high, 1, consume=True)
         assert self.machine.acquire(key) == expected
+
+    @rule(key=KEYS, part=st.sampled_from(["all", "all but one", "half", "too many"]))
+    def acquire_in_bulk(self, key: str, part: str) -> None:
+        cap = self.model.cap
+        n = {"all": cap, "all but one": max(cap - 1, 1), "half": max(cap // 2, 1),
+             "too many": cap + 1}[part]
+        expected = self.model.decide(key, self.high, n, consume=True)
+        assert self.machine.acquire(key, n) == expected
 
     @rule(key=KEYS, n=st.integers(1, 5))
     def peek_changes_nothing(self, key: str, n: int) -> None:
