@@ -17,8 +17,9 @@ each capacity in ``CAPS`` and each pattern in ``PATTERNS``:
   calls and a refill between rounds: a burst drained, ``remaining`` different every call.
 
 Machines: ``Throttle(limit, "1s", burst)`` with ``limit = min(cap, 1000)``;
-``RateLimit(10 * (cap - 1), "60s")`` (the platform's implicit burst gives ``cap``; ``T``
-is then mostly not a whole number of ns); ``lean``: the simulator's inlined throttle
+``RateLimit(10 * (cap - 1), "60s")`` (limit 1 for capacity 1; the platform's implicit
+burst gives ``cap``; ``T`` is then mostly not a whole number of ns); ``lean``: the
+simulator's inlined throttle
 (``flowcontrol.sim.lean``) with the Throttle's quota, called as the pipeline calls it
 (``t_acquire(key, now)``, answering ``None`` or the ``retry_at``). Each figure is ours in
 calls/s divided by the baseline's, the median of per-repetition ratios (the two sides
@@ -26,7 +27,9 @@ alternate, timed with the thread's CPU clock); both sides' decisions are checked
 before timing.
 
 **The clock cases** (``--clock``): ``Throttle(1000, "60s")`` on one hot key and round-robin
-over 10,000 keys, against ``DictGcra`` with ``time.monotonic()`` read per operation:
+over 10,000 keys, against ``DictGcra`` with ``time.monotonic()`` read per operation. On
+``hot`` almost every call is refused, on ``rr`` every call is allowed; each call of a case
+runs ``OPS`` operations, for ``ROUNDS`` rounds:
 
 * ``baseline``: DictGcra + ``time.monotonic()`` per op (the reference, 1.00x);
 * ``baseline_fixed``: DictGcra with a fixed ``now`` (the state machine alone);
@@ -37,7 +40,7 @@ over 10,000 keys, against ``DictGcra`` with ``time.monotonic()`` read per operat
 
 Run::
 
-    python bench/bench_gcra.py                  # the matrix: ratios (about a minute)
+    python bench/bench_gcra.py                  # the matrix: ratios (about 4 minutes)
     python bench/bench_gcra.py --machines Throttle --caps 2000,100000 --reps 9
     python bench/bench_gcra.py --clock          # the clock cases: M ops/s and ratios
     pytest bench/bench_gcra.py --benchmark-only --benchmark-group-by=group
@@ -66,7 +69,8 @@ SCENARIOS = {"hot": HOT, "rr": RR}
 
 
 class DictGcra:
-    """The floor: key -> theoretical arrival time (float seconds); ``now`` is passed in."""
+    """The floor: key -> theoretical arrival time (a float, in the caller's unit of time);
+    ``now`` is passed in."""
 
     __slots__ = ("t", "tat", "tau")
 
