@@ -6,9 +6,11 @@ at time ``t`` iff for every earlier admission ``a_i`` the units admitted since `
 plus ``x``, are at most ``C + (t - a_i)/T`` (and ``x <= C``): the window condition. The
 machine must allow exactly what the model allows, report the model's capacity and the
 exact first instant a refused request would fit, whatever the clock does (including
-going backwards), across prunes and snapshot/restore. A rate limit's idempotency keys
-(``acquire(key, idempotency_key=k)``) follow the model of ``ratelimit.lua``: a key admitted
-less than ``idempotency_ttl`` ago is let through without consuming anything.
+going backwards), across prunes and snapshot/restore, at small capacities and at ones
+past the decisions the machine builds in advance (up to 100,000), drained in bulk. A rate
+limit's idempotency keys (``acquire(key, idempotency_key=k)``) follow the model of
+``ratelimit.lua``: a key admitted less than ``idempotency_ttl`` ago is let through without
+consuming anything.
 """
 
 from __future__ import annotations
@@ -84,7 +86,8 @@ class GcraMachine(RuleBasedStateMachine):
         kind=st.sampled_from(["throttle", "ratelimit", "ratelimit-burst"]),
         limit=st.integers(0, 25),
         period=st.integers(1, 40),
-        burst=st.integers(0, 3),
+        # Small bursts, and capacities past the 1,024 decisions built in advance (issue 9).
+        burst=st.one_of(st.integers(0, 3), st.sampled_from([1022, 1999, 99_998])),
         start=st.sampled_from([0, 1_000, 1 << 62]),
         ttl=st.integers(0, 50),
     )
@@ -141,6 +144,14 @@ class GcraMachine(RuleBasedStateMachine):
             if expected.allowed and self.ttl:
                 self.marks[ikey] = self.high + self.ttl
         assert self.machine.acquire(key, n, idempotency_key=ikey) == expected
+
+    @rule(key=KEYS, part=st.sampled_from(["all", "all but one", "half", "too many"]))
+    def acquire_in_bulk(self, key: str, part: str) -> None:
+        cap = self.model.cap
+        n = {"all": cap, "all but one": max(cap - 1, 1), "half": max(cap // 2, 1),
+             "too many": cap + 1}[part]
+        expected = self.model.decide(key, self.high, n, consume=True)
+        assert self.machine.acquire(key, n) == expected
 
     @rule(key=KEYS, n=st.integers(1, 5))
     def peek_changes_nothing(self, key: str, n: int) -> None:

@@ -473,6 +473,34 @@ def test_inline_throttle_is_exact_for_fractional_emission_intervals(
     _both(monkeypatch, cfg, trace, presorted=True)
 
 
+@pytest.mark.parametrize(("limit", "period", "burst"), [
+    (3, "1s", 1997),      # capacity 2000, T = 1/3 s: instants scaled by 3
+    (1000, "1s", 1000),   # capacity 2000, issue 9's example
+    (7, "1s", 99_993),    # capacity 100,000, T = 1/7 s
+])
+def test_inline_throttle_is_exact_at_high_capacities(
+    limit: int, period: str, burst: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past the 1,024 decisions the machine builds in advance: bursts larger than the
+    capacity on two throttle keys, and keys that fall idle, give the same statistics
+    on the lean pipeline as on the general path."""
+    cap = limit + burst
+    r = random.Random(cap)
+    cfg = {"id": "f", "triggers": [{"event": NAME}],
+           "throttle": {"limit": limit, "period": period, "burst": burst,
+                        "key": "event.data.plan"},
+           "steps": [{"run": "50ms"}]}
+    n = min(cap + 600, 2600)  # per key, within 4 ms: 600 over a capacity of 2000
+    trace: list[dict[str, Any]] = [
+        {"name": NAME, "data": {"user_id": "u", "plan": plan}, "ts": r.randint(0, 3)}
+        for plan in ("pro", "free") for _ in range(n)]
+    trace += [{"name": NAME, "data": {"user_id": "u", "plan": f"p{i}"}, "ts": 10**7 + i}
+              for i in range(300)]
+    stats = _both(monkeypatch, cfg, trace).stats
+    throttled = max(stats[("f", "pro")].latencies) > 3 * S // 1000
+    assert throttled == (cap == 2000)
+
+
 def test_throttle_keys_that_fall_idle_are_forgotten(monkeypatch: pytest.MonkeyPatch) -> None:
     """Thousands of throttle keys used once each, far apart: the lean throttle's table is
     swept as the machine's is, and the statistics still match the general path."""

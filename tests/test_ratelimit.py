@@ -371,3 +371,48 @@ def test_snapshot_round_trip_keeps_an_explicit_burst() -> None:
     assert allowed_run(back, 4) == allowed_run(r, 4) == [True, True, True, False]
     with pytest.raises(ValueError, match="not a RateLimit snapshot"):
         RateLimit.from_snapshot({**data, "kind": "Throttle"}, clock=clock)
+
+
+# -- high capacities (issue 9) -----------------------------------------------------------
+
+BIG = 1 << 62
+
+
+def test_implicit_burst_of_a_million_a_minute_drains_to_an_exact_retry_at() -> None:
+    # 999,990 per minute: capacity 100,000 and T = 60,000.6 ns (instants scaled by 33,333).
+    clock = ManualClock(BIG)
+    r = RateLimit(999_990, "60s", clock=clock)
+    assert r.capacity == 100_000 and r.emission_interval == (2_000_000_000, 33_333)
+    assert r.acquire("other") == GcraDecision(True, None, 99_999)
+    assert [r.acquire("k").remaining for _ in range(100_000)] == list(range(99_999, -1, -1))
+    assert r.acquire("k") == GcraDecision(False, BIG + 60_001, 0)
+    clock.set(BIG + 60_000)
+    assert r.acquire("k") == GcraDecision(False, BIG + 60_001, 0)
+    clock.set(BIG + 60_001)
+    assert r.acquire("k") == GcraDecision(True, None, 0)
+    assert r.acquire("k") == GcraDecision(False, BIG + 120_002, 0)  # ceil(2T), not 2 ceil(T)
+
+
+def test_keys_refused_in_turn_at_high_capacity_each_get_their_own_retry_at() -> None:
+    clock = ManualClock(BIG)
+    r = RateLimit(20_000, "1s", clock=clock)  # capacity 2001, T = 50 us
+    keys = [f"ip:{i}" for i in range(500)]
+    for i, k in enumerate(keys):
+        clock.set(BIG + 7 * i)
+        assert r.acquire(k, 2001) == GcraDecision(True, None, 0)
+    for _ in range(2):
+        assert [r.acquire(k) for k in keys] == [
+            GcraDecision(False, BIG + 7 * i + 50_000, 0) for i in range(500)]
+
+
+def test_a_million_a_year_treats_a_new_key_as_full() -> None:
+    # The tolerance (99,999 intervals of 31.5 s, scaled by 37,037) is beyond 2**64 scaled
+    # units: a key never seen is still at full capacity, and drains exactly.
+    clock = ManualClock(BIG)
+    r = RateLimit(999_999, "365d", clock=clock)
+    assert r.capacity == 100_000
+    assert r.peek("new") == GcraDecision(True, None, 100_000)
+    assert r.acquire("k") == GcraDecision(True, None, 99_999)
+    assert r.acquire("k", 99_999) == GcraDecision(True, None, 0)
+    t = -(-365 * 24 * H // 999_999)  # ceil(T)
+    assert r.acquire("k") == GcraDecision(False, BIG + t, 0)

@@ -473,3 +473,165 @@ def test_memory_per_key_and_after_idle() -> None:
     per_key = (_traced(ours("full")) - empty) / len(keys)
     assert per_key <= 1.5 * _traced(floats) / len(keys)
     assert _traced(ours("idle")) <= empty + 2048
+
+
+# -- high capacities (issue 9: past the 1,024 decisions built in advance) ----------------
+
+BIG = 1 << 62  # near the top of a 64-bit count of nanoseconds
+
+
+def test_a_key_at_full_capacity_above_1024_stays_there_at_its_rate() -> None:
+    # The issue's quota: 1000/s with burst 1000 (capacity 2000); ten keys in turn, each
+    # coming back after exactly one emission interval, are at full capacity every time.
+    clock = ManualClock(BIG)
+    t = Throttle(1000, "1s", 1000, clock=clock)
+    for i in range(5000):
+        clock.set(BIG + i * MS // 10)
+        assert t.acquire(f"user:{i % 10}") == GcraDecision(True, None, 1999), i
+
+
+@pytest.mark.parametrize(
+    ("limit", "period", "burst", "ceil_t"),
+    [
+        (1000, S, 1000, MS),             # capacity 2000
+        (1000, S, 99_000, MS),           # capacity 100,000
+        (3, S, 2997, 333_333_334),       # capacity 3000, T = 1/3 s
+        (7, S, 99_993, 142_857_143),     # capacity 100,000, T = 1/7 s
+    ],
+)
+def test_draining_a_large_capacity_counts_down_to_an_exact_refusal(
+        limit: int, period: int, burst: int, ceil_t: int) -> None:
+    clock = ManualClock(BIG)
+    t = Throttle(limit, period, burst, clock=clock)
+    cap = limit + burst
+    assert [t.acquire("k").remaining for _ in range(cap)] == list(range(cap - 1, -1, -1))
+    assert t.acquire("k") == GcraDecision(False, BIG + ceil_t, 0)
+    assert t.peek("k") == GcraDecision(False, BIG + ceil_t, 0)
+    clock.set(BIG + ceil_t - 1)
+    assert t.acquire("k") == GcraDecision(False, BIG + ceil_t, 0)
+    clock.set(BIG + ceil_t)
+    assert t.acquire("k") == GcraDecision(True, None, 0)
+    assert t.acquire("k").retry_at == BIG - (-2 * period // limit)  # ceil(2T) after BIG
+    assert t.acquire("other") == GcraDecision(True, None, cap - 1)
+
+
+def test_keys_refused_in_turn_each_get_their_own_retry_at() -> None:
+    # 1,000 keys saturated a nanosecond apart (T = 1/3 s, capacity 2000), refused in turn
+    # three times over, then each admitted at its own retry_at and not a nanosecond before.
+    clock = ManualClock(BIG)
+    t = Throttle(3, "1s", 1997, clock=clock)
+    keys = [f"user:{i}" for i in range(1000)]
+    for i, k in enumerate(keys):
+        clock.set(BIG + i)
+        assert t.acquire(k, 2000) == GcraDecision(True, None, 0)
+    for _ in range(3):
+        assert [t.acquire(k) for k in keys] == [
+            GcraDecision(False, BIG + i + 333_333_334, 0) for i in range(1000)]
+    clock.set(BIG + 333_333_334 + 499)
+    assert [t.acquire(k) for k in keys] == (
+        [GcraDecision(True, None, 0)] * 500
+        + [GcraDecision(False, BIG + i + 333_333_334, 0) for i in range(500, 1000)])
+    assert [t.acquire(k).retry_at for k in keys[:2]] == [BIG + 666_666_667,
+                                                         BIG + 666_666_668]
+
+
+@pytest.mark.parametrize(("limit", "period", "burst"),
+                         [(1000, S, 1000), (3, S, 2997), (1000, S, 99_000), (7, S, 99_993)])
+def test_high_capacities_match_the_reference_model(limit: int, period: int,
+                                                   burst: int) -> None:
+    # Three keys, each first taking all but 40 units at once, then single units on an
+    # irregular schedule faster than the rate: admissions and refusals interleave.
+    clock = ManualClock(BIG + 12_345)
+    ours = Throttle(limit, period, burst, clock=clock)
+    cap = limit + burst
+    store: dict[str, Fraction] = {}
+    at = clock.now
+    for key in "abc":
+        assert ours.acquire(key, cap - 40) == reference(store, key, at, period, limit,
+                                                         cap - 1, cap - 40)
+    refused = 0
+    for i in range(3000):
+        at += (i * 7919) % (period // limit // 2 + 3)
+        clock.set(at)
+        key = "abc"[i % 3]
+        expected = reference(store, key, at, period, limit, cap - 1, 1)
+        assert ours.acquire(key) == expected, (i, at)
+        refused += not expected.allowed
+    assert 300 < refused < 2700
+
+
+def test_a_key_never_seen_is_at_full_capacity_whatever_the_tolerance() -> None:
+    # DVT = 4 * (2**63 - 1) ns, beyond 2**64: a new key is still a key at full capacity.
+    clock = ManualClock()
+    t = Throttle(1, 2**63 - 1, 3, clock=clock)
+    assert t.peek("new") == GcraDecision(True, None, 4)
+    assert t.acquire("a") == GcraDecision(True, None, 3)
+    assert t.acquire("b", 2) == GcraDecision(True, None, 2)
+    assert t.reset_at("c") == 0
+    assert t.reset_at("a") == 2**63 - 1
+
+
+def test_snapshot_round_trip_at_high_capacity() -> None:
+    clock = ManualClock(BIG)
+    a = Throttle(7, "1s", 99_993, clock=clock)
+    a.acquire("x", 100_000)
+    a.acquire("y", 60_000)
+    b = Throttle.from_snapshot(json.loads(json.dumps(a.snapshot())), clock=clock)
+    for at in (BIG, BIG + 142_857_142, BIG + 142_857_143, BIG + 2 * S):
+        clock.set(at)
+        for key in ("x", "y", "z"):
+            assert a.acquire(key) == b.acquire(key)
+            assert a.acquire(key, 3) == b.acquire(key, 3)
+
+
+def test_at_most_sixteen_idle_keys_linger_between_sweeps() -> None:
+    # DVT = 1 s and a new key every second: every key is idle by the next call. A table
+    # of at most 16 keys is not swept (no sweep per call), so it holds at most 16 idle
+    # keys and the one just admitted.
+    clock = ManualClock()
+    t = Throttle(1, "1s", clock=clock)
+    sizes = []
+    for i in range(200):
+        clock.set(i * S)
+        assert t.acquire(f"user:{i}") == GcraDecision(True, None, 0)
+        sizes.append(len(t))
+    assert max(sizes) == 17 and min(sizes) == 1
+
+
+def test_refusals_at_high_capacity_keep_memory_bounded() -> None:
+    # A hot key hammered past its rate: a new refusal instant every T (each refusal is
+    # kept for reuse), yet memory does not grow with them.
+    clock = ManualClock(BIG)
+    t = Throttle(1000, "1s", 99_000, clock=clock)
+    t.acquire("hot", 100_000)
+
+    def hammer() -> object:
+        for i in range(1, 20_001):
+            clock.set(BIG + i * MS)
+            for _ in range(4):
+                t.acquire("hot")
+        return None
+
+    assert _traced(hammer) <= 16_384
+
+
+def test_refused_keys_cost_no_memory_once_idle() -> None:
+    keys = [f"user:{i}" for i in range(5000)]
+
+    def build(then: str) -> Callable[[], object]:
+        def run() -> object:
+            clock = ManualClock(10**15)
+            t = Throttle(1000, "60s", clock=clock)
+            if then == "empty":
+                return t
+            for k in keys:
+                clock.advance(1)  # each key saturated at its own instant
+                t.acquire(k, 1000)
+            assert not any(t.acquire(k).allowed for k in keys)  # 5000 refusals, kept
+            clock.advance("61s")
+            assert t.prune() == 5000  # the idle keys go, and their refusals with them
+            return t
+
+        return run
+
+    assert _traced(build("idle")) <= _traced(build("empty")) + 2048

@@ -106,11 +106,14 @@ _FUNCTION_SKIP: Final = frozenset(
         "retries", "run_limit", "rkey_expr",
     }
 )
+# The throttle's and rate limit's clock, and the values and decision caches derived from
+# the config (a fresh machine's empty caches are as good as any).
+_GCRA_SKIP: Final = frozenset({"_clock", "_full", "_refill", "_refused"})
 _OVERLAY_SKIP: Final[dict[type, frozenset[str]]] = {
     _runtime._Function: _FUNCTION_SKIP,
     concurrency.Concurrency: frozenset({"_clock", "_plans"}),
-    gcra.Throttle: frozenset({"_clock", "_ok"}),
-    gcra.RateLimit: frozenset({"_clock", "_ok"}),
+    gcra.Throttle: _GCRA_SKIP,
+    gcra.RateLimit: _GCRA_SKIP,
     debounce.Debounce: frozenset({"_clock"}),
     batch.Batcher: frozenset({"_clock"}),
     singleton.Singleton: frozenset(),

@@ -18,9 +18,10 @@ throttle ``retry_at``, passing on an unused wake-up, round robin across keys) wi
 run reduced to a tuple and no decision values, rows or per-run records. The throttle is
 ``flowcontrol.machines.gcra.Throttle``'s exact integer GCRA inlined (same scaled instants, same
 ``at = TAT - lead`` per key, same ``retry_at``), with idle keys swept at most once per
-``DVT`` as the machine does, so its memory also follows the active keys. The rate limit
-is the machine itself, with its idempotency marks on event ids inlined (a repeat of an id
-it admitted in the last 30 minutes passes uncharged), their memory following the live marks.
+``DVT`` and only past 16 keys, as the machine does, so its memory also follows the active
+keys. The rate limit is the machine itself, with its idempotency marks on event ids inlined
+(a repeat of an id it admitted in the last 30 minutes passes uncharged), their memory
+following the live marks.
 """
 
 from __future__ import annotations
@@ -35,14 +36,13 @@ from flowcontrol.config.model import ConcurrencyLimit, FunctionConfig
 from flowcontrol.controller.fairness import RoundRobin, WaitQueuePolicy
 from flowcontrol.controller.keys import ERROR, CompiledExpr, make_activation, priority_factor
 from flowcontrol.controller.runtime import _ASLEEP, _IDLE, _PARKED, _READY  # backlog states
-from flowcontrol.machines.gcra import RateLimit
+from flowcontrol.machines.gcra import _SWEEP_MIN, RateLimit
 from flowcontrol.sim.stats import Stats
 from flowcontrol.time import NS_PER_MS, NS_PER_S
 
 __all__ = ["LeanResult", "plain", "read_event", "run_lean"]
 
 _INF: Final = 1 << 126
-_NEVER: Final = -(1 << 64)  # below any instant: a throttle key never seen (or idle)
 _FLOAT_MAX: Final = 1 << 1000  # ints below this convert to float without overflow
 _WINDOW: Final = 24 * 3600 * NS_PER_S  # idempotency window on event ids
 
@@ -266,6 +266,7 @@ class _Lean:
         self.t_step = period // g
         self.t_lead = self.t_step * (cap - 1)
         self.t_dvt = self.t_step * cap
+        self.t_refill = self.t_step - self.t_lead  # snow + this: `at` after a start from idle
         self.t_at: dict[str, int] = {}
         self.t_sweep_at = 0
         self.tkey = CompiledExpr(t.key) if t is not None and t.key else None
@@ -429,21 +430,24 @@ class _Lean:
         """Take one start from throttle key ``tkey`` at ``now``: None if admitted, else the
         ``retry_at`` the machine gives (the key is unchanged then)."""
         scale = self.t_scale
-        snow = now * scale
+        snow = now if scale == 1 else now * scale
         ats = self.t_at
-        at = ats.get(tkey, _NEVER)
-        if at > snow:
-            return -(-at // scale)
-        fresh = snow - self.t_lead
-        if at <= fresh:  # a new or idle key: full capacity
-            at = fresh
-            if snow >= self.t_sweep_at:
-                self.t_sweep(snow)
-        ats[tkey] = at + self.t_step
+        at = ats.get(tkey)
+        if at is not None:
+            if at > snow:
+                return at if scale == 1 else -(-at // scale)
+            if at > snow - self.t_lead:  # not idle
+                ats[tkey] = at + self.t_step
+                return None
+        # A new or idle key: full capacity.
+        if snow >= self.t_sweep_at and len(ats) > _SWEEP_MIN:
+            self.t_sweep(snow)
+        ats[tkey] = snow + self.t_refill
         return None
 
     def t_sweep(self, snow: int) -> None:
-        """Drop the idle throttle keys (as the machine's sweep: at most once per DVT)."""
+        """Drop the idle throttle keys (as the machine's sweep: at most once per DVT, and
+        only when the table holds more than ``_SWEEP_MIN`` keys)."""
         fresh = snow - self.t_lead
         ats = self.t_at
         kept = {k: v for k, v in ats.items() if v > fresh}
@@ -855,8 +859,8 @@ class _Lean:
                             st.outcomes["dropped"] += 1
                             continue
                         if m_ttl:  # self.mark(eid, cur), inlined
-                            marks[eid] = at = cur + m_ttl
-                            marks_q.append((at, eid))
+                            marks[eid] = until = cur + m_ttl
+                            marks_q.append((until, eid))
                             if cur >= self.marks_sweep:
                                 self.expire_marks(cur)
                 seen[eid] = cur + window
@@ -869,12 +873,12 @@ class _Lean:
                 ):
                     if has_th:  # self.t_acquire(tkey, cur), inlined for a live key
                         snow = cur * t_scale
-                        at = t_at.get(tkey, _NEVER)
-                        if at > snow:
+                        at = t_at.get(tkey)
+                        if at is None or at <= snow - t_lead:
+                            self.t_acquire(tkey, cur)  # new or idle: the sweep's turn
+                        elif at > snow:
                             self.enqueued(score, cur, g, tkey, ckey)
                             continue
-                        if at <= snow - t_lead:
-                            self.t_acquire(tkey, cur)  # new or idle: the sweep's turn
                         else:
                             t_at[tkey] = at + t_step
                     if has_conc:
