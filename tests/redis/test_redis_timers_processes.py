@@ -1,0 +1,157 @@
+"""Debounce and batch shared by 8 OS processes that all push and all poll.
+
+Every worker pushes debounce events and adds batch events, and polls both machines,
+for a bounded few seconds on the server's clock (``clock=None``: Redis ``TIME``);
+the test then drains what is left and checks from outside:
+
+* debounce: per key, the push instants (read back from each ``Pushed``) split into
+  quiet periods wherever two pushes are a period or more apart; each quiet period
+  fires exactly once, with its last event and its event count, and every pushed
+  event is either that fired event or superseded, exactly once;
+* batch: every distinct event id lands in exactly one batch (from ``add``, or one of
+  the pollers), under the key it was added to, in batches of at most ``max_size``;
+  ids that all workers add are admitted by exactly one of them.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections import Counter, defaultdict
+from itertools import pairwise
+from typing import Any
+
+import redis
+from conftest import RedisServer, run_workers
+
+from flowcontrol.machines.batch import AddOutcome, Batch
+from flowcontrol.machines.debounce import DebounceOutcome, Fired, Pushed
+from flowcontrol.redis.batch import RedisBatcher
+from flowcontrol.redis.debounce import RedisDebounce
+
+S = 1_000_000_000
+PERIOD = S  # the platform's minimum debounce period
+WORKERS = 8
+KEYS = [f"k{i}" for i in range(12)]
+BURSTS = ((0.0, 0.5), (1.8, 2.3))  # seconds after the start: quiet in between
+POLL_UNTIL = 3.3
+MAX_SIZE = 4
+
+
+def start_together(client: redis.Redis) -> float:
+    """Wait (at most 60 s) until all workers have started; the shared start instant."""
+    if client.incr("test:ready") == WORKERS:
+        client.set("test:start", repr(time.time() + 0.1))
+    deadline = time.monotonic() + 60
+    while (start := client.get("test:start")) is None:
+        assert time.monotonic() < deadline, "the other workers did not start"
+        time.sleep(0.005)
+    return float(start)
+
+
+def worker(port: int, index: int) -> dict[str, Any]:
+    """Push, add and poll until POLL_UNTIL after the common start; at most 5000 loops."""
+    rng = random.Random(index)
+    client = redis.Redis(port=port)
+    start = start_together(client)
+    d = RedisDebounce(client, "mp", PERIOD)
+    b = RedisBatcher(client, "mp", MAX_SIZE, "1s")
+    pushed: list[tuple[str, str, Pushed]] = []
+    fired: list[Fired] = []
+    added: list[tuple[str, str, AddOutcome]] = []
+    batches: list[Batch] = []
+    time.sleep(max(0.0, start - time.time()))
+    n = 0
+    for _ in range(5000):
+        t = time.time() - start
+        if t >= POLL_UNTIL:
+            break
+        if any(lo <= t < hi for lo, hi in BURSTS):
+            # Each worker pushes every key once per burst, then at random.
+            key = KEYS[n % len(KEYS)] if n % 100 < len(KEYS) else rng.choice(KEYS)
+            event_id = f"w{index}-{n}"
+            pushed.append((key, event_id, d.push(key, event_id)))
+            shared = f"shared-{n}" if n % 7 == 0 else event_id
+            result = b.add(key, shared, rng.randrange(100))
+            added.append((key, shared, result.outcome))
+            if result.batch is not None:
+                batches.append(result.batch)
+            n += 1
+        fired.extend(d.poll())
+        batches.extend(b.poll())
+        time.sleep(rng.random() * 0.01)
+    client.close()
+    return {"pushed": pushed, "fired": fired, "added": added, "batches": batches}
+
+
+def drain(port: int) -> tuple[list[Fired], list[Batch]]:
+    """Poll from the test process until both machines are empty (at most 10 s)."""
+    client = redis.Redis(port=port)
+    d = RedisDebounce(client, "mp", PERIOD)
+    b = RedisBatcher(client, "mp", MAX_SIZE, "1s")
+    fired: list[Fired] = []
+    batches: list[Batch] = []
+    deadline = time.monotonic() + 10
+    while (len(d) or len(b)) and time.monotonic() < deadline:
+        fired.extend(d.poll())
+        batches.extend(b.poll())
+        time.sleep(0.05)
+    assert len(d) == 0 and len(b) == 0, "the machines did not drain"
+    client.close()
+    return fired, batches
+
+
+def test_redis_debounce_and_batch_with_eight_pollers(redis_server: RedisServer) -> None:
+    with redis_server.client() as c:
+        c.flushall()
+    results = run_workers(worker, [(redis_server.port, i) for i in range(WORKERS)], timeout=90)
+    late_fired, late_batches = drain(redis_server.port)
+    check_debounce(results, late_fired)
+    check_batches(results, late_batches)
+
+
+def check_debounce(results: list[dict[str, Any]], late: list[Fired]) -> None:
+    fired = [f for r in results for f in r["fired"]] + late
+    pushes = [p for r in results for p in r["pushed"]]
+    assert len(fired) >= 2 * len(KEYS) and len(pushes) > 4 * len(KEYS)
+    assert len({f.debounce_id for f in fired}) == len(fired), "a debounce fired twice"
+    # Server instants of the pushes: fire_at = now + period (no timeout, nothing ignored).
+    by_key: dict[str, list[tuple[int, str]]] = defaultdict(list)
+    for key, event_id, p in pushes:
+        assert p.outcome is not DebounceOutcome.IGNORED
+        by_key[key].append((p.fire_at - PERIOD, event_id))
+    superseded = [p.superseded for _, _, p in pushes if p.superseded is not None]
+    fired_by_key: dict[str, list[Fired]] = defaultdict(list)
+    for f in fired:
+        fired_by_key[f.key].append(f)
+    for key, seq in by_key.items():
+        seq.sort()
+        quiet_periods: list[list[tuple[int, str]]] = [[seq[0]]]
+        for prev, cur in pairwise(seq):
+            if cur[0] - prev[0] >= PERIOD:
+                quiet_periods.append([])
+            quiet_periods[-1].append(cur)
+        got = sorted(fired_by_key[key], key=lambda f: f.fire_at)
+        assert len(got) == len(quiet_periods), (key, len(got), len(quiet_periods))
+        for f, group in zip(got, quiet_periods, strict=True):
+            assert (f.first_at, f.last_at, f.count) == (group[0][0], group[-1][0], len(group))
+            assert f.fire_at == f.last_at + PERIOD
+    accounted = Counter(superseded + [f.event_id for f in fired])
+    assert accounted == Counter(event_id for _, event_id, _ in pushes)
+
+
+def check_batches(results: list[dict[str, Any]], late: list[Batch]) -> None:
+    batches = [b for r in results for b in r["batches"]] + late
+    adds = [a for r in results for a in r["added"]]
+    assert len({b.batch_id for b in batches}) == len(batches), "a batch was handed out twice"
+    admitted = {event_id: key for key, event_id, outcome in adds
+                if outcome is not AddOutcome.DUPLICATE}
+    admissions = Counter(event_id for _, event_id, outcome in adds
+                         if outcome is not AddOutcome.DUPLICATE)
+    assert max(admissions.values()) == 1, "an event id was admitted twice"
+    assert any(e.startswith("shared-") for e in admitted)
+    batched = Counter(e for b in batches for e in b.event_ids)
+    assert batched == Counter(admitted.keys()), "an event was lost or batched twice"
+    for b in batches:
+        assert 1 <= len(b.event_ids) <= MAX_SIZE
+        assert all(admitted[e] == b.key for e in b.event_ids)
