@@ -1,38 +1,35 @@
-"""Plumbing shared by the Redis debounce, batch and priority-queue machines (private).
+"""What the Redis debounce, batch and priority-queue machines share (private; I/O adapter).
 
-Each machine's logic is written once, as generators that yield one :class:`Call` (a
-script call or a plain read command) and receive its reply; :func:`run` drives them
-on a ``redis.Redis``/``RedisCluster`` and :func:`run_async` on their asyncio twins,
-so the sync and asyncio classes share every line that decides something.
+Instants on these machines are kept in *ordered* structures (lexicographic sorted
+sets: due times, deadlines, scores), so besides the exact arithmetic of
+:mod:`flowcontrol.redis._bigint` they need a text form whose string order is numeric
+order. That form is :func:`enc`: ``n + 10**20`` zero-padded to 21 digits, for any
+int64 ``n``. Index members are that text followed by fixed-width ids, scanned with
+``ZRANGEBYLEX``; sorted-set scores (doubles) are never used.
 
-Encodings (all exact, whatever the server version):
-
-* instants travel and are stored as 21-character decimal strings, ``n + 10**20``
-  zero-padded (:func:`enc`), so string order is numeric order and Lua never turns
-  an instant into a double; the scripts add durations with two base-10**9 limbs;
 * instants and durations must fit the platform's int64 (``ValueError`` otherwise);
 * strings (keys, event ids, item ids) go as UTF-8 bytes, lone surrogates included;
 * debounce payloads are JSON values (``None``, ``bool``, ``int``, ``float``, ``str``,
   ``list``, ``dict`` with ``str`` keys), stored as compact JSON text and never parsed
   in Lua; they come back ``==`` to what was pushed. Anything else is a ``TypeError``
-  (a tuple would come back as a list), a NaN or infinity a ``ValueError``.
+  (a tuple would come back as a list), a NaN or an infinity a ``ValueError``.
+
+``lua/timers.lua`` (the Lua side of this module, put after the exact-integer prelude)
+holds ``ns_add``, ``tick`` (the clock's high-water mark) and ``upto`` (an index bound).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Generator, Sequence
-from dataclasses import dataclass
 from importlib.resources import files
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 
+from flowcontrol.redis._script import Script
 from flowcontrol.time import Clock
 
 __all__ = [
     "INT64_MAX",
-    "Call",
-    "Step",
-    "TimerMachine",
+    "arg",
     "dec",
     "dumps_payload",
     "enc",
@@ -40,16 +37,14 @@ __all__ = [
     "no_clock",
     "pairs",
     "raw_bytes",
-    "run",
-    "run_async",
+    "reading",
     "text",
+    "timer_script",
 ]
 
 _OFFSET: Final = 10**20
 INT64_MAX: Final = (1 << 63) - 1
 _INT64_MIN: Final = -(1 << 63)
-
-T = TypeVar("T")
 
 
 def enc(n: int, what: str = "instant") -> str:
@@ -62,6 +57,15 @@ def enc(n: int, what: str = "instant") -> str:
 def dec(raw: bytes | str) -> int:
     """The instant stored as ``raw`` (the inverse of :func:`enc`)."""
     return int(raw) - _OFFSET
+
+
+def reading(clock: Clock | None, floor: int = 0) -> str:
+    """A call's clock reading as its script takes it: ``enc(max(floor, clock()))``, or
+    "" (the script reads the server's ``TIME``) without a clock."""
+    if clock is None:
+        return ""
+    now = clock()
+    return enc(now if now > floor else floor, "clock reading")
 
 
 def text(raw: bytes | str) -> str:
@@ -116,84 +120,6 @@ def loads_payload(raw: bytes | str) -> object:
     return json.loads(text(raw))
 
 
-@dataclass(frozen=True, slots=True)
-class Call:
-    """One round trip: the machine's script with ``args`` (``script=True``), or the
-    plain command ``args`` (a read of one key of the machine's slot)."""
-
-    args: tuple[str | bytes | int, ...]
-    script: bool = True
-
-
-Step = Generator[Call, Any, T]
-"""A machine operation: yields its one :class:`Call`, returns the decoded answer."""
-
-
-def _lua(name: str) -> str:
-    return (files("flowcontrol.redis") / "lua" / name).read_text(encoding="utf-8")
-
-
-class TimerMachine:
-    """Keys, script and clock of one machine (``kind`` and ``name`` make its hash tag).
-
-    Every key is ``{fc:<kind>:<name>}:<part>``: one hash tag, so every script touches
-    one Redis Cluster slot.
-    """
-
-    def __init__(
-        self, client: Any, name: str, kind: str, script: str, parts: Sequence[str],
-        clock: Clock | None,
-    ) -> None:
-        if type(name) is not str or not name:
-            raise ValueError(f"name must be a non-empty str, got {name!r}")
-        self.client = client
-        self.name = name
-        self.clock = clock
-        self.keys = tuple(f"{{fc:{kind}:{name}}}:{part}" for part in parts)
-        self._script = client.register_script(_lua("timers_prelude.lua") + _lua(script))
-
-    def reading(self, floor: int = 0) -> str:
-        """This call's clock reading as sent to the script ("" = the server's TIME)."""
-        if self.clock is None:
-            return ""
-        now = self.clock()
-        return enc(now if now > floor else floor, "clock reading")
-
-    def key(self, part: int) -> str:
-        """The name of key ``part`` (an index into the machine's parts)."""
-        return self.keys[part]
-
-
-def run(m: TimerMachine, step: Step[T]) -> T:
-    """Drive ``step`` on a synchronous client."""
-    call = next(step)
-    while True:
-        if call.script:
-            reply = m._script(keys=m.keys, args=call.args)
-        else:
-            reply = m.client.execute_command(*call.args)
-        try:
-            call = step.send(reply)
-        except StopIteration as done:
-            result: T = done.value
-            return result
-
-
-async def run_async(m: TimerMachine, step: Step[T]) -> T:
-    """Drive ``step`` on an asyncio client."""
-    call = next(step)
-    while True:
-        if call.script:
-            reply = await m._script(keys=m.keys, args=call.args)
-        else:
-            reply = await m.client.execute_command(*call.args)
-        try:
-            call = step.send(reply)
-        except StopIteration as done:
-            result: T = done.value
-            return result
-
-
 def no_clock() -> int:
     """A stand-in clock for validating arguments when the server's TIME is the clock."""
     return 0
@@ -204,3 +130,12 @@ def pairs(reply: Any) -> list[tuple[Any, Any]]:
     if isinstance(reply, dict):
         return list(reply.items())
     return list(zip(reply[::2], reply[1::2], strict=True))
+
+
+def _lua(name: str) -> str:
+    return (files("flowcontrol.redis") / "lua" / name).read_text(encoding="utf-8")
+
+
+def timer_script(name: str) -> Script:
+    """The script ``lua/<name>.lua`` after the exact-integer and ``timers.lua`` preludes."""
+    return Script(name, _lua("timers.lua") + _lua(f"{name}.lua"))

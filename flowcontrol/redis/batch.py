@@ -1,21 +1,22 @@
 """RedisBatcher: :class:`~flowcontrol.machines.batch.Batcher` with its state on Redis.
 
-Same parameters, validation and answers as the in-memory machine (``Added``,
-``Batch``, ``poll()`` order by ``(deadline, id)``, event ids in arrival order, the
-dedupe window across keys); each decision is one atomic script (``lua/batch.lua``),
-so with many pollers each batch is handed out exactly once, by ``add``, ``flush``
-or one poller.
+Same parameters (after ``client`` and ``name``), validation and answers as the
+in-memory machine (``Added``, ``Batch`` with event ids in arrival order, ``poll()`` in
+``(deadline, id)`` order, the dedupe window across keys); each decision is one atomic
+script (``lua/batch.lua``), so with many pollers each batch is handed out exactly once,
+by ``add``, ``flush`` or one poller.
 
-Keys (hash tag ``{fc:batch:<name>}``, one Cluster slot per machine): ``now``, ``seq``,
-``due`` (index by deadline), ``recs`` (the open batches), ``active`` (key -> its
-latest batch), ``seen`` and ``seenq`` (dedupe ids and their expiry index). A flushed
-batch is deleted at once; dedupe ids are dropped by the next ``add`` or ``prune()``
-after their window, as in memory; nothing expires by TTL.
+Keys (hash tag ``{fc:batch:<name>}``: one Cluster slot per machine, since ids, the
+deadline index and dedupe span all keys): ``now``, ``seq``, ``due`` (the index by
+deadline), ``recs`` (the batches not yet handed out), ``active`` (key -> its latest
+batch), ``seen`` and ``seenq`` (dedupe ids and their expiry index). A flushed batch is
+deleted at once; a dedupe id is dropped by the first ``add`` or ``prune()`` after its
+window, as in memory. Nothing expires by a Redis TTL.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from flowcontrol.machines.batch import (
     DEDUPE_WINDOW,
@@ -26,27 +27,26 @@ from flowcontrol.machines.batch import (
     Batcher,
     FlushReason,
 )
+from flowcontrol.redis._keys import KeyLayout, check_eviction
+from flowcontrol.redis._script import Command, Eval, Step, awaiting, blocking
 from flowcontrol.redis._timers import (
     INT64_MAX,
-    Call,
-    Step,
-    TimerMachine,
     arg,
     dec,
     enc,
     no_clock,
     pairs,
     raw_bytes,
-    run,
-    run_async,
+    reading,
     text,
+    timer_script,
 )
 from flowcontrol.time import Clock
 
 __all__ = ["AsyncRedisBatcher", "RedisBatcher"]
 
-_NOW, _SEQ, _DUE, _RECS, _ACTIVE, _SEEN, _SEENQ = range(7)
-_DUPLICATE = Added(AddOutcome.DUPLICATE, None, 0, None, None)
+_SCRIPT: Final = timer_script("batch")
+_DUPLICATE: Final = Added(AddOutcome.DUPLICATE, None, 0, None, None)
 
 
 def _event_ids(raw: bytes | str) -> tuple[str, ...]:
@@ -70,7 +70,7 @@ def _batch(reply: Any) -> Batch:
     )
 
 
-class _BatcherCore:
+class _Batcher:
     """The operations, written once for both client kinds."""
 
     def __init__(
@@ -90,12 +90,15 @@ class _BatcherCore:
                         ("dedupe_window", self.dedupe_window)):
             if v > INT64_MAX:
                 raise ValueError(f"{what} must fit in a signed 64-bit integer on Redis, got {v}")
-        self._m = TimerMachine(
-            client, name, "batch", "batch.lua",
-            ("now", "seq", "due", "recs", "active", "seen", "seenq"), clock,
-        )
+        self.client = client
+        self.clock = clock
+        self.layout = KeyLayout("batch", name)
+        self._keys = tuple(map(self.layout.tagged, (
+            "now", "seq", "due", "recs", "active", "seen", "seenq")))
+        self._first: Step[None] | None = check_eviction(f"RedisBatcher {name!r}")
 
-    def _add(self, key: str, event_id: str, size: int) -> Step[Added]:
+    def step_add(self, key: str, event_id: str, size: int = 0) -> Step[Added]:
+        """add puts one event into ``key``'s batch and says what became of it."""
         if type(key) is not str or type(event_id) is not str or type(size) is not int:
             raise TypeError(
                 f"key and event_id must be str and size an int, got {type(key).__name__}, "
@@ -105,9 +108,9 @@ class _BatcherCore:
             raise ValueError(f"size must be >= 0 bytes, got {size}")
         if size > INT64_MAX:
             raise ValueError(f"size must fit in a signed 64-bit integer on Redis, got {size}")
-        reply = yield Call((
-            "add", self._m.reading(), arg(key), arg(event_id), str(size), str(self.max_size),
-            enc(self.max_bytes), str(self.timeout), str(self.dedupe_window),
+        reply = yield Eval(_SCRIPT, self._keys, (
+            "add", reading(self.clock), arg(key), arg(event_id), size, self.max_size,
+            enc(self.max_bytes), self.timeout, self.dedupe_window,
         ))
         outcome = AddOutcome(text(reply[0]))
         if outcome is AddOutcome.DUPLICATE:
@@ -117,126 +120,81 @@ class _BatcherCore:
             return Added(outcome, b.batch_id, len(b.event_ids), None, b)
         return Added(outcome, int(reply[1]), int(reply[2]), dec(reply[3]), None)
 
-    def _flush(self, key: str) -> Step[Batch | None]:
-        reply = yield Call(("flush", self._m.reading(), arg(key)))
+    def step_flush(self, key: str) -> Step[Batch | None]:
+        """flush hands out ``key``'s open batch now; None if it has none.
+
+        A batch whose deadline has come is already due and comes out of ``poll()``.
+        """
+        reply = yield Eval(_SCRIPT, self._keys, ("flush", reading(self.clock), arg(key)))
         return None if reply is None else _batch(reply)
 
-    def _poll(self) -> Step[tuple[Batch, ...]]:
-        reply = yield Call(("poll", self._m.reading()))
+    def step_poll(self) -> Step[tuple[Batch, ...]]:
+        """poll claims every batch due by timeout now, by (deadline, id)."""
+        reply = yield Eval(_SCRIPT, self._keys, ("poll", reading(self.clock)))
         return tuple(map(_batch, reply))
 
-    def _prune(self) -> Step[int]:
-        reply = yield Call(("prune", self._m.reading()))
+    def step_prune(self) -> Step[int]:
+        """prune forgets dedupe ids whose window has passed; returns how many."""
+        reply = yield Eval(_SCRIPT, self._keys, ("prune", reading(self.clock)))
         return int(reply)
 
-    def _next_deadline(self) -> Step[int | None]:
-        reply = yield Call(("ZRANGE", self._m.key(_DUE), 0, 0), script=False)
+    def step_next_deadline(self) -> Step[int | None]:
+        """next_deadline is the earliest timeout of any open batch, or None."""
+        reply = yield Command(("ZRANGE", self._keys[2], 0, 0))
         return dec(text(reply[0])[:21]) if reply else None
 
-    def _pending(self, key: str) -> Step[tuple[str, ...]]:
-        reply = yield Call(("pending", "", arg(key)))
+    def step_pending(self, key: str) -> Step[tuple[str, ...]]:
+        """pending lists the event ids in ``key``'s open batch, in arrival order."""
+        reply = yield Eval(_SCRIPT, self._keys, ("pending", "", arg(key)))
         return () if reply is None else _event_ids(reply)
 
-    def _active_keys(self) -> Step[tuple[str, ...]]:
-        reply = yield Call(("HGETALL", self._m.key(_ACTIVE)), script=False)
+    def step_active_keys(self) -> Step[tuple[str, ...]]:
+        """active_keys lists keys whose latest batch has not been handed out."""
+        reply = yield Command(("HGETALL", self._keys[4]))
         # The in-memory dict's order, kept as the value's second half.
         ordered = sorted(pairs(reply), key=lambda kv: text(kv[1])[20:])
         return tuple(text(k) for k, _ in ordered)
 
-    def _dedupe_size(self) -> Step[int]:
-        reply = yield Call(("HLEN", self._m.key(_SEEN)), script=False)
+    def step_dedupe_size(self) -> Step[int]:
+        """dedupe_size is how many event ids the dedupe window currently remembers."""
+        reply = yield Command(("HLEN", self._keys[5]))
         return int(reply)
 
-    def _len(self) -> Step[int]:
-        reply = yield Call(("ZCARD", self._m.key(_DUE)), script=False)
+    def step_len(self) -> Step[int]:
+        """The number of batches not yet handed out (due ones included)."""
+        reply = yield Command(("ZCARD", self._keys[2]))
         return int(reply)
 
     def __repr__(self) -> str:
         return (
-            f"{type(self).__name__}({self._m.name!r}, max_size={self.max_size}, "
+            f"{type(self).__name__}({self.layout.name!r}, max_size={self.max_size}, "
             f"timeout={self.timeout}, max_bytes={self.max_bytes})"
         )
 
 
-class RedisBatcher(_BatcherCore):
-    """Per-key event batches shared by every process using ``client`` and ``name``.
+class RedisBatcher(_Batcher):
+    """Per-key event batches shared by every process using ``client`` and ``name``."""
 
-    ``clock``: the injected clock (nanoseconds), read on each call; ``None`` reads the
-    Redis server's ``TIME`` (nanoseconds since the Unix epoch) inside each script.
-    """
-
-    def add(self, key: str, event_id: str, size: int = 0) -> Added:
-        """add puts one event into ``key``'s batch and says what became of it."""
-        return run(self._m, self._add(key, event_id, size))
-
-    def flush(self, key: str) -> Batch | None:
-        """flush hands out ``key``'s open batch now; None if it has none (or it is due)."""
-        return run(self._m, self._flush(key))
-
-    def poll(self) -> tuple[Batch, ...]:
-        """poll claims every batch due by timeout now, by (deadline, id)."""
-        return run(self._m, self._poll())
-
-    def prune(self) -> int:
-        """prune forgets dedupe ids whose window has passed; returns how many."""
-        return run(self._m, self._prune())
-
-    def next_deadline(self) -> int | None:
-        """next_deadline is the earliest timeout of any open batch, or None."""
-        return run(self._m, self._next_deadline())
-
-    def pending(self, key: str) -> tuple[str, ...]:
-        """pending lists the event ids in ``key``'s open batch, in arrival order."""
-        return run(self._m, self._pending(key))
-
-    def active_keys(self) -> tuple[str, ...]:
-        """active_keys lists keys whose latest batch has not been handed out."""
-        return run(self._m, self._active_keys())
-
-    def dedupe_size(self) -> int:
-        """dedupe_size is how many event ids the dedupe window currently remembers."""
-        return run(self._m, self._dedupe_size())
-
-    def __len__(self) -> int:
-        """The number of batches not yet handed out (due ones included)."""
-        return run(self._m, self._len())
+    add = blocking(_Batcher.step_add)
+    flush = blocking(_Batcher.step_flush)
+    poll = blocking(_Batcher.step_poll)
+    prune = blocking(_Batcher.step_prune)
+    next_deadline = blocking(_Batcher.step_next_deadline)
+    pending = blocking(_Batcher.step_pending)
+    active_keys = blocking(_Batcher.step_active_keys)
+    dedupe_size = blocking(_Batcher.step_dedupe_size)
+    __len__ = blocking(_Batcher.step_len)
 
 
-class AsyncRedisBatcher(_BatcherCore):
+class AsyncRedisBatcher(_Batcher):
     """:class:`RedisBatcher` for ``redis.asyncio`` clients; ``len()`` is ``await size()``."""
 
-    async def add(self, key: str, event_id: str, size: int = 0) -> Added:
-        """add puts one event into ``key``'s batch and says what became of it."""
-        return await run_async(self._m, self._add(key, event_id, size))
-
-    async def flush(self, key: str) -> Batch | None:
-        """flush hands out ``key``'s open batch now; None if it has none (or it is due)."""
-        return await run_async(self._m, self._flush(key))
-
-    async def poll(self) -> tuple[Batch, ...]:
-        """poll claims every batch due by timeout now, by (deadline, id)."""
-        return await run_async(self._m, self._poll())
-
-    async def prune(self) -> int:
-        """prune forgets dedupe ids whose window has passed; returns how many."""
-        return await run_async(self._m, self._prune())
-
-    async def next_deadline(self) -> int | None:
-        """next_deadline is the earliest timeout of any open batch, or None."""
-        return await run_async(self._m, self._next_deadline())
-
-    async def pending(self, key: str) -> tuple[str, ...]:
-        """pending lists the event ids in ``key``'s open batch, in arrival order."""
-        return await run_async(self._m, self._pending(key))
-
-    async def active_keys(self) -> tuple[str, ...]:
-        """active_keys lists keys whose latest batch has not been handed out."""
-        return await run_async(self._m, self._active_keys())
-
-    async def dedupe_size(self) -> int:
-        """dedupe_size is how many event ids the dedupe window currently remembers."""
-        return await run_async(self._m, self._dedupe_size())
-
-    async def size(self) -> int:
-        """The number of batches not yet handed out (``len()`` of the sync class)."""
-        return await run_async(self._m, self._len())
+    add = awaiting(_Batcher.step_add)
+    flush = awaiting(_Batcher.step_flush)
+    poll = awaiting(_Batcher.step_poll)
+    prune = awaiting(_Batcher.step_prune)
+    next_deadline = awaiting(_Batcher.step_next_deadline)
+    pending = awaiting(_Batcher.step_pending)
+    active_keys = awaiting(_Batcher.step_active_keys)
+    dedupe_size = awaiting(_Batcher.step_dedupe_size)
+    size = awaiting(_Batcher.step_len)

@@ -14,7 +14,7 @@ item is deleted at once; nothing expires by TTL.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from flowcontrol.machines.priority import (
     _FACTOR_KINDS,
@@ -24,25 +24,24 @@ from flowcontrol.machines.priority import (
     PriorityQueue,
     QueuedItem,
 )
+from flowcontrol.redis._keys import KeyLayout, check_eviction
+from flowcontrol.redis._script import Command, Eval, Step, awaiting, blocking
 from flowcontrol.redis._timers import (
     INT64_MAX,
-    Call,
-    Step,
-    TimerMachine,
     arg,
     dec,
     enc,
     no_clock,
     pairs,
-    run,
-    run_async,
+    reading,
     text,
+    timer_script,
 )
 from flowcontrol.time import NS_PER_S, Clock
 
 __all__ = ["AsyncRedisPriorityQueue", "RedisPriorityQueue"]
 
-_NOW, _SEQ, _Q, _ITEMS = range(4)
+_SCRIPT: Final = timer_script("priority")
 
 
 def _item(item_id: Any, value: Any) -> QueuedItem:
@@ -50,7 +49,7 @@ def _item(item_id: Any, value: Any) -> QueuedItem:
     return QueuedItem(text(item_id), dec(v[20:41]), dec(v[41:62]), int(v[62:]), int(v[:20]))
 
 
-class _PriorityCore:
+class _Priority:
     """The operations, written once for both client kinds."""
 
     def __init__(
@@ -70,13 +69,25 @@ class _PriorityCore:
         # The in-memory queue starts its high-water mark at the clock's reading when it is
         # made; every reading this process sends is at least that.
         self._floor = clock() if clock is not None else 0
-        self._m = TimerMachine(client, name, "priority", "priority.lua",
-                               ("now", "seq", "q", "items"), clock)
+        self.client = client
+        self.clock = clock
+        self.layout = KeyLayout("priority", name)
+        self._keys = tuple(map(self.layout.tagged, ("now", "seq", "q", "items")))
+        self._first: Step[None] | None = check_eviction(f"RedisPriorityQueue {name!r}")
 
-    def _push(
-        self, item_id: str, created_at: int | None, factor: int, at: int | None, kind: str
+    def _call(self, *args: str | bytes | int) -> Eval:
+        return Eval(_SCRIPT, self._keys, args)
+
+    def step_push(
+        self, item_id: str, created_at: int | None = None, factor: int = 0, *,
+        at: int | None = None, kind: str = "start",
     ) -> Step[QueuedItem]:
-        reading = self._m.reading(self._floor)
+        """push queues ``item_id`` (created at ``created_at``, default now) and returns it.
+
+        ``factor`` is in seconds and clamped to the bounds; ``at`` and ``kind`` follow
+        ``item_score``. Raises ValueError, changing nothing, for an id already queued.
+        """
+        now = reading(self.clock, self._floor)
         if type(item_id) is not str:
             raise ValueError(f"item_id must be a string, got {item_id!r}")
         if created_at is not None and type(created_at) is not int:
@@ -86,58 +97,70 @@ class _PriorityCore:
         if kind not in _KINDS:
             raise ValueError(f"kind must be one of {sorted(_KINDS)}, got {kind!r}")
         factor = self._min if factor < self._min else self._max if factor > self._max else factor
-        shift = -factor * NS_PER_S if kind in _FACTOR_KINDS else 0
-        reply = yield Call((
-            "push", reading, arg(item_id), "" if created_at is None else enc(created_at),
-            "" if at is None else enc(at, "at"), str(shift), "1" if kind in _RUN_KINDS else "0",
-            str(FUTURE_AT_LIMIT), str(factor),
-        ))
+        reply = yield self._call(
+            "push", now, arg(item_id), "" if created_at is None else enc(created_at),
+            "" if at is None else enc(at, "at"),
+            -factor * NS_PER_S if kind in _FACTOR_KINDS else 0,
+            "1" if kind in _RUN_KINDS else "0", FUTURE_AT_LIMIT, factor,
+        )
         if reply is None:
             raise ValueError(f"item {item_id!r} is already queued")
         return _item(*reply)
 
-    def _pop(self) -> Step[QueuedItem | None]:
-        reply = yield Call(("pop", self._m.reading(self._floor)))
+    def step_pop(self) -> Step[QueuedItem | None]:
+        """pop claims and returns the next item if its score has come, else None."""
+        reply = yield self._call("pop", reading(self.clock, self._floor))
         return None if reply is None else _item(*reply)
 
-    def _poll(self) -> Step[tuple[QueuedItem, ...]]:
-        reply = yield Call(("poll", self._m.reading(self._floor)))
+    def step_poll(self) -> Step[tuple[QueuedItem, ...]]:
+        """poll claims and returns every ready item, in order."""
+        reply = yield self._call("poll", reading(self.clock, self._floor))
         return tuple(_item(*pair) for pair in reply)
 
-    def _peek(self) -> Step[QueuedItem | None]:
-        reply = yield Call(("peek", ""))
+    def step_peek(self) -> Step[QueuedItem | None]:
+        """peek is the next item in order, ready or not (None if empty)."""
+        reply = yield self._call("peek", "")
         return None if reply is None else _item(*reply)
 
-    def _next_deadline(self) -> Step[int | None]:
-        item = yield from self._peek()
+    def step_next_deadline(self) -> Step[int | None]:
+        """next_deadline is the score of the next item (when it is or was ready), or None."""
+        item = yield from self.step_peek()
         return None if item is None else item.score
 
-    def _remove(self, item_id: str) -> Step[bool]:
-        reply = yield Call(("remove", "", arg(item_id)))
+    def step_remove(self, item_id: str) -> Step[bool]:
+        """remove drops a queued item (say, a cancelled run); False if it was not queued."""
+        reply = yield self._call("remove", "", arg(item_id))
         return bool(reply)
 
-    def _prune(self) -> Step[int]:
-        reply = yield Call(("prune", ""))
+    def step_prune(self) -> Step[int]:
+        """prune drops the order entries of removed items now; returns how many."""
+        reply = yield self._call("prune", "")
         return int(reply)
 
-    def _get(self, item_id: str) -> Step[QueuedItem | None]:
-        reply = yield Call(("HGET", self._m.key(_ITEMS), arg(item_id)), script=False)
+    def step_get(self, item_id: str) -> Step[QueuedItem | None]:
+        """get is the queued item with this id, or None."""
+        reply = yield Command(("HGET", self._keys[3], arg(item_id)))
         return None if reply is None else _item(item_id, reply)
 
-    def _items(self) -> Step[list[QueuedItem]]:
-        reply = yield Call(("HGETALL", self._m.key(_ITEMS)), script=False)
+    def step_items(self) -> Step[list[QueuedItem]]:
+        """items lists every queued item in serving order."""
+        reply = yield Command(("HGETALL", self._keys[3]))
         return sorted((_item(k, v) for k, v in pairs(reply)), key=_order)
 
-    def _len(self) -> Step[int]:
-        reply = yield Call(("HLEN", self._m.key(_ITEMS)), script=False)
+    def step_len(self) -> Step[int]:
+        """The number of queued items."""
+        reply = yield Command(("HLEN", self._keys[3]))
         return int(reply)
 
-    def _contains(self, item_id: str) -> Step[bool]:
-        reply = yield Call(("HEXISTS", self._m.key(_ITEMS), arg(item_id)), script=False)
+    def step_contains(self, item_id: object) -> Step[bool]:
+        """Whether ``item_id`` is queued."""
+        if type(item_id) is not str:
+            return False
+        reply = yield Command(("HEXISTS", self._keys[3], arg(item_id)))
         return bool(reply)
 
     def __repr__(self) -> str:
-        return (f"{type(self).__name__}({self._m.name!r}, min_factor={self._min}, "
+        return (f"{type(self).__name__}({self.layout.name!r}, min_factor={self._min}, "
                 f"max_factor={self._max})")
 
 
@@ -145,103 +168,35 @@ def _order(item: QueuedItem) -> tuple[int, int]:
     return (item.score, item.seq)
 
 
-class RedisPriorityQueue(_PriorityCore):
-    """Queued work served lowest score first, shared by every process using ``client``
-    and ``name``. ``clock``: the injected clock; ``None`` reads the server's ``TIME``."""
+class RedisPriorityQueue(_Priority):
+    """Queued work served lowest score first, each item once its score has come, shared
+    by every process using ``client`` and ``name``."""
 
-    def push(
-        self, item_id: str, created_at: int | None = None, factor: int = 0, *,
-        at: int | None = None, kind: str = "start",
-    ) -> QueuedItem:
-        """push queues ``item_id``; ValueError, changing nothing, if it is queued already."""
-        return run(self._m, self._push(item_id, created_at, factor, at, kind))
-
-    def peek(self) -> QueuedItem | None:
-        """peek is the next item in order, ready or not (None if empty)."""
-        return run(self._m, self._peek())
-
-    def pop(self) -> QueuedItem | None:
-        """pop claims and returns the next item if its score has come, else None."""
-        return run(self._m, self._pop())
-
-    def poll(self) -> tuple[QueuedItem, ...]:
-        """poll claims and returns every ready item, in order."""
-        return run(self._m, self._poll())
-
-    def next_deadline(self) -> int | None:
-        """next_deadline is the score of the next item (when it is or was ready), or None."""
-        return run(self._m, self._next_deadline())
-
-    def remove(self, item_id: str) -> bool:
-        """remove drops a queued item; False if it was not queued."""
-        return run(self._m, self._remove(item_id))
-
-    def prune(self) -> int:
-        """prune drops the order entries of removed items now; returns how many."""
-        return run(self._m, self._prune())
-
-    def get(self, item_id: str) -> QueuedItem | None:
-        """get is the queued item with this id, or None."""
-        return run(self._m, self._get(item_id))
-
-    def items(self) -> list[QueuedItem]:
-        """items lists every queued item in serving order."""
-        return run(self._m, self._items())
-
-    def __len__(self) -> int:
-        return run(self._m, self._len())
-
-    def __contains__(self, item_id: object) -> bool:
-        return type(item_id) is str and run(self._m, self._contains(item_id))
+    push = blocking(_Priority.step_push)
+    peek = blocking(_Priority.step_peek)
+    pop = blocking(_Priority.step_pop)
+    poll = blocking(_Priority.step_poll)
+    next_deadline = blocking(_Priority.step_next_deadline)
+    remove = blocking(_Priority.step_remove)
+    prune = blocking(_Priority.step_prune)
+    get = blocking(_Priority.step_get)
+    items = blocking(_Priority.step_items)
+    __len__ = blocking(_Priority.step_len)
+    __contains__ = blocking(_Priority.step_contains)
 
 
-class AsyncRedisPriorityQueue(_PriorityCore):
+class AsyncRedisPriorityQueue(_Priority):
     """:class:`RedisPriorityQueue` for ``redis.asyncio`` clients; ``len()`` is
     ``await size()`` and ``in`` is ``await contains(item_id)``."""
 
-    async def push(
-        self, item_id: str, created_at: int | None = None, factor: int = 0, *,
-        at: int | None = None, kind: str = "start",
-    ) -> QueuedItem:
-        """push queues ``item_id``; ValueError, changing nothing, if it is queued already."""
-        return await run_async(self._m, self._push(item_id, created_at, factor, at, kind))
-
-    async def peek(self) -> QueuedItem | None:
-        """peek is the next item in order, ready or not (None if empty)."""
-        return await run_async(self._m, self._peek())
-
-    async def pop(self) -> QueuedItem | None:
-        """pop claims and returns the next item if its score has come, else None."""
-        return await run_async(self._m, self._pop())
-
-    async def poll(self) -> tuple[QueuedItem, ...]:
-        """poll claims and returns every ready item, in order."""
-        return await run_async(self._m, self._poll())
-
-    async def next_deadline(self) -> int | None:
-        """next_deadline is the score of the next item (when it is or was ready), or None."""
-        return await run_async(self._m, self._next_deadline())
-
-    async def remove(self, item_id: str) -> bool:
-        """remove drops a queued item; False if it was not queued."""
-        return await run_async(self._m, self._remove(item_id))
-
-    async def prune(self) -> int:
-        """prune drops the order entries of removed items now; returns how many."""
-        return await run_async(self._m, self._prune())
-
-    async def get(self, item_id: str) -> QueuedItem | None:
-        """get is the queued item with this id, or None."""
-        return await run_async(self._m, self._get(item_id))
-
-    async def items(self) -> list[QueuedItem]:
-        """items lists every queued item in serving order."""
-        return await run_async(self._m, self._items())
-
-    async def size(self) -> int:
-        """The number of queued items (``len()`` of the sync class)."""
-        return await run_async(self._m, self._len())
-
-    async def contains(self, item_id: str) -> bool:
-        """Whether ``item_id`` is queued (``in`` of the sync class)."""
-        return await run_async(self._m, self._contains(item_id))
+    push = awaiting(_Priority.step_push)
+    peek = awaiting(_Priority.step_peek)
+    pop = awaiting(_Priority.step_pop)
+    poll = awaiting(_Priority.step_poll)
+    next_deadline = awaiting(_Priority.step_next_deadline)
+    remove = awaiting(_Priority.step_remove)
+    prune = awaiting(_Priority.step_prune)
+    get = awaiting(_Priority.step_get)
+    items = awaiting(_Priority.step_items)
+    size = awaiting(_Priority.step_len)
+    contains = awaiting(_Priority.step_contains)

@@ -255,6 +255,11 @@ class PriorityTwins(_Twins):
 
 
 MACHINES = {"debounce": DebounceTwins, "batch": BatchTwins, "priority": PriorityTwins}
+# Each step is a few round trips: fewer examples than the in-memory tests, as many steps.
+SETTINGS = settings(settings(), max_examples=settings().max_examples // 2,
+                    stateful_step_count=40)
+# On the cluster the same scripts only meet slot routing on top: fewer examples still.
+CLUSTER_SETTINGS = settings(SETTINGS, max_examples=settings().max_examples // 4)
 
 
 @pytest.mark.parametrize("machine", sorted(MACHINES))
@@ -263,9 +268,7 @@ def test_redis_machine_answers_as_in_memory_on_one_server(
 ) -> None:
     global CLIENT
     CLIENT = redis_client
-    run_state_machine_as_test(
-        MACHINES[machine], settings=settings(settings(), stateful_step_count=40)
-    )
+    run_state_machine_as_test(MACHINES[machine], settings=SETTINGS)
 
 
 @pytest.mark.parametrize("machine", sorted(MACHINES))
@@ -274,6 +277,4 @@ def test_redis_machine_answers_as_in_memory_on_a_cluster(
 ) -> None:
     global CLIENT
     CLIENT = cluster_client
-    run_state_machine_as_test(
-        MACHINES[machine], settings=settings(settings(), stateful_step_count=40)
-    )
+    run_state_machine_as_test(MACHINES[machine], settings=CLUSTER_SETTINGS)
