@@ -1,0 +1,346 @@
+"""RedisConcurrency: :class:`~flowcontrol.machines.concurrency.Concurrency` on Redis.
+
+Same parameters (after ``client`` and ``name``), validation and answers as the
+in-memory registry: ``Acquired`` with the same lease ids (1, 2, ... or the host's
+string), ``Refused`` with the same ``ConcurrencyUsage`` tuple, ``poll()`` in expiry
+order (ties: int ids in order, then string ids in code-point order). Each decision is
+one atomic script (``lua/concurrency.lua``) that reads and writes one account's state.
+
+Registrations (``register``) live in this process, as limits do in the platform's
+workers: every call sends its function's limits with it, so a worker that registers
+new limits applies them on its next acquire; processes sharing ``name`` should
+register the same functions.
+
+Keys (hash tag ``{fc:concurrency:<name>}``: one Redis Cluster slot per account):
+``counts`` (hash counter id -> leases, a counter of zero is deleted), ``leases`` (hash
+lease -> its expiry and counter ids), ``due`` (the expiry index), ``expired`` (expired
+leases not yet polled), ``seq`` (the last int lease id) and ``now`` (the clock's
+high-water mark, with ``lease_ttl`` only). Nothing expires by a Redis TTL: a lease
+expires when a call's clock reading passes its expiry, so a dead worker's slots come
+back ``lease_ttl`` after its last acquire or ``extend``. Without ``lease_ttl`` a dead
+worker's leases stay held until released by id.
+
+Clock: with ``clock=`` each call sends its reading (tests stay exact); without it the
+script reads the server's ``TIME`` (nanoseconds since the Unix epoch), one clock for
+every host. Readings below the stored high-water mark count as no time passing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from contextlib import suppress
+from typing import Any, Final, NamedTuple
+
+from flowcontrol.machines.concurrency import (
+    Acquired,
+    Concurrency,
+    ConcurrencyConstraint,
+    ConcurrencyUsage,
+    LeaseId,
+    Refused,
+)
+from flowcontrol.redis._keys import KeyLayout, check_eviction
+from flowcontrol.redis._script import Command, Eval, Step, awaiting, blocking
+from flowcontrol.redis._timers import INT64_MAX, dec, reading, text, timer_script
+from flowcontrol.time import Clock, to_ns
+
+__all__ = ["AsyncRedisConcurrency", "RedisConcurrency"]
+
+_SCRIPT: Final = timer_script("concurrency")
+_PARTS: Final = ("now", "seq", "counts", "leases", "due", "expired")
+_UNLIMITED: Final = 1 << 62  # the in-memory machine's stand-in for "no limit"
+_SHAPES: Final = 4096  # acquire shapes cached per machine (function, keys)
+
+
+def _lease_key(lease_id: object) -> str | None:
+    """The stored name of a lease id ("0" + 20 digits, "1" + the string); None: not an id."""
+    if isinstance(lease_id, str):
+        return "1" + lease_id
+    if isinstance(lease_id, int) and not isinstance(lease_id, bool) and lease_id >= 0:
+        return f"0{lease_id:020d}"
+    return None
+
+
+def _lease_id(raw: bytes | str) -> LeaseId:
+    s = text(raw)
+    return int(s[1:]) if s[0] == "0" else s[1:]
+
+
+def _encode_ids(ids: Iterable[str]) -> str:
+    return "".join(f"{len(cid.encode('utf-8', 'surrogatepass'))}:{cid}" for cid in ids)
+
+
+def _first_id(value: bytes | str) -> str:
+    """The first counter id (the function's) of an encoded id list."""
+    raw = value if isinstance(value, bytes) else value.encode("utf-8", "surrogatepass")
+    c = raw.index(b":")
+    return raw[c + 1 : c + 1 + int(raw[:c])].decode("utf-8", "surrogatepass")
+
+
+class _Shape(NamedTuple):
+    plan: Any  # the registry's plan of the function
+    eff: tuple[str, ...]  # the keys of its effective constraints
+    ids: tuple[str, ...]  # the counters an acquire takes
+    args: tuple[str | int, ...]  # what the script gets after the lease
+
+
+class _Concurrency:
+    """The operations, written once for both client kinds (``step_*``: one call each)."""
+
+    def __init__(
+        self,
+        client: Any,
+        name: str,
+        *,
+        account_limit: int = 0,
+        lease_ttl: int | str | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        ttl = 0
+        if lease_ttl is not None:
+            ttl = to_ns(lease_ttl, name="lease_ttl")
+            if ttl <= 0:
+                raise ValueError(f"lease_ttl must be > 0, got {lease_ttl!r}")
+            if ttl > INT64_MAX:
+                raise ValueError(f"lease_ttl must fit in a signed 64-bit integer, got {ttl}")
+        # The registry validates and plans exactly as the in-memory machine does; it
+        # holds no lease and never reads its clock.
+        self._registry = Concurrency(account_limit=account_limit)
+        self.client = client
+        self.clock = clock
+        self.layout = KeyLayout("concurrency", name)
+        self._keys = tuple(map(self.layout.tagged, _PARTS))
+        self._ttl = ttl
+        self._ttl_arg = str(ttl) if ttl else ""
+        self._shapes: dict[tuple[str, tuple[str, ...]], _Shape] = {}
+        self._first: Step[None] | None = check_eviction(f"RedisConcurrency {name!r}")
+
+    # -- configuration (local to this process) -------------------------------------
+
+    def register(
+        self,
+        function_id: str,
+        constraints: Sequence[ConcurrencyConstraint] = (),
+        *,
+        function_limit: int | None = None,
+        account_limit: int | None = None,
+        env_id: str = "",
+    ) -> None:
+        """register sets (or replaces) a function's limits for this process's later calls.
+
+        Same arguments and ValueErrors as ``Concurrency.register``. Limits travel with
+        each call, so processes sharing ``name`` should register the same functions.
+        """
+        self._registry.register(
+            function_id, constraints, function_limit=function_limit,
+            account_limit=account_limit, env_id=env_id,
+        )
+        self._shapes.clear()
+
+    def functions(self) -> tuple[str, ...]:
+        """The function ids registered in this process, in registration order."""
+        return self._registry.functions()
+
+    def counter_ids(self, function_id: str, keys: tuple[str, ...] = ()) -> tuple[str, ...]:
+        """counter_ids lists the counters an acquire with these keys would take."""
+        return self._registry.counter_ids(function_id, keys)
+
+    # -- steps -----------------------------------------------------------------------
+
+    def _call(self, op: str, *rest: str | int) -> Eval:
+        now = reading(self.clock) if self._ttl else ""
+        return Eval(_SCRIPT, self._keys, (op, self._ttl_arg, now, *rest))
+
+    def _shape(self, function_id: str, keys: tuple[str, ...]) -> _Shape:
+        """What an acquire with these keys sends and how its answer reads (cached)."""
+        try:
+            return self._shapes[function_id, keys]
+        except (KeyError, TypeError):
+            pass
+        plan = self._registry._plan(function_id, keys)  # raises as the in-memory one
+        eff = plan.eff_keys(keys)
+        ids = plan.ids(eff)
+        limits = [0 if limit >= _UNLIMITED else limit for limit in plan.limits]
+        shape = _Shape(plan, eff, ids, (_encode_ids(ids), len(ids), *ids, *limits))
+        if len(self._shapes) >= _SHAPES:
+            self._shapes.clear()
+        with suppress(TypeError):  # keys given as a list: fine, not cached
+            self._shapes[function_id, keys] = shape
+        return shape
+
+    def step_acquire(
+        self, function_id: str, keys: tuple[str, ...] = (), lease_id: str | None = None
+    ) -> Step[Acquired | Refused]:
+        """acquire takes one slot in every constraint of the function, or none at all.
+
+        Returns ``Acquired`` (lease id ``lease_id`` if given, else the next int) or
+        ``Refused`` naming the full constraint(s). Raises ``UnknownFunctionError`` and
+        ValueError (wrong keys, a lease id held or not a string) as ``Concurrency`` does.
+        """
+        shape = self._shape(function_id, keys)
+        if lease_id is None:
+            lease = ""
+        elif isinstance(lease_id, str):
+            lease = "1" + lease_id
+        else:
+            lease = "!"  # a refusal wins over this error, as in the in-memory machine
+        reply = yield self._call("acquire", lease, *shape.args)
+        tag = reply[0]
+        if tag == b"A" or tag == "A":
+            if len(reply) == 1:
+                assert isinstance(lease_id, str)
+                return Acquired(lease_id, function_id)
+            return Acquired(int(reply[1]), function_id)
+        tag = text(tag)
+        if tag == "R":
+            plan, eff, ids = shape.plan, shape.eff, shape.ids
+            counts = [int(c) for c in reply[1:]]
+            blocking = []
+            for idx in plan.order:
+                n = counts[idx]
+                if n >= plan.limits[idx]:
+                    scope, key, expr, limit = plan.describe(idx, eff)
+                    blocking.append(ConcurrencyUsage(scope, key, expr, n, limit, ids[idx]))
+            return Refused(function_id, tuple(blocking))
+        if tag == "D":
+            raise ValueError(f"lease_id {lease_id!r} is already held")
+        raise ValueError(f"lease_id must be a string, got {lease_id!r}")
+
+    def _lease_call(self, op: str, lease: Acquired | LeaseId) -> Eval:
+        lease_id = lease.lease_id if isinstance(lease, Acquired) else lease
+        key = _lease_key(lease_id)
+        return self._call(op, "?" if key is None else key)  # "?" names no lease
+
+    def step_release(self, lease: Acquired | LeaseId) -> Step[bool]:
+        """release gives back every slot a lease holds; True if it was held.
+
+        Releasing an unknown, expired or already-released lease returns False.
+        """
+        reply = yield self._lease_call("release", lease)
+        return int(reply) == 1
+
+    def step_extend(self, lease: Acquired | LeaseId) -> Step[bool]:
+        """extend renews a held lease for another ``lease_ttl`` from now; False if not held."""
+        reply = yield self._lease_call("extend", lease)
+        return int(reply) == 1
+
+    def step_poll(self) -> Step[tuple[LeaseId, ...]]:
+        """poll returns the leases that expired since the last poll, in expiry order.
+
+        Each expired lease is reported once, to whichever process polls first.
+        """
+        if not self._ttl:
+            return ()
+        reply = yield self._call("poll")
+        return tuple(_lease_id(r) for r in reply)
+
+    def step_prune(self) -> Step[int]:
+        """prune expires the leases that are due; returns how many it dropped."""
+        if not self._ttl:
+            return 0
+        reply = yield self._call("prune")
+        return int(reply)
+
+    def step_next_deadline(self) -> Step[int | None]:
+        """next_deadline is when the next held lease expires (None: none will)."""
+        reply = yield Command(("ZRANGE", self._keys[4], 0, 0))
+        return dec(text(reply[0])[:21]) if reply else None
+
+    def _counts(self, function_id: str, keys: tuple[str, ...]) -> Step[tuple[_Shape, list[int]]]:
+        shape = self._shape(function_id, keys)
+        reply = yield self._call("counts", *shape.ids)
+        return shape, [int(c) for c in reply]
+
+    def step_in_use(
+        self, function_id: str, keys: tuple[str, ...] = ()
+    ) -> Step[tuple[ConcurrencyUsage, ...]]:
+        """in_use reports every constraint of an acquire with these keys, in check order."""
+        shape, counts = yield from self._counts(function_id, keys)
+        plan, eff, ids = shape.plan, shape.eff, shape.ids
+        out = []
+        for idx in plan.order:
+            scope, key, expr, limit = plan.describe(idx, eff)
+            out.append(ConcurrencyUsage(scope, key, expr, counts[idx], limit, ids[idx]))
+        return tuple(out)
+
+    def step_capacity(self, function_id: str, keys: tuple[str, ...] = ()) -> Step[int | None]:
+        """capacity is how many more leases an acquire with these keys could take now.
+
+        None means no constraint limits it.
+        """
+        shape, counts = yield from self._counts(function_id, keys)
+        free = _UNLIMITED
+        for n, limit in zip(counts, shape.plan.limits, strict=True):
+            free = min(free, limit - n)
+        return None if free >= _UNLIMITED // 2 else max(free, 0)
+
+    def step_usage(self) -> Step[dict[str, int]]:
+        """usage is a copy of every non-zero counter (ids as in ``Concurrency``)."""
+        reply = yield self._call("usage")
+        return {text(reply[i]): int(reply[i + 1]) for i in range(0, len(reply), 2)}
+
+    def step_leases(self) -> Step[dict[LeaseId, str]]:
+        """leases maps each held lease id to its function id."""
+        reply = yield self._call("leases")
+        skip, flat = int(reply[0]) - 1, reply[1]
+        return {
+            _lease_id(flat[i]): _first_id(flat[i + 1][skip:])[2:]
+            for i in range(0, len(flat), 2)
+        }
+
+    def step_len(self) -> Step[int]:
+        """The number of leases held (expiry is applied by calls that read the clock)."""
+        reply = yield Command(("HLEN", self._keys[3]))
+        return int(reply)
+
+    def step_contains(self, lease: object) -> Step[bool]:
+        """Whether a lease (an ``Acquired`` or its id) is held."""
+        lease_id = lease.lease_id if isinstance(lease, Acquired) else lease
+        key = _lease_key(lease_id)
+        if key is None:
+            return False
+        reply = yield Command(("HEXISTS", self._keys[3], key))
+        return int(reply) == 1
+
+
+class RedisConcurrency(_Concurrency):
+    """A registry of functions sharing one account's concurrency counters, on Redis.
+
+    ``RedisConcurrency(client, name, account_limit=..., lease_ttl=..., clock=...)``
+    answers as ``Concurrency(account_limit=..., lease_ttl=..., clock=...)`` would;
+    ``client`` is a ``redis.Redis`` or ``redis.cluster.RedisCluster``. Without
+    ``clock`` the server's ``TIME`` is the clock.
+    """
+
+    acquire = blocking(_Concurrency.step_acquire)
+    release = blocking(_Concurrency.step_release)
+    extend = blocking(_Concurrency.step_extend)
+    poll = blocking(_Concurrency.step_poll)
+    prune = blocking(_Concurrency.step_prune)
+    next_deadline = blocking(_Concurrency.step_next_deadline)
+    in_use = blocking(_Concurrency.step_in_use)
+    capacity = blocking(_Concurrency.step_capacity)
+    usage = blocking(_Concurrency.step_usage)
+    leases = blocking(_Concurrency.step_leases)
+    __len__ = blocking(_Concurrency.step_len)
+    __contains__ = blocking(_Concurrency.step_contains)
+
+
+class AsyncRedisConcurrency(_Concurrency):
+    """:class:`RedisConcurrency` for ``redis.asyncio`` clients: the same methods, awaited.
+
+    ``len()`` and ``in`` cannot be awaited: use ``await size()`` and ``await holds(lease)``.
+    """
+
+    acquire = awaiting(_Concurrency.step_acquire)
+    release = awaiting(_Concurrency.step_release)
+    extend = awaiting(_Concurrency.step_extend)
+    poll = awaiting(_Concurrency.step_poll)
+    prune = awaiting(_Concurrency.step_prune)
+    next_deadline = awaiting(_Concurrency.step_next_deadline)
+    in_use = awaiting(_Concurrency.step_in_use)
+    capacity = awaiting(_Concurrency.step_capacity)
+    usage = awaiting(_Concurrency.step_usage)
+    leases = awaiting(_Concurrency.step_leases)
+    size = awaiting(_Concurrency.step_len)
+    holds = awaiting(_Concurrency.step_contains)
