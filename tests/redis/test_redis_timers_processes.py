@@ -1,4 +1,4 @@
-"""Debounce and batch shared by 8 OS processes that all push and all poll.
+"""Debounce, batch and priority queue shared by 8 OS processes that all push and poll.
 
 Every worker pushes debounce events and adds batch events, and polls both machines,
 for a bounded few seconds on the server's clock (``clock=None``: Redis ``TIME``);
@@ -10,7 +10,8 @@ the test then drains what is left and checks from outside:
   event is either that fired event or superseded, exactly once;
 * batch: every distinct event id lands in exactly one batch (from ``add``, or one of
   the pollers), under the key it was added to, in batches of at most ``max_size``;
-  ids that all workers add are admitted by exactly one of them.
+  ids that all workers add are admitted by exactly one of them;
+* priority queue: every pushed item is popped exactly once, by ``pop`` or ``poll``.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from flowcontrol.machines.batch import AddOutcome, Batch
 from flowcontrol.machines.debounce import DebounceOutcome, Fired, Pushed
 from flowcontrol.redis.batch import RedisBatcher
 from flowcontrol.redis.debounce import RedisDebounce
+from flowcontrol.redis.priority import RedisPriorityQueue
 
 S = 1_000_000_000
 PERIOD = S  # the platform's minimum debounce period
@@ -56,19 +58,26 @@ def worker(port: int, index: int) -> dict[str, Any]:
     start = start_together(client)
     d = RedisDebounce(client, "mp", PERIOD)
     b = RedisBatcher(client, "mp", MAX_SIZE, "1s")
+    q = RedisPriorityQueue(client, "mp")
     pushed: list[tuple[str, str, Pushed]] = []
+    queued: list[str] = []
+    popped: list[str] = []
     fired: list[Fired] = []
     added: list[tuple[str, str, AddOutcome]] = []
     batches: list[Batch] = []
     time.sleep(max(0.0, start - time.time()))
     n = 0
+    current: int | None = None
+    todo: list[str] = []
     for _ in range(5000):
         t = time.time() - start
         if t >= POLL_UNTIL:
             break
-        if any(lo <= t < hi for lo, hi in BURSTS):
-            # Each worker pushes every key once per burst, then at random.
-            key = KEYS[n % len(KEYS)] if n % 100 < len(KEYS) else rng.choice(KEYS)
+        burst = next((i for i, (lo, hi) in enumerate(BURSTS) if lo <= t < hi), None)
+        if burst is not None:
+            if burst != current:  # each worker pushes every key once per burst, then at random
+                current, todo = burst, rng.sample(KEYS, len(KEYS))
+            key = todo.pop() if todo else rng.choice(KEYS)
             event_id = f"w{index}-{n}"
             pushed.append((key, event_id, d.push(key, event_id)))
             shared = f"shared-{n}" if n % 7 == 0 else event_id
@@ -76,38 +85,50 @@ def worker(port: int, index: int) -> dict[str, Any]:
             added.append((key, shared, result.outcome))
             if result.batch is not None:
                 batches.append(result.batch)
+            queued.append(q.push(event_id, factor=rng.randrange(-1, 2)).item_id)
             n += 1
         fired.extend(d.poll())
         batches.extend(b.poll())
+        item = q.pop()
+        popped.extend([] if item is None else [item.item_id])
+        if n % 5 == 0:
+            popped.extend(i.item_id for i in q.poll())
         time.sleep(rng.random() * 0.01)
     client.close()
-    return {"pushed": pushed, "fired": fired, "added": added, "batches": batches}
+    return {"pushed": pushed, "fired": fired, "added": added, "batches": batches,
+            "queued": queued, "popped": popped}
 
 
-def drain(port: int) -> tuple[list[Fired], list[Batch]]:
-    """Poll from the test process until both machines are empty (at most 10 s)."""
+def drain(port: int) -> tuple[list[Fired], list[Batch], list[str]]:
+    """Poll from the test process until the machines are empty (at most 10 s)."""
     client = redis.Redis(port=port)
     d = RedisDebounce(client, "mp", PERIOD)
     b = RedisBatcher(client, "mp", MAX_SIZE, "1s")
+    q = RedisPriorityQueue(client, "mp")
     fired: list[Fired] = []
     batches: list[Batch] = []
+    popped: list[str] = []
     deadline = time.monotonic() + 10
-    while (len(d) or len(b)) and time.monotonic() < deadline:
+    while (len(d) or len(b) or len(q)) and time.monotonic() < deadline:
         fired.extend(d.poll())
         batches.extend(b.poll())
+        popped.extend(i.item_id for i in q.poll())
         time.sleep(0.05)
-    assert len(d) == 0 and len(b) == 0, "the machines did not drain"
+    assert len(d) == 0 and len(b) == 0 and len(q) == 0, "the machines did not drain"
     client.close()
-    return fired, batches
+    return fired, batches, popped
 
 
-def test_redis_debounce_and_batch_with_eight_pollers(redis_server: RedisServer) -> None:
+def test_redis_debounce_batch_and_queue_with_eight_pollers(redis_server: RedisServer) -> None:
     with redis_server.client() as c:
         c.flushall()
     results = run_workers(worker, [(redis_server.port, i) for i in range(WORKERS)], timeout=90)
-    late_fired, late_batches = drain(redis_server.port)
+    late_fired, late_batches, late_popped = drain(redis_server.port)
     check_debounce(results, late_fired)
     check_batches(results, late_batches)
+    popped = Counter(i for r in results for i in r["popped"]) + Counter(late_popped)
+    assert popped == Counter(i for r in results for i in r["queued"]), "an item popped twice"
+    assert sum(len(r["popped"]) for r in results) > len(late_popped)
 
 
 def check_debounce(results: list[dict[str, Any]], late: list[Fired]) -> None:
