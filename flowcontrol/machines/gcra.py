@@ -61,7 +61,8 @@ __all__ = ["GcraDecision", "RateLimit", "Throttle"]
 
 _ONE: Final = 1
 _OK_CACHE_MAX: Final = 1024  # allowed decisions are cached per `remaining` up to this cap
-_NEVER: Final = -(1 << 64)  # below any instant: "no state" for a key and for the refusal cache
+_NEVER: Final = -(1 << 126)  # below any instant minus any DVT: "no state" for a key and
+# for the refusal cache (-(2**64) was not: a key never seen looked busy when DVT > 2**64)
 
 
 @dataclass(frozen=True, slots=True)
