@@ -24,6 +24,7 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
+from twins import STARTS, Clock, S, fresh_name, same
 
 from flowcontrol.machines.batch import Batcher
 from flowcontrol.machines.debounce import Debounce
@@ -32,37 +33,8 @@ from flowcontrol.redis.batch import RedisBatcher
 from flowcontrol.redis.debounce import RedisDebounce
 from flowcontrol.redis.priority import RedisPriorityQueue
 
-S = 1_000_000_000
-STARTS = (0, 2**53 - 3 * S, 1_765_432_101_234_567_891, 2**62)
 KEYS = ("a", "b", "ключ", "")
-_names = itertools.count()
 CLIENT: Any = None  # set by each test before it runs its machine
-
-
-def fresh_name() -> str:
-    return f"eq{next(_names)}"
-
-
-class Clock:
-    """One clock for both machines; the test moves it anywhere, backwards too."""
-
-    def __init__(self, now: int) -> None:
-        self.now = now
-
-    def __call__(self) -> int:
-        return self.now
-
-
-def same(call: str, a: Any, b: Any, *args: Any, **kwargs: Any) -> Any:
-    """Call ``call`` on both machines; the answers (or exception types) must be equal."""
-    results = []
-    for m in (a, b):
-        try:
-            results.append(("ok", getattr(m, call)(*args, **kwargs)))
-        except (TypeError, ValueError) as e:
-            results.append(("raised", type(e)))
-    assert results[0] == results[1], (call, args, kwargs, results)
-    return results[0][1]
 
 
 json_values = st.recursive(
