@@ -1,24 +1,33 @@
 -- Debounce (flowcontrol.machines.debounce) on Redis: one call per decision.
 -- KEYS: 1 now (high-water mark), 2 seq (last debounce id), 3 due (lexicographic index:
--- fire_at .. id, both fixed width), 4 recs (hash: <id> header, <id>:e event id,
--- <id>:p payload, <id>:k key), 5 active (hash: key -> id).
+-- fire_at .. id (20 digits)), 4 recs (hash: id -> record), 5 active (hash: key -> id).
 -- ARGV: 1 op, 2 clock reading ("" = server TIME), then per op (see each branch).
--- A header is first_at, last_at, fire_at, cap, ts (21 characters each), then the count.
+-- A record is first_at, last_at, fire_at, cap, ts (21 characters each), the count (16
+-- digits), then "<bytes>:<key>", "<bytes>:<event id>" and the payload (JSON text).
 local NONE = string.rep('9', 21)
 local op, now_key, seq_key, due, recs, active = ARGV[1], KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 
 local function member(fire_at, id) return fire_at .. string.format('%020d', tonumber(id)) end
-local function header(first, last, fire, cap, ts, count)
-  return first .. last .. fire .. cap .. ts .. string.format('%d', count)
+local function field(v, i) return string.sub(v, 21 * i - 20, 21 * i) end
+local function framed(s) return string.format('%d', #s) .. ':' .. s end
+local function pack(first, last, fire, cap, ts, count, key, event_id, payload)
+  return first .. last .. fire .. cap .. ts .. string.format('%016d', count) .. framed(key)
+    .. framed(event_id) .. payload
 end
-local function field(h, i) return string.sub(h, 21 * i - 20, 21 * i) end
-local function drop(id)
-  redis.call('HDEL', recs, id, id .. ':e', id .. ':p', id .. ':k')
-end
--- id, key, event id, payload, header: what Fired and DebounceCancelled are built from.
-local function record(id)
-  local r = redis.call('HMGET', recs, id, id .. ':k', id .. ':e', id .. ':p')
-  return {id, r[2], r[3], r[4], r[1]}
+-- id, key, event id, payload, header (the fixed-width fields and the count): the reply
+-- Fired and DebounceCancelled are built from.
+local function unpack_record(id, v)
+  local i = 122
+  local out = {id}
+  for k = 2, 3 do
+    local c = string.find(v, ':', i, true)
+    local n = tonumber(string.sub(v, i, c - 1))
+    out[k] = string.sub(v, c + 1, c + n)
+    i = c + n + 1
+  end
+  out[4] = string.sub(v, i)
+  out[5] = string.sub(v, 1, 121)
+  return out
 end
 
 if op == 'push' then
@@ -29,22 +38,22 @@ if op == 'push' then
   if ts == '' then ts = now end
   local id = redis.call('HGET', active, key)
   if id then
-    local h = redis.call('HGET', recs, id)
-    local first, fire, cap = field(h, 1), field(h, 3), field(h, 4)
-    local count = tonumber(string.sub(h, 106)) + 1
+    local v = redis.call('HGET', recs, id)
+    local first, fire, cap = field(v, 1), field(v, 3), field(v, 4)
+    local count = tonumber(string.sub(v, 106, 121)) + 1
     if fire > now then
-      if field(h, 5) > ts then
-        redis.call('HSET', recs, id, header(first, field(h, 2), fire, cap, field(h, 5), count))
+      local r = unpack_record(id, v)
+      if field(v, 5) > ts then
+        redis.call('HSET', recs, id,
+          pack(first, field(v, 2), fire, cap, field(v, 5), count, key, r[3], r[4]))
         return {'ignored', id, fire, event_id}
       end
-      local previous = redis.call('HGET', recs, id .. ':e')
       local new_fire = ns_add(now, ARGV[7])
       if new_fire > cap then new_fire = cap end
       redis.call('ZREM', due, member(fire, id))
       redis.call('ZADD', due, 0, member(new_fire, id))
-      redis.call('HSET', recs, id, header(first, now, new_fire, cap, ts, count),
-        id .. ':e', event_id, id .. ':p', payload)
-      return {'extended', id, new_fire, previous}
+      redis.call('HSET', recs, id, pack(first, now, new_fire, cap, ts, count, key, event_id, payload))
+      return {'extended', id, new_fire, r[3]}
     end
     -- Due but not polled yet: it has fired as far as the key is concerned.
   end
@@ -55,8 +64,7 @@ if op == 'push' then
   if fire > cap then fire = cap end
   redis.call('HSET', active, key, id)
   redis.call('ZADD', due, 0, member(fire, id))
-  redis.call('HSET', recs, id, header(now, now, fire, cap, ts, 1),
-    id .. ':e', event_id, id .. ':p', payload, id .. ':k', key)
+  redis.call('HSET', recs, id, pack(now, now, fire, cap, ts, 1, key, event_id, payload))
   return {'scheduled', id, fire}
 
 elseif op == 'cancel' then
@@ -64,13 +72,13 @@ elseif op == 'cancel' then
   local now = tick(now_key, ARGV[2])
   local id = redis.call('HGET', active, ARGV[3])
   if not id then return false end
-  local r = record(id)
-  local fire = field(r[5], 3)
+  local v = redis.call('HGET', recs, id)
+  local fire = field(v, 3)
   if fire <= now then return false end
   redis.call('HDEL', active, ARGV[3])
   redis.call('ZREM', due, member(fire, id))
-  drop(id)
-  return r
+  redis.call('HDEL', recs, id)
+  return unpack_record(id, v)
 
 elseif op == 'poll' then
   local now = tick(now_key, ARGV[2])
@@ -78,9 +86,9 @@ elseif op == 'poll' then
   local out = {}
   for i, m in ipairs(members) do
     local id = string.format('%d', tonumber(string.sub(m, 22)))
-    local r = record(id)
+    local r = unpack_record(id, redis.call('HGET', recs, id))
     if redis.call('HGET', active, r[2]) == id then redis.call('HDEL', active, r[2]) end
-    drop(id)
+    redis.call('HDEL', recs, id)
     out[i] = r
   end
   if #members > 0 then redis.call('ZREMRANGEBYLEX', due, '-', upto(now)) end
