@@ -27,9 +27,12 @@ every host. Readings below the stored high-water mark count as no time passing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from contextlib import suppress
+from importlib.resources import files
 from typing import Any, Final, NamedTuple
+
+from redis.exceptions import NoScriptError
 
 from flowcontrol.machines.concurrency import (
     Acquired,
@@ -40,14 +43,26 @@ from flowcontrol.machines.concurrency import (
     Refused,
 )
 from flowcontrol.redis._keys import KeyLayout, check_eviction
-from flowcontrol.redis._script import Command, Eval, Step, awaiting, blocking
-from flowcontrol.redis._timers import INT64_MAX, dec, reading, text, timer_script
+from flowcontrol.redis._script import (
+    Command,
+    Eval,
+    Script,
+    Step,
+    awaiting,
+    blocking,
+    run,
+)
+from flowcontrol.redis._timers import INT64_MAX, dec, reading, text
 from flowcontrol.time import Clock, to_ns
 
 __all__ = ["AsyncRedisConcurrency", "RedisConcurrency"]
 
-_SCRIPT: Final = timer_script("concurrency")
-_PARTS: Final = ("now", "seq", "counts", "leases", "due", "expired")
+_SCRIPT: Final = Script(
+    "concurrency",
+    (files("flowcontrol.redis") / "lua" / "concurrency.lua").read_text(encoding="utf-8"),
+    prelude=False,
+)
+_PARTS: Final = ("counts", "leases", "seq", "now", "due", "expired")  # the last 3: ttl only
 _UNLIMITED: Final = 1 << 62  # the in-memory machine's stand-in for "no limit"
 _SHAPES: Final = 4096  # acquire shapes cached per machine (function, keys)
 
@@ -66,22 +81,34 @@ def _lease_id(raw: bytes | str) -> LeaseId:
     return int(s[1:]) if s[0] == "0" else s[1:]
 
 
-def _encode_ids(ids: Iterable[str]) -> str:
-    return "".join(f"{len(cid.encode('utf-8', 'surrogatepass'))}:{cid}" for cid in ids)
+def _shape_text(ids: Sequence[str], limits: Sequence[int]) -> bytes:
+    """An acquire's counters as the script reads them: "<len>:<limit>:<id>" each."""
+    out = []
+    for cid, limit in zip(ids, limits, strict=True):
+        raw = cid.encode("utf-8", "surrogatepass")
+        out.append(b"%d:%d:%s" % (len(raw), limit, raw))
+    return b"".join(out)
 
 
 def _first_id(value: bytes | str) -> str:
-    """The first counter id (the function's) of an encoded id list."""
+    """The first counter id (the function's) of a stored shape."""
     raw = value if isinstance(value, bytes) else value.encode("utf-8", "surrogatepass")
     c = raw.index(b":")
-    return raw[c + 1 : c + 1 + int(raw[:c])].decode("utf-8", "surrogatepass")
+    d = raw.index(b":", c + 1)
+    return raw[d + 1 : d + 1 + int(raw[:c])].decode("utf-8", "surrogatepass")
+
+
+def _reply(op: Eval) -> Step[Any]:
+    """A step of the one operation ``op``, returning its reply."""
+    reply = yield op
+    return reply
 
 
 class _Shape(NamedTuple):
     plan: Any  # the registry's plan of the function
     eff: tuple[str, ...]  # the keys of its effective constraints
     ids: tuple[str, ...]  # the counters an acquire takes
-    args: tuple[str | int, ...]  # what the script gets after the lease
+    text: bytes  # the shape the script reads (see lua/concurrency.lua)
 
 
 class _Concurrency:
@@ -110,8 +137,10 @@ class _Concurrency:
         self.clock = clock
         self.layout = KeyLayout("concurrency", name)
         self._keys = tuple(map(self.layout.tagged, _PARTS))
+        self._script_keys = self._keys if ttl else self._keys[:3]
         self._ttl = ttl
-        self._ttl_arg = str(ttl) if ttl else ""
+        # ARGV[1] of each op: its letter, then the ttl (lua/concurrency.lua).
+        self._ops = {op: f"{op}{ttl or ''}".encode() for op in "arepxcul"}
         self._shapes: dict[tuple[str, tuple[str, ...]], _Shape] = {}
         self._first: Step[None] | None = check_eviction(f"RedisConcurrency {name!r}")
 
@@ -147,9 +176,13 @@ class _Concurrency:
 
     # -- steps -----------------------------------------------------------------------
 
-    def _call(self, op: str, *rest: str | int) -> Eval:
-        now = reading(self.clock) if self._ttl else ""
-        return Eval(_SCRIPT, self._keys, (op, self._ttl_arg, now, *rest))
+    def _argv(self, op: str, *rest: str | bytes) -> tuple[str | bytes, ...]:
+        if self._ttl:
+            return (self._ops[op], *rest, reading(self.clock))
+        return (self._ops[op], *rest)
+
+    def _call(self, op: str, *rest: str | bytes) -> Eval:
+        return Eval(_SCRIPT, self._script_keys, self._argv(op, *rest))
 
     def _shape(self, function_id: str, keys: tuple[str, ...]) -> _Shape:
         """What an acquire with these keys sends and how its answer reads (cached)."""
@@ -161,22 +194,16 @@ class _Concurrency:
         eff = plan.eff_keys(keys)
         ids = plan.ids(eff)
         limits = [0 if limit >= _UNLIMITED else limit for limit in plan.limits]
-        shape = _Shape(plan, eff, ids, (_encode_ids(ids), len(ids), *ids, *limits))
+        shape = _Shape(plan, eff, ids, _shape_text(ids, limits))
         if len(self._shapes) >= _SHAPES:
             self._shapes.clear()
         with suppress(TypeError):  # keys given as a list: fine, not cached
             self._shapes[function_id, keys] = shape
         return shape
 
-    def step_acquire(
-        self, function_id: str, keys: tuple[str, ...] = (), lease_id: str | None = None
-    ) -> Step[Acquired | Refused]:
-        """acquire takes one slot in every constraint of the function, or none at all.
-
-        Returns ``Acquired`` (lease id ``lease_id`` if given, else the next int) or
-        ``Refused`` naming the full constraint(s). Raises ``UnknownFunctionError`` and
-        ValueError (wrong keys, a lease id held or not a string) as ``Concurrency`` does.
-        """
+    def _acquire_argv(
+        self, function_id: str, keys: tuple[str, ...], lease_id: object
+    ) -> tuple[str | bytes, ...]:
         shape = self._shape(function_id, keys)
         if lease_id is None:
             lease = ""
@@ -184,7 +211,11 @@ class _Concurrency:
             lease = "1" + lease_id
         else:
             lease = "!"  # a refusal wins over this error, as in the in-memory machine
-        reply = yield self._call("acquire", lease, *shape.args)
+        return self._argv("a", lease, shape.text)
+
+    def _acquire_answer(
+        self, reply: Any, function_id: str, keys: tuple[str, ...], lease_id: object
+    ) -> Acquired | Refused:
         tag = reply[0]
         if tag == b"A" or tag == "A":
             if len(reply) == 1:
@@ -193,6 +224,7 @@ class _Concurrency:
             return Acquired(int(reply[1]), function_id)
         tag = text(tag)
         if tag == "R":
+            shape = self._shape(function_id, keys)
             plan, eff, ids = shape.plan, shape.eff, shape.ids
             counts = [int(c) for c in reply[1:]]
             blocking = []
@@ -206,22 +238,35 @@ class _Concurrency:
             raise ValueError(f"lease_id {lease_id!r} is already held")
         raise ValueError(f"lease_id must be a string, got {lease_id!r}")
 
-    def _lease_call(self, op: str, lease: Acquired | LeaseId) -> Eval:
+    def step_acquire(
+        self, function_id: str, keys: tuple[str, ...] = (), lease_id: str | None = None
+    ) -> Step[Acquired | Refused]:
+        """acquire takes one slot in every constraint of the function, or none at all.
+
+        Returns ``Acquired`` (lease id ``lease_id`` if given, else the next int) or
+        ``Refused`` naming the full constraint(s). Raises ``UnknownFunctionError`` and
+        ValueError (wrong keys, a lease id held or not a string) as ``Concurrency`` does.
+        """
+        argv = self._acquire_argv(function_id, keys, lease_id)
+        reply = yield Eval(_SCRIPT, self._script_keys, argv)
+        return self._acquire_answer(reply, function_id, keys, lease_id)
+
+    def _lease_argv(self, op: str, lease: Acquired | LeaseId) -> tuple[str | bytes, ...]:
         lease_id = lease.lease_id if isinstance(lease, Acquired) else lease
         key = _lease_key(lease_id)
-        return self._call(op, "?" if key is None else key)  # "?" names no lease
+        return self._argv(op, "?" if key is None else key)  # "?" names no lease
 
     def step_release(self, lease: Acquired | LeaseId) -> Step[bool]:
         """release gives back every slot a lease holds; True if it was held.
 
         Releasing an unknown, expired or already-released lease returns False.
         """
-        reply = yield self._lease_call("release", lease)
+        reply = yield Eval(_SCRIPT, self._script_keys, self._lease_argv("r", lease))
         return int(reply) == 1
 
     def step_extend(self, lease: Acquired | LeaseId) -> Step[bool]:
         """extend renews a held lease for another ``lease_ttl`` from now; False if not held."""
-        reply = yield self._lease_call("extend", lease)
+        reply = yield Eval(_SCRIPT, self._script_keys, self._lease_argv("e", lease))
         return int(reply) == 1
 
     def step_poll(self) -> Step[tuple[LeaseId, ...]]:
@@ -231,14 +276,14 @@ class _Concurrency:
         """
         if not self._ttl:
             return ()
-        reply = yield self._call("poll")
+        reply = yield self._call("p")
         return tuple(_lease_id(r) for r in reply)
 
     def step_prune(self) -> Step[int]:
         """prune expires the leases that are due; returns how many it dropped."""
         if not self._ttl:
             return 0
-        reply = yield self._call("prune")
+        reply = yield self._call("x")
         return int(reply)
 
     def step_next_deadline(self) -> Step[int | None]:
@@ -248,7 +293,7 @@ class _Concurrency:
 
     def _counts(self, function_id: str, keys: tuple[str, ...]) -> Step[tuple[_Shape, list[int]]]:
         shape = self._shape(function_id, keys)
-        reply = yield self._call("counts", *shape.ids)
+        reply = yield self._call("c", shape.text)
         return shape, [int(c) for c in reply]
 
     def step_in_use(
@@ -276,12 +321,12 @@ class _Concurrency:
 
     def step_usage(self) -> Step[dict[str, int]]:
         """usage is a copy of every non-zero counter (ids as in ``Concurrency``)."""
-        reply = yield self._call("usage")
+        reply = yield self._call("u")
         return {text(reply[i]): int(reply[i + 1]) for i in range(0, len(reply), 2)}
 
     def step_leases(self) -> Step[dict[LeaseId, str]]:
         """leases maps each held lease id to its function id."""
-        reply = yield self._call("leases")
+        reply = yield self._call("l")
         skip, flat = int(reply[0]) - 1, reply[1]
         return {
             _lease_id(flat[i]): _first_id(flat[i + 1][skip:])[2:]
@@ -290,7 +335,7 @@ class _Concurrency:
 
     def step_len(self) -> Step[int]:
         """The number of leases held (expiry is applied by calls that read the clock)."""
-        reply = yield Command(("HLEN", self._keys[3]))
+        reply = yield Command(("HLEN", self._keys[1]))
         return int(reply)
 
     def step_contains(self, lease: object) -> Step[bool]:
@@ -299,7 +344,7 @@ class _Concurrency:
         key = _lease_key(lease_id)
         if key is None:
             return False
-        reply = yield Command(("HEXISTS", self._keys[3], key))
+        reply = yield Command(("HEXISTS", self._keys[1], key))
         return int(reply) == 1
 
 
@@ -312,9 +357,34 @@ class RedisConcurrency(_Concurrency):
     ``clock`` the server's ``TIME`` is the clock.
     """
 
-    acquire = blocking(_Concurrency.step_acquire)
-    release = blocking(_Concurrency.step_release)
-    extend = blocking(_Concurrency.step_extend)
+    def _eval(self, argv: tuple[str | bytes, ...]) -> Any:
+        """The script's reply to ``argv``: a bare ``EVALSHA`` on the hot path (what
+        ``run`` would send, with less in between); ``NOSCRIPT`` is left to ``run``."""
+        client = self.client
+        if self._first is not None:
+            first, self._first = self._first, None
+            run(client, first)
+        keys = self._script_keys
+        try:
+            return client.execute_command("EVALSHA", _SCRIPT.sha, len(keys), *keys, *argv)
+        except NoScriptError:
+            return run(client, _reply(Eval(_SCRIPT, keys, argv)))
+
+    def acquire(
+        self, function_id: str, keys: tuple[str, ...] = (), lease_id: str | None = None
+    ) -> Acquired | Refused:
+        argv = self._acquire_argv(function_id, keys, lease_id)
+        return self._acquire_answer(self._eval(argv), function_id, keys, lease_id)
+
+    def release(self, lease: Acquired | LeaseId) -> bool:
+        return int(self._eval(self._lease_argv("r", lease))) == 1
+
+    def extend(self, lease: Acquired | LeaseId) -> bool:
+        return int(self._eval(self._lease_argv("e", lease))) == 1
+
+    acquire.__doc__ = _Concurrency.step_acquire.__doc__
+    release.__doc__ = _Concurrency.step_release.__doc__
+    extend.__doc__ = _Concurrency.step_extend.__doc__
     poll = blocking(_Concurrency.step_poll)
     prune = blocking(_Concurrency.step_prune)
     next_deadline = blocking(_Concurrency.step_next_deadline)

@@ -1,38 +1,54 @@
 -- RedisConcurrency: one account's counters and leases, one script per decision.
--- KEYS: 1 now (high-water mark), 2 seq (last int lease id), 3 counts (hash counter id ->
--- leases), 4 leases (hash lease -> [expiry] .. counter ids), 5 due (lex zset expiry .. lease),
--- 6 expired (list of leases expired and not yet polled).
--- ARGV: 1 op, 2 lease_ttl in ns ("" = leases never expire), 3 the clock reading ("" = TIME).
+-- Self-contained (no prelude) and sparing with arguments and redis.call: it runs on
+-- every acquire and release, where each costs a measurable share of a round trip.
+-- KEYS: 1 counts (hash counter id -> leases), 2 leases (hash lease -> [expiry] .. shape),
+-- 3 seq (the last int lease id); with a ttl also 4 now (the clock's high-water mark),
+-- 5 due (lex zset expiry .. lease), 6 expired (list of leases expired, not yet polled).
+-- ARGV[1]: the op's letter, then lease_ttl in ns (none: leases never expire). With a ttl
+-- the last ARGV is the clock reading ("" = the server's TIME). Instants are 21-digit text,
+-- n + 10^20 (flowcontrol.redis._timers.enc): string order is numeric order, and they never
+-- become Lua numbers.
 -- A lease is named "0" .. 20-digit int id or "1" .. the host's string id, so the due index
 -- orders equal expiries as the in-memory machine does (ints first, then strings).
--- Counter id lists are "<byte length>:<id>" repeated. No Lua number reaches redis.call.
-local NOW, SEQ, COUNTS, LEASES, DUE, EXPIRED = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
-local op, ttl = ARGV[1], ARGV[2]
+-- A shape lists an acquire's counters: "<byte length of id>:<limit>:<id>" repeated, limit
+-- 0 = no limit. No Lua number reaches redis.call.
+local COUNTS, LEASES, SEQ, NOW, DUE, EXPIRED = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local op, ttl = string.sub(ARGV[1], 1, 1), string.sub(ARGV[1], 2)
 
-local function ids_of(v, i)
-  local out, n = {}, #v
+-- The counter ids (and their limits, if asked) of the shape in v from position i.
+local function shape_of(v, i, limits)
+  local ids, n = {}, #v
   while i <= n do
     local c = string.find(v, ':', i, true)
+    local d = string.find(v, ':', c + 1, true)
     local len = tonumber(string.sub(v, i, c - 1))
-    out[#out + 1] = string.sub(v, c + 1, c + len)
-    i = c + len + 1
+    if limits then limits[#limits + 1] = tonumber(string.sub(v, c + 1, d - 1)) end
+    ids[#ids + 1] = string.sub(v, d + 1, d + len)
+    i = d + len + 1
   end
-  return out
+  return ids
 end
 
 local function give_back(v, from)
-  local ids = ids_of(v, from)
+  local ids = shape_of(v, from)
   for i = 1, #ids do
     if redis.call('HINCRBY', COUNTS, ids[i], -1) <= 0 then redis.call('HDEL', COUNTS, ids[i]) end
   end
 end
 
--- With a ttl, every call but the read-only queries first moves the clock and expires the
--- leases that are due, in (expiry, lease) order, onto the expired list.
+-- With a ttl, every call first moves the clock to max(reading, stored mark) and
+-- expires the leases that are due, in (expiry, lease) order, onto the expired list.
 local now, from, expired = '', 1, 0
 if ttl ~= '' then
-  now, from = tick(NOW, ARGV[3]), 22
-  local bound = upto(now)
+  now, from = ARGV[#ARGV], 22
+  if now == '' then
+    local t = redis.call('TIME')
+    now = '1' .. string.format('%011d', tonumber(t[1])) .. string.rep('0', 6 - #t[2]) .. t[2]
+      .. '000'
+  end
+  local mark = redis.call('GET', NOW)
+  if mark and mark >= now then now = mark else redis.call('SET', NOW, now) end
+  local bound = '(' .. now .. ';'  -- above every member of this instant, below later ones
   local due = redis.call('ZRANGE', DUE, '-', bound, 'BYLEX')
   if #due > 0 then
     for i = 1, #due do
@@ -46,25 +62,35 @@ if ttl ~= '' then
   end
 end
 
-if op == 'acquire' then
-  -- ARGV: 4 lease ("" = next int, "1" .. id, "!" = not a valid id), 5 counter ids encoded,
-  -- 6 how many counters, then the counter ids, then their limits ("0" = no limit).
+-- now + ttl, exactly: two limbs (12 + 9 digits) plus the ttl's (<= 19 digits), each < 2^53.
+local function expiry()
+  local n = #ttl
+  local lo = tonumber(string.sub(now, 13)) + tonumber(string.sub(ttl, math.max(n - 8, 1)))
+  local hi = tonumber(string.sub(now, 1, 12))
+  if n > 9 then hi = hi + tonumber(string.sub(ttl, 1, n - 9)) end
+  if lo >= 1000000000 then hi, lo = hi + 1, lo - 1000000000 end
+  return string.format('%012d%09d', hi, lo)
+end
+
+if op == 'a' then
+  -- acquire. ARGV: 2 lease ("" = the next int, "1" .. id, "!" = not a valid id), 3 shape.
   -- Replies {"A", int id} or {"A"} (the host's id), {"R", count...} (refused: every
-  -- counter's count), {"D"} (the id is held), {"V"} (a bad id; nothing changes).
-  local n = tonumber(ARGV[6])
-  local counts = redis.call('HMGET', COUNTS, unpack(ARGV, 7, 6 + n))
+  -- counter's count, in shape order), {"D"} (the id is held), {"V"} (a bad id).
+  -- Nothing changes unless it replies "A".
+  local limits = {}
+  local ids = shape_of(ARGV[3], 1, limits)
+  local counts = redis.call('HMGET', COUNTS, unpack(ids))
   local full = false
-  for i = 1, n do
+  for i = 1, #ids do
     local c = tonumber(counts[i] or '0')
     counts[i] = c
-    local limit = tonumber(ARGV[6 + n + i])
-    if limit > 0 and c >= limit then full = true end
+    if limits[i] > 0 and c >= limits[i] then full = true end
   end
   if full then
     table.insert(counts, 1, 'R')
     return counts
   end
-  local lease, id = ARGV[4], nil
+  local lease, id = ARGV[2], nil
   if lease == '!' then return {'V'} end
   if lease == '' then
     id = redis.call('INCR', SEQ)
@@ -72,48 +98,49 @@ if op == 'acquire' then
   elseif redis.call('HEXISTS', LEASES, lease) == 1 then
     return {'D'}
   end
-  for i = 7, 6 + n do redis.call('HINCRBY', COUNTS, ARGV[i], '1') end
+  for i = 1, #ids do redis.call('HINCRBY', COUNTS, ids[i], '1') end
   if ttl ~= '' then
-    local at = ns_add(now, ttl)
-    redis.call('HSET', LEASES, lease, at .. ARGV[5])
+    local at = expiry()
+    redis.call('HSET', LEASES, lease, at .. ARGV[3])
     redis.call('ZADD', DUE, '0', at .. lease)
   else
-    redis.call('HSET', LEASES, lease, ARGV[5])
+    redis.call('HSET', LEASES, lease, ARGV[3])
   end
   return {'A', id}
-elseif op == 'release' then  -- ARGV[4] lease; replies 1 if it was held, else 0
-  local lease = ARGV[4]
+elseif op == 'r' then  -- release. ARGV[2] lease; replies 1 if it was held, else 0
+  local lease = ARGV[2]
   local v = redis.call('HGET', LEASES, lease)
   if not v then return 0 end
   give_back(v, from)
   redis.call('HDEL', LEASES, lease)
   if ttl ~= '' then redis.call('ZREM', DUE, string.sub(v, 1, 21) .. lease) end
   return 1
-elseif op == 'extend' then  -- ARGV[4] lease; replies 1 if it is held (now renewed), else 0
-  local lease = ARGV[4]
+elseif op == 'e' then  -- extend. ARGV[2] lease; replies 1 if it is held (now renewed)
+  local lease = ARGV[2]
   local v = redis.call('HGET', LEASES, lease)
   if not v then return 0 end
   if ttl == '' then return 1 end
-  local at, old = ns_add(now, ttl), string.sub(v, 1, 21)
+  local at, old = expiry(), string.sub(v, 1, 21)
   if at ~= old then
     redis.call('ZREM', DUE, old .. lease)
     redis.call('ZADD', DUE, '0', at .. lease)
     redis.call('HSET', LEASES, lease, at .. string.sub(v, 22))
   end
   return 1
-elseif op == 'poll' then  -- the leases expired since the last poll, in expiry order
+elseif op == 'p' then  -- poll: the leases expired since the last poll, in expiry order
   local out = redis.call('LRANGE', EXPIRED, 0, -1)
   redis.call('DEL', EXPIRED)
   return out
-elseif op == 'prune' then  -- how many leases this call expired
+elseif op == 'x' then  -- prune: how many leases this call expired
   return expired
-elseif op == 'counts' then  -- ARGV[4..]: counter ids; replies their counts
-  local out = {}
-  for i = 4, #ARGV do out[#out + 1] = tonumber(redis.call('HGET', COUNTS, ARGV[i]) or '0') end
-  return out
-elseif op == 'usage' then
+elseif op == 'c' then  -- counts. ARGV[2] shape; replies its counters' counts
+  local ids = shape_of(ARGV[2], 1)
+  local counts = redis.call('HMGET', COUNTS, unpack(ids))
+  for i = 1, #ids do counts[i] = tonumber(counts[i] or '0') end
+  return counts
+elseif op == 'u' then  -- usage: every counter and its count
   return redis.call('HGETALL', COUNTS)
-elseif op == 'leases' then  -- {lease, value, ...}; a value's counter ids start at `from`
+elseif op == 'l' then  -- leases: {from, {lease, value, ...}}; a value's shape starts at from
   return {from, redis.call('HGETALL', LEASES)}
 end
 return redis.error_reply('concurrency.lua: unknown op ' .. op)
