@@ -222,3 +222,20 @@ def test_bad_parameters_are_refused_as_in_memory(
 ) -> None:
     with pytest.raises(error):
         make(redis_client)
+
+
+def test_instants_at_the_ends_of_int64_are_exact(redis_client: redis.Redis) -> None:
+    lo, hi = -(2**63), 2**63 - 1
+    clock = ManualClock(2**62)
+    mem, red = PriorityQueue(clock=clock), RedisPriorityQueue(redis_client, "q", clock=clock)
+    for i, (created, factor, at, kind) in enumerate([
+        (lo, 600, None, "start"), (hi, -600, None, "edge"), (lo, -600, None, "start"),
+        (hi, 600, None, "start"), (0, 0, hi, "sleep"), (0, 0, lo, "system"),
+        (lo + 1, 0, lo, "pause"),
+    ]):
+        assert red.push(f"i{i}", created, factor, at=at, kind=kind) == mem.push(
+            f"i{i}", created, factor, at=at, kind=kind)
+    assert red.items() == mem.items() and red.poll() == mem.poll()
+    d, dm = RedisDebounce(redis_client, "d", "1s", clock=clock), Debounce("1s", clock=clock)
+    for i, ts in enumerate((hi, lo, hi - 1, hi)):
+        assert d.push("k", f"e{i}", ts=ts) == dm.push("k", f"e{i}", ts=ts)

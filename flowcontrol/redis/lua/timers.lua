@@ -3,10 +3,29 @@
 -- strings, n + 10^20 zero-padded (flowcontrol.redis._timers.enc), so string order is
 -- numeric order and no instant ever becomes a Lua number.
 
--- e (an instant) plus d (signed decimal text, a duration), as an instant.
+-- e (an instant) plus d (signed decimal text, any int64 duration), as an instant, for
+-- sums of int64 values. Two base-10^9 limbs on the fixed width: about 3 us a call where
+-- fc_add's general limbs take 11 us (measured in one script, 10,000 calls each); a push
+-- or an add makes up to three of these.
 local function ns_add(e, d)
-  local s = fc_str(fc_add(fc_parse(e), fc_parse(d)))
-  return string.rep('0', 21 - #s) .. s
+  local neg = string.byte(d, 1) == 45
+  if neg then d = string.sub(d, 2) end
+  local n = #d
+  local dhi, dlo = 0, tonumber(d)
+  if n > 9 then
+    dhi = tonumber(string.sub(d, 1, n - 9))
+    dlo = tonumber(string.sub(d, n - 8))
+  end
+  local hi = tonumber(string.sub(e, 1, 12))
+  local lo = tonumber(string.sub(e, 13))
+  if neg then
+    hi, lo = hi - dhi, lo - dlo
+    if lo < 0 then hi, lo = hi - 1, lo + 1000000000 end
+  else
+    hi, lo = hi + dhi, lo + dlo
+    if lo >= 1000000000 then hi, lo = hi + 1, lo - 1000000000 end
+  end
+  return string.format('%012d%09d', hi, lo)
 end
 
 local FC_EPOCH = fc_parse('100000000000000000000')
