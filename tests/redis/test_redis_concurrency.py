@@ -21,6 +21,7 @@ from flowcontrol.machines.concurrency import (
     UnknownFunctionError,
 )
 from flowcontrol.machines.singleton import Singleton, SingletonSkipped, SingletonStarted
+from flowcontrol.redis._keys import EvictionWarning
 from flowcontrol.redis.concurrency import AsyncRedisConcurrency, RedisConcurrency
 from flowcontrol.redis.singleton import AsyncRedisSingleton, RedisSingleton
 from flowcontrol.time import DurationError, ManualClock
@@ -292,3 +293,40 @@ def test_the_asyncio_classes_answer_as_in_memory(
             await client.aclose()
 
     assert asyncio.run(main()) == want
+
+
+def test_leases_survive_a_restart_with_appendonly_and_are_forgotten_without(
+    redis_factory: Callable[..., Any],
+) -> None:
+    for appendonly, kept in (("yes", True), ("no", False)):
+        server = redis_factory(appendonly=appendonly)
+        with server.client() as client:
+            c = RedisConcurrency(client, "acct")
+            c.register("f", function_limit=2)
+            held = [c.acquire("f"), c.acquire("f")]
+            assert not c.acquire("f").ok
+        server.restart()
+        with server.client() as client:
+            c = RedisConcurrency(client, "acct")
+            c.register("f", function_limit=2)
+            if kept:
+                assert c.leases() == {1: "f", 2: "f"} and not c.acquire("f").ok
+                assert all(c.release(lease) for lease in held)
+            else:
+                # A restart without persistence forgets the leases *and* the lease
+                # sequence: new leases are numbered 1, 2, ... again, so an id held
+                # from before the restart may now name another worker's lease.
+                assert c.usage() == {} and c.leases() == {}
+                assert c.acquire("f") == Acquired(1, "f")
+
+
+def test_a_server_that_may_evict_keys_gets_a_warning(redis_factory: Callable[..., Any]) -> None:
+    lru = redis_factory(maxmemory_policy="allkeys-lru")
+    with lru.client() as client:
+        c = RedisConcurrency(client, "acct")
+        c.register("f")
+        with pytest.warns(EvictionWarning, match="allkeys-lru"):
+            assert c.acquire("f").ok
+        s = RedisSingleton(client, "fn")
+        with pytest.warns(EvictionWarning, match="RedisSingleton 'fn'"):
+            assert s.acquire("k", "r1").started
