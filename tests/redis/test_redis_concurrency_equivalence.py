@@ -26,44 +26,16 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
+from twins import STARTS, Clock, S, fresh_name, same
 
 from flowcontrol.machines.concurrency import Acquired, Concurrency, ConcurrencyConstraint
 from flowcontrol.machines.singleton import Singleton
 from flowcontrol.redis.concurrency import RedisConcurrency
 from flowcontrol.redis.singleton import RedisSingleton
 
-S = 1_000_000_000
-STARTS = (0, 2**53 - 3 * S, 1_765_432_101_234_567_891, 2**62)
 FUNCTIONS = ("f1", "f2", "ƒ3")
 KEYS = ("k1", "k2", "ключ", "")
-_names = itertools.count()
 CLIENT: Any = None  # set by each test before it runs its machine
-
-
-def fresh_name() -> str:
-    return f"eq{next(_names)}"
-
-
-class Clock:
-    """One clock for both machines; the test moves it anywhere, backwards too."""
-
-    def __init__(self, now: int) -> None:
-        self.now = now
-
-    def __call__(self) -> int:
-        return self.now
-
-
-def same(call: str, a: Any, b: Any, *args: Any, **kwargs: Any) -> Any:
-    """Call ``call`` on both machines; the answers (or exception types) must be equal."""
-    results = []
-    for m in (a, b):
-        try:
-            results.append(("ok", getattr(m, call)(*args, **kwargs)))
-        except (LookupError, TypeError, ValueError) as e:
-            results.append(("raised", type(e)))
-    assert results[0] == results[1], (call, args, results)
-    return results[0][1]
 
 
 constraints = st.builds(
@@ -218,23 +190,14 @@ class SingletonTwins(RuleBasedStateMachine):
 MACHINES = {"concurrency": ConcurrencyTwins, "singleton": SingletonTwins}
 
 
+@pytest.mark.parametrize("where", ["redis_client", "cluster_client"])
 @pytest.mark.parametrize("machine", sorted(MACHINES))
-def test_redis_machine_answers_as_in_memory_on_one_server(
-    machine: str, redis_client: Any
+def test_redis_machine_answers_as_in_memory(
+    machine: str, where: str, request: pytest.FixtureRequest
 ) -> None:
+    """On one server and on a three-master cluster."""
     global CLIENT
-    CLIENT = redis_client
-    run_state_machine_as_test(
-        MACHINES[machine], settings=settings(settings(), stateful_step_count=40)
-    )
-
-
-@pytest.mark.parametrize("machine", sorted(MACHINES))
-def test_redis_machine_answers_as_in_memory_on_a_cluster(
-    machine: str, cluster_client: Any
-) -> None:
-    global CLIENT
-    CLIENT = cluster_client
+    CLIENT = request.getfixturevalue(where)
     run_state_machine_as_test(
         MACHINES[machine], settings=settings(settings(), stateful_step_count=40)
     )
