@@ -46,17 +46,19 @@ from flowcontrol.time import Clock
 
 __all__ = ["AsyncRedisRateLimit", "AsyncRedisThrottle", "RedisRateLimit", "RedisThrottle"]
 
-# ARGV: 1 now ('' = server TIME), 2 scale, 3 lead, 4 mode ('a' acquire, 'p' peek,
-# 'x' prune), 5 TTL grace (ms); per key i: ARGV[4 + 2i] = (n - 1) * T, ARGV[5 + 2i] = n * T.
-# Reply: now, then per key the stored value read ('' when none) and 1/0 (admitted or not).
+# ARGV: 1 now ('' = server TIME), 2 "scale lead grace" (grace: TTL ms beyond full), 3 mode
+# ('a' acquire, 'p' peek, 'x' prune); per key i: ARGV[3 + i] = "(n - 1) * T  n * T".
+# Reply, one string: now, then per key the stored value read ('' when none) and 1 or 0
+# (admitted or not), separated by single spaces.
 GCRA: Final = Script("gcra", """
-local scale = fc_parse(ARGV[2])
+local c_scale, c_lead, c_grace = string.match(ARGV[2], '^(%S+) (%S+) (%S+)$')
+local scale = fc_parse(c_scale)
 local now
 if ARGV[1] == '' then now = fc_mul(fc_time_ns(), scale) else now = fc_parse(ARGV[1]) end
-local lead = fc_parse(ARGV[3])
+local lead = fc_parse(c_lead)
 local fresh = fc_sub(now, lead)
-local mode = ARGV[4]
-local grace = tonumber(ARGV[5])
+local mode = ARGV[3]
+local grace = tonumber(c_grace)
 local per_ms = fc_approx(scale) * 1000000
 local out = {fc_str(now)}
 for i = 1, #KEYS do
@@ -67,18 +69,85 @@ for i = 1, #KEYS do
     if fc_cmp(stored, fresh) > 0 then at = stored
     elseif mode == 'x' then redis.call('DEL', KEYS[i]) end
   end
-  local ok = fc_cmp(fc_add(at, fc_parse(ARGV[4 + 2 * i])), now) <= 0
+  local need, stride = string.match(ARGV[3 + i], '^(%S+) (%S+)$')
+  local ok = fc_cmp(fc_add(at, fc_parse(need)), now) <= 0
   if ok and mode == 'a' then
-    local new = fc_add(at, fc_parse(ARGV[5 + 2 * i]))
+    local new = fc_add(at, fc_parse(stride))
     local ms = math.ceil(fc_approx(fc_sub(fc_add(new, lead), now)) / per_ms) + grace
     if ms > 70368744177664 then ms = 70368744177664 end
     redis.call('SET', KEYS[i], fc_str(new), 'PX', string.format('%d', ms))
   end
   out[2 * i] = raw or ''
-  if ok then out[2 * i + 1] = 1 else out[2 * i + 1] = 0 end
+  if ok then out[2 * i + 1] = '1' else out[2 * i + 1] = '0' end
 end
-return out
+return table.concat(out, ' ')
 """)
+
+# The same contract as GCRA, faster: instants as two exact doubles (hi * 10**9 + lo), the
+# decision on the exact double ``stored - now`` (used while every duration is below 2**52
+# and every instant below 4e24 in magnitude, so each step stays below 2**53; a key idle
+# for longer than 2**53 units only compares as far in the past, which it is).
+GCRA_FAST: Final = Script("gcra-fast", """
+local E9 = 1000000000
+local function split(s)
+  local neg = string.byte(s, 1) == 45
+  if neg then s = string.sub(s, 2) end
+  local n, hi, lo = #s, 0, 0
+  if n > 9 then
+    hi = tonumber(string.sub(s, 1, n - 9))
+    lo = tonumber(string.sub(s, n - 8))
+  else
+    lo = tonumber(s)
+  end
+  if neg then return -hi, -lo end
+  return hi, lo
+end
+local function text(hi, lo)
+  local carry = math.floor(lo / E9)
+  hi, lo = hi + carry, lo - carry * E9
+  if hi < 0 and lo > 0 then hi, lo = hi + 1, lo - E9 end
+  local sign = ''
+  if hi < 0 or lo < 0 then sign, hi, lo = '-', -hi, -lo end
+  if hi == 0 then return sign .. string.format('%d', lo) end
+  return sign .. string.format('%d%09d', hi, lo)
+end
+local c_scale, c_lead, c_grace = string.match(ARGV[2], '^(%S+) (%S+) (%S+)$')
+local scale = tonumber(c_scale)
+local nhi, nlo
+if ARGV[1] == '' then
+  local t = redis.call('TIME')
+  nhi, nlo = tonumber(t[1]) * scale, tonumber(t[2]) * 1000 * scale
+else
+  nhi, nlo = split(ARGV[1])
+end
+local lead = tonumber(c_lead)
+local mode = ARGV[3]
+local grace = tonumber(c_grace)
+local per_ms = scale * 1000000
+local out = {text(nhi, nlo)}
+for i = 1, #KEYS do
+  local raw = redis.call('GET', KEYS[i])
+  local at = -lead
+  if raw then
+    local shi, slo = split(raw)
+    local d = (shi - nhi) * E9 + (slo - nlo)
+    if d > at then at = d
+    elseif mode == 'x' then redis.call('DEL', KEYS[i]) end
+  end
+  local need, stride = string.match(ARGV[3 + i], '^(%S+) (%S+)$')
+  local ok = at + tonumber(need) <= 0
+  if ok and mode == 'a' then
+    local new = at + tonumber(stride)
+    local ms = math.ceil((new + lead) / per_ms) + grace
+    redis.call('SET', KEYS[i], text(nhi, nlo + new), 'PX', string.format('%d', ms))
+  end
+  out[2 * i] = raw or ''
+  if ok then out[2 * i + 1] = '1' else out[2 * i + 1] = '0' end
+end
+return table.concat(out, ' ')
+""", prelude=False)
+_FAST_DURATION: Final = 1 << 52
+_FAST_INSTANT: Final = 4 * 10**24
 
 # ARGV per key i: the stored value, its TTL in ms. Used by from_snapshot.
 PUT: Final = Script("gcra-put", """
@@ -89,6 +158,17 @@ return #KEYS
 """, prelude=False)
 
 _NS_PER_MS: Final = 1_000_000
+_YES: Final = (b"1", "1")
+_ACQUIRE: Final = b"a"
+_PEEK: Final = b"p"
+_PRUNE: Final = b"x"
+
+
+def _split(reply: bytes | str) -> list[bytes] | list[str]:
+    """The fields of a GCRA reply (bytes, or str from a decode_responses client)."""
+    if isinstance(reply, bytes):
+        return reply.split(b" ")
+    return reply.split(" ")
 
 
 def _no_clock() -> int:
@@ -127,6 +207,14 @@ class _GcraBody:
         self._cap = memory._cap
         self._lead = memory._lead
         self._now = 0
+        # The fast script's bounds (see GCRA_FAST): durations below 2**52, instants below
+        # 4e24 in magnitude (with the server's clock: up to 2**63 ns, scaled).
+        self._dvt_fast = memory._dvt < _FAST_DURATION
+        self._fast_until = _FAST_INSTANT - memory._dvt
+        self._fast_time = (1 << 63) * self._scale < self._fast_until
+        self._unit = f"0 {self._step}".encode()
+        self._conf = b""
+        self._conf_grace = -1
         self._first = check_eviction(f"{type(self).__name__} {self.name!r}")
 
     # -- the script call and the reading of its reply ----------------------------------
@@ -141,16 +229,29 @@ class _GcraBody:
             self._now = now
         return str(self._now)
 
-    def _eval(self, now: str, mode: str, pairs: Sequence[tuple[str, int]]) -> Eval:
+    def _eval(self, now: str, mode: bytes, pairs: Sequence[tuple[str, int]]) -> Eval:
         step = self._step
-        args: list[str | int] = [now, self._scale, self._lead, mode,
-                                 1 if self._clock is None else self.expiry_grace_ms]
+        grace = 1 if self._clock is None else self.expiry_grace_ms
+        if grace != self._conf_grace:
+            self._conf = f"{self._scale} {self._lead} {grace}".encode()
+            self._conf_grace = grace
+        args: list[str | bytes] = [now, self._conf, mode]
+        most = 1
         for _, n in pairs:
-            args.append((n - 1) * step)
-            args.append(n * step)
-        return Eval(GCRA, [self.keys.own(k) for k, _ in pairs], args)
+            if n == 1:
+                args.append(self._unit)
+            else:
+                args.append(f"{(n - 1) * step} {n * step}".encode())
+                if n > most:
+                    most = n
+        script = GCRA
+        if self._dvt_fast and most * step < _FAST_DURATION and (
+                abs(int(now)) < self._fast_until if now else self._fast_time):
+            script = GCRA_FAST
+        return Eval(script, [self.keys.own(k) for k, _ in pairs], args)
 
-    def _decisions(self, reply: Sequence[Any], ns: Sequence[int]) -> list[GcraDecision]:
+    def _decisions(self, text: bytes | str, ns: Sequence[int]) -> list[GcraDecision]:
+        reply = _split(text)
         now = int(reply[0])
         fresh = now - self._lead
         step, scale = self._step, self._scale
@@ -161,7 +262,7 @@ class _GcraBody:
             if at < fresh:
                 at = fresh
             last = at + (n - 1) * step
-            if int(reply[2 + 2 * i]):
+            if reply[2 + 2 * i] in _YES:
                 out.append(GcraDecision(True, None, (now - last) // step))
             elif n > self._cap:
                 out.append(GcraDecision(False, None, (now - at) // step + 1))
@@ -174,7 +275,7 @@ class _GcraBody:
     def step_acquire(self, key: str, n: int = 1) -> Step[GcraDecision]:
         """Admit ``n`` units for ``key`` now, all or nothing; a refusal changes nothing."""
         _int_arg("n", n, 1)
-        reply = yield self._eval(self._reading(), "a", ((key, n),))
+        reply = yield self._eval(self._reading(), _ACQUIRE, ((key, n),))
         return self._decisions(reply, (n,))[0]
 
     def step_peek(self, key: str, n: int = 1) -> Step[GcraDecision]:
@@ -182,7 +283,7 @@ class _GcraBody:
 
         ``remaining`` is the capacity now (nothing is consumed)."""
         _int_arg("n", n, 1)
-        reply = yield self._eval(self._reading(), "p", ((key, n),))
+        reply = yield self._eval(self._reading(), _PEEK, ((key, n),))
         d = self._decisions(reply, (n,))[0]
         return GcraDecision(True, None, d.remaining + n) if d.allowed else d
 
@@ -197,13 +298,14 @@ class _GcraBody:
             return []
         now = self._reading()
         if not is_cluster(self.client):
-            reply = yield self._eval(now, "a", pairs)
+            reply = yield self._eval(now, _ACQUIRE, pairs)
             return self._decisions(reply, [n for _, n in pairs])
         groups: dict[int, list[int]] = {}
         for i, (key, _) in enumerate(pairs):
             groups.setdefault(self.client.keyslot(self.keys.own(key)), []).append(i)
         members = list(groups.values())
-        replies = yield Batch([self._eval(now, "a", [pairs[i] for i in g]) for g in members])
+        replies = yield Batch([self._eval(now, _ACQUIRE, [pairs[i] for i in g])
+                              for g in members])
         out: list[GcraDecision | None] = [None] * len(pairs)
         for g, reply in zip(members, replies, strict=True):
             for i, d in zip(g, self._decisions(reply, [pairs[i][1] for i in g]), strict=True):
@@ -212,24 +314,25 @@ class _GcraBody:
 
     def step_reset_at(self, key: str) -> Step[int]:
         """The instant (ns) at which ``key`` is back to full capacity (now if idle)."""
-        reply = yield self._eval(self._reading(), "p", ((key, 1),))
+        reply = _split((yield self._eval(self._reading(), _PEEK, ((key, 1),))))
         now = int(reply[0])
         tat = int(reply[1]) + self._lead if reply[1] else now
         return -(-max(now, tat) // self._scale)
 
-    def _each_key(self, mode: str, now: str) -> Step[tuple[list[str], list[Any]]]:
+    def _each_key(self, mode: bytes, now: str) -> Step[tuple[list[str], list[Any]]]:
+        """Each stored key's user key and split reply (mode peek or prune), by name."""
         keys = yield Scan(self.keys.pattern())
         names = sorted(self.keys.user_key(k) for k in keys)
         if not names:
             return [], []
         replies = yield Batch([self._eval(now, mode, ((k, 1),)) for k in names])
-        return names, replies
+        return names, [_split(r) for r in replies]
 
     def step_prune(self) -> Step[int]:
         """Delete every idle key now (expiry does it too); return how many were deleted.
 
         Walks the machine's keys with SCAN: a maintenance call, not a hot path."""
-        _, replies = yield from self._each_key("x", self._reading())
+        _, replies = yield from self._each_key(_PRUNE, self._reading())
         fresh = [int(r[0]) - self._lead for r in replies]
         return sum(1 for r, f in zip(replies, fresh, strict=True) if r[1] and int(r[1]) <= f)
 
@@ -242,11 +345,11 @@ class _GcraBody:
         """The in-memory machine's snapshot of the same state: config, the clock's
         high-water mark (with the server's clock: its ``TIME``), TATs of active keys."""
         now = "" if self._clock is None else str(self._now)
-        names, replies = yield from self._each_key("p", now)
+        names, replies = yield from self._each_key(_PEEK, now)
         if not replies:
             if self._clock is None:
-                reply = yield self._eval("", "p", (("", 1),))
-                now = str(reply[0], "ascii") if isinstance(reply[0], bytes) else str(reply[0])
+                reply = yield self._eval("", _PEEK, (("", 1),))
+                now = str(int(_split(reply)[0]))
             s = int(now)
         else:
             s = int(replies[0][0])

@@ -247,3 +247,16 @@ def test_asyncio_machines_answer_alike(redis_async: Callable[..., Any],
     expected += [2, {}]
     assert asyncio.run(main(redis_async)) == expected
     assert asyncio.run(main(cluster_async)) == expected
+
+
+def test_the_equivalence_runs_cover_both_scripts(redis_client: redis.Redis) -> None:
+    from flowcontrol.redis.gcra import GCRA, GCRA_FAST
+
+    clock = ManualClock(2**62)
+    usual = RedisThrottle(redis_client, "s1", 3, "1s", clock=clock)
+    assert usual._eval("0", b"a", [("k", 1)]).script is GCRA_FAST
+    assert usual._eval(str(10**25), b"a", [("k", 1)]).script is GCRA  # beyond its instants
+    huge = RedisThrottle(redis_client, "s2", 999_983, 7 * 86_400 * NS_PER_S, clock=clock)
+    assert huge._eval("0", b"a", [("k", 1)]).script is GCRA  # DVT ~ 6e20 > 2**52
+    assert RedisThrottle(redis_client, "s3", 3, "1s")._eval("", b"a", [("k", 1)]).script is (
+        GCRA_FAST)
