@@ -1,4 +1,4 @@
-"""RedisBatcher: :class:`~flowcontrol.machines.batch.Batcher` with its state on Redis.
+"""RedisBatcher: :class:`~flowcontrol.machines.batch.Batcher` with its state on Redis (network I/O).
 
 Same parameters (after ``client`` and ``name``), validation and answers as the
 in-memory machine (``Added``, ``Batch`` with event ids in arrival order, ``poll()`` in

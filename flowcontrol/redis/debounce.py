@@ -1,4 +1,4 @@
-"""RedisDebounce: :class:`~flowcontrol.machines.debounce.Debounce` with its state on Redis.
+"""RedisDebounce: :class:`~flowcontrol.machines.debounce.Debounce` on Redis (network I/O).
 
 Same parameters (after ``client`` and ``name``), validation and answers as the
 in-memory machine (``Pushed``, ``Fired``, ``DebounceCancelled``, ``poll()`` in

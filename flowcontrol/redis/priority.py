@@ -1,4 +1,4 @@
-"""RedisPriorityQueue: :class:`~flowcontrol.machines.priority.PriorityQueue` on Redis.
+"""RedisPriorityQueue: :class:`~flowcontrol.machines.priority.PriorityQueue` on Redis (network I/O).
 
 Same parameters, validation and answers as the in-memory queue (``QueuedItem`` with
 its score, ``seq`` numbering, order by ``(score, seq)``, only ready items popped);
