@@ -1,11 +1,11 @@
 """What the Redis debounce, batch and priority-queue machines share (private; I/O adapter).
 
 Instants on these machines are kept in *ordered* structures (lexicographic sorted
-sets: due times, deadlines, scores), so besides the exact arithmetic of
-:mod:`flowcontrol.redis._bigint` they need a text form whose string order is numeric
-order. That form is :func:`enc`: ``n + 10**20`` zero-padded to 21 digits, for any
-int64 ``n``. Index members are that text followed by fixed-width ids, scanned with
-``ZRANGEBYLEX``; sorted-set scores (doubles) are never used.
+sets: due times, deadlines, scores), so they need a text form whose string order is
+numeric order. That form is :func:`enc`: ``n + 10**20`` zero-padded to 21 digits, for
+any int64 ``n`` (sums of two int64 values stay within it). Index members are that text
+followed by fixed-width ids, scanned with ``ZRANGEBYLEX``; sorted-set scores (doubles)
+are never used.
 
 * instants and durations must fit the platform's int64 (``ValueError`` otherwise);
 * strings (keys, event ids, item ids) go as UTF-8 bytes, lone surrogates included;
@@ -14,8 +14,9 @@ int64 ``n``. Index members are that text followed by fixed-width ids, scanned wi
   in Lua; they come back ``==`` to what was pushed. Anything else is a ``TypeError``
   (a tuple would come back as a list), a NaN or an infinity a ``ValueError``.
 
-``lua/timers.lua`` (the Lua side of this module, put after the exact-integer prelude)
-holds ``ns_add``, ``tick`` (the clock's high-water mark) and ``upto`` (an index bound).
+``lua/timers.lua`` (the Lua side of this module, the only prelude of these scripts: the
+general one of :mod:`._bigint` is not needed) holds ``ns_add`` (two fixed-width limbs),
+``tick`` (the clock's high-water mark) and ``upto`` (an index bound).
 """
 
 from __future__ import annotations
@@ -137,5 +138,5 @@ def _lua(name: str) -> str:
 
 
 def timer_script(name: str) -> Script:
-    """The script ``lua/<name>.lua`` after the exact-integer and ``timers.lua`` preludes."""
-    return Script(name, _lua("timers.lua") + _lua(f"{name}.lua"))
+    """The script ``lua/<name>.lua`` after ``timers.lua`` (and no other prelude)."""
+    return Script(name, _lua("timers.lua") + _lua(f"{name}.lua"), prelude=False)
