@@ -334,7 +334,9 @@ def run_workers(target: Callable[..., Any], args: Sequence[tuple[Any, ...]],
                 timeout: float = 60.0) -> list[Any]:
     """Run ``target(*a)`` for each ``a`` in ``args``, each in its own OS process (spawn),
     and return their return values in order. ``target`` must be a top-level function of
-    an importable module; its return value must pickle. A worker that raises, dies or is
+    a module that imports no ``conftest`` (a spawned worker imports it by name, and in a
+    whole-suite run ``conftest`` may be another directory's); its return value must
+    pickle. A worker that raises, dies or is
     still running after ``timeout`` seconds fails the test (survivors are killed)."""
     ctx = multiprocessing.get_context("spawn")
     with ctx.Pool(len(args)) as pool:

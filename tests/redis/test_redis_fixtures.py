@@ -8,6 +8,7 @@ from typing import Any
 
 import redis
 from conftest import run_workers
+from gcra_workers import square
 from redis.cluster import RedisCluster
 
 
@@ -36,9 +37,5 @@ def test_async_client_factory(redis_async: Callable[..., Any]) -> None:
     assert asyncio.run(main()) == b"b"
 
 
-def _square(x: int) -> int:
-    return x * x
-
-
 def test_run_workers_returns_each_result_in_order() -> None:
-    assert run_workers(_square, [(i,) for i in range(3)], timeout=60) == [0, 1, 4]
+    assert run_workers(square, [(i,) for i in range(3)], timeout=60) == [0, 1, 4]

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import redis
 from conftest import RedisServer, run_workers
+from gcra_workers import BURST, LIMIT, PERIOD, throttle_worker
 from redis.backoff import NoBackoff
 from redis.cluster import RedisCluster
 from redis.retry import Retry
@@ -114,32 +115,11 @@ def test_a_lost_reply_raises_and_the_decision_is_all_or_nothing(
 
 # -- several processes, one throttle, the server's clock -----------------------------------
 
-LIMIT, PERIOD, BURST = 40, NS_PER_S, 4  # T = 25 ms, capacity 44
-
-
-def _throttle_worker(port: int, seconds: float) -> list[tuple[int, int]]:
-    """Acquire until the deadline; return (before, after) wall-clock brackets of admissions."""
-    client = redis.Redis(port=port)
-    t = RedisThrottle(client, "procs", LIMIT, PERIOD, BURST)  # the server's TIME
-    admitted = []
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        before = time.time_ns()
-        d = t.acquire("shared")
-        after = time.time_ns()
-        if d.allowed:
-            admitted.append((before, after))
-        elif d.retry_at is not None:
-            time.sleep(min(max(d.retry_at - time.time_ns(), 0), 5_000_000) / 1e9)
-    client.close()
-    return admitted
-
-
 def test_eight_processes_on_the_server_clock_admit_within_the_gcra(
     redis_server: RedisServer, redis_client: redis.Redis,
 ) -> None:
     seconds = 1.5
-    results = run_workers(_throttle_worker, [(redis_server.port, seconds)] * 8, timeout=90)
+    results = run_workers(throttle_worker, [(redis_server.port, seconds)] * 8, timeout=90)
     brackets = sorted(b for r in results for b in r)
     cap = LIMIT + BURST
     assert len(brackets) >= cap  # the burst at least went through
