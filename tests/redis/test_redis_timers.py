@@ -239,3 +239,30 @@ def test_instants_at_the_ends_of_int64_are_exact(redis_client: redis.Redis) -> N
     d, dm = RedisDebounce(redis_client, "d", "1s", clock=clock), Debounce("1s", clock=clock)
     for i, ts in enumerate((hi, lo, hi - 1, hi)):
         assert d.push("k", f"e{i}", ts=ts) == dm.push("k", f"e{i}", ts=ts)
+
+
+def test_state_survives_a_restart_with_appendonly_and_is_forgotten_without(
+    redis_factory: Callable[..., Any],
+) -> None:
+    for appendonly, kept in (("yes", True), ("no", False)):
+        server = redis_factory(appendonly=appendonly)
+        clock = ManualClock(T0)
+        with server.client() as client:
+            RedisDebounce(client, "m", "10s", clock=clock).push("k", "e1", payload=[1])
+            RedisBatcher(client, "m", 3, "10s", clock=clock).add("k", "e1")
+            RedisPriorityQueue(client, "m", clock=clock).push("i")
+        server.restart()
+        clock.advance(10 * S)
+        with server.client() as client:
+            d = RedisDebounce(client, "m", "10s", clock=clock)
+            b = RedisBatcher(client, "m", 3, "10s", clock=clock)
+            q = RedisPriorityQueue(client, "m", clock=clock)
+            if kept:
+                assert [f.event_id for f in d.poll()] == ["e1"]
+                assert [x.event_ids for x in b.poll()] == [("e1",)]
+                assert [i.item_id for i in q.poll()] == ["i"]
+            else:
+                # Without persistence a restart forgets open debounces and batches,
+                # queued items, dedupe ids and the id sequences (ids start at 1 again).
+                assert d.poll() == () and b.poll() == () and q.poll() == ()
+                assert d.push("k", "e2").debounce_id == 1
