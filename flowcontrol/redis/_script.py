@@ -61,6 +61,7 @@ __all__ = [
     "is_cluster",
     "run",
     "run_async",
+    "send",
 ]
 
 T = TypeVar("T")
@@ -281,6 +282,20 @@ async def _do_async(client: Any, cluster: bool, op: Op) -> Any:
         done, item = _finish(gen, value, error)
         if done:
             return item
+
+
+def _only(op: Op) -> Step[Any]:
+    return (yield op)
+
+
+def send(client: Any, call: Eval) -> Any:
+    """One script call on a sync client, for hot paths: a bare ``EVALSHA``, and on
+    ``NOSCRIPT`` the reload-and-resend of :func:`run`."""
+    try:
+        return client.execute_command("EVALSHA", call.script.sha, len(call.keys), *call.keys,
+                                      *call.args)
+    except NoScriptError:
+        return run(client, _only(call))
 
 
 def run(client: Any, step: Step[T]) -> T:

@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar, Final, Self
 
-from flowcontrol.machines.gcra import GcraDecision, RateLimit, Throttle, _Gcra, _int_arg
+from flowcontrol.machines.gcra import _ONE, GcraDecision, RateLimit, Throttle, _Gcra, _int_arg
 from flowcontrol.redis._keys import KeyLayout, check_eviction
 from flowcontrol.redis._script import (
     Batch,
@@ -41,6 +41,7 @@ from flowcontrol.redis._script import (
     blocking,
     is_cluster,
     run,
+    send,
 )
 from flowcontrol.time import Clock
 
@@ -159,6 +160,7 @@ return #KEYS
 
 _NS_PER_MS: Final = 1_000_000
 _YES: Final = (b"1", "1")
+_OK_CACHE: Final = 1024  # allowed decisions made once per `remaining` below this
 _ACQUIRE: Final = b"a"
 _PEEK: Final = b"p"
 _PRUNE: Final = b"x"
@@ -212,6 +214,7 @@ class _GcraBody:
         self._dvt_fast = memory._dvt < _FAST_DURATION
         self._fast_until = _FAST_INSTANT - memory._dvt
         self._fast_time = (1 << 63) * self._scale < self._fast_until
+        self._ok = tuple(GcraDecision(True, None, r) for r in range(min(self._cap, _OK_CACHE)))
         self._unit = f"0 {self._step}".encode()
         self._conf = b""
         self._conf_grace = -1
@@ -253,22 +256,23 @@ class _GcraBody:
     def _decisions(self, text: bytes | str, ns: Sequence[int]) -> list[GcraDecision]:
         reply = _split(text)
         now = int(reply[0])
+        decide = self._decide
+        return [decide(now, reply[1 + 2 * i], reply[2 + 2 * i], n) for i, n in enumerate(ns)]
+
+    def _decide(self, now: int, raw: bytes | str, flag: bytes | str, n: int) -> GcraDecision:
+        """The in-memory machine's answer from what the script read and decided."""
         fresh = now - self._lead
-        step, scale = self._step, self._scale
-        out = []
-        for i, n in enumerate(ns):
-            raw = reply[1 + 2 * i]
-            at = int(raw) if raw else fresh
-            if at < fresh:
-                at = fresh
-            last = at + (n - 1) * step
-            if reply[2 + 2 * i] in _YES:
-                out.append(GcraDecision(True, None, (now - last) // step))
-            elif n > self._cap:
-                out.append(GcraDecision(False, None, (now - at) // step + 1))
-            else:
-                out.append(GcraDecision(False, -(-last // scale), (now - at) // step + 1))
-        return out
+        at = int(raw) if raw else fresh
+        if at < fresh:
+            at = fresh
+        step = self._step
+        last = at + (n - 1) * step
+        if flag in _YES:
+            r = (now - last) // step
+            return self._ok[r] if r < _OK_CACHE else GcraDecision(True, None, r)
+        if n > self._cap:
+            return GcraDecision(False, None, (now - at) // step + 1)
+        return GcraDecision(False, -(-last // self._scale), (now - at) // step + 1)
 
     # -- operations -------------------------------------------------------------------
 
@@ -444,7 +448,27 @@ def _check_now(machine: _GcraBody) -> None:
         run(machine.client, first)
 
 
-class RedisThrottle(_ThrottleBody):
+class _Blocking(_GcraBody):
+    """The sync classes' methods; ``acquire`` is the hot path: the same call and the same
+    reading of its reply as ``step_acquire``, sent as one bare EVALSHA (no step driver)."""
+
+    def acquire(self, key: str, n: int = 1) -> GcraDecision:
+        """Admit ``n`` units for ``key`` now, all or nothing; a refusal changes nothing."""
+        if n is not _ONE:  # identity: True and 1.0 go the validating way
+            _int_arg("n", n, 1)
+        call = self._eval(self._reading(), _ACQUIRE, ((key, n),))
+        return self._decisions(send(self.client, call), (n,))[0]
+
+    peek = blocking(_GcraBody.step_peek)
+    acquire_many = blocking(_GcraBody.step_acquire_many)
+    reset_at = blocking(_GcraBody.step_reset_at)
+    prune = blocking(_GcraBody.step_prune)
+    __len__ = blocking(_GcraBody.step_len)
+    snapshot = blocking(_GcraBody.step_snapshot)
+    restore = blocking(_GcraBody.step_restore)
+
+
+class RedisThrottle(_Blocking, _ThrottleBody):
     """:class:`~flowcontrol.machines.gcra.Throttle` on a ``redis.Redis`` or
     ``redis.cluster.RedisCluster`` client (see the module docstring)."""
 
@@ -453,17 +477,8 @@ class RedisThrottle(_ThrottleBody):
         super().__init__(client, name, limit, period, burst, clock=clock)
         _check_now(self)
 
-    acquire = blocking(_GcraBody.step_acquire)
-    peek = blocking(_GcraBody.step_peek)
-    acquire_many = blocking(_GcraBody.step_acquire_many)
-    reset_at = blocking(_GcraBody.step_reset_at)
-    prune = blocking(_GcraBody.step_prune)
-    __len__ = blocking(_GcraBody.step_len)
-    snapshot = blocking(_GcraBody.step_snapshot)
-    restore = blocking(_GcraBody.step_restore)
 
-
-class RedisRateLimit(_RateLimitBody):
+class RedisRateLimit(_Blocking, _RateLimitBody):
     """:class:`~flowcontrol.machines.gcra.RateLimit` on a ``redis.Redis`` or
     ``redis.cluster.RedisCluster`` client (see the module docstring)."""
 
@@ -471,15 +486,6 @@ class RedisRateLimit(_RateLimitBody):
                  burst: int | None = None, *, clock: Clock | None = None) -> None:
         super().__init__(client, name, limit, period, burst, clock=clock)
         _check_now(self)
-
-    acquire = blocking(_GcraBody.step_acquire)
-    peek = blocking(_GcraBody.step_peek)
-    acquire_many = blocking(_GcraBody.step_acquire_many)
-    reset_at = blocking(_GcraBody.step_reset_at)
-    prune = blocking(_GcraBody.step_prune)
-    __len__ = blocking(_GcraBody.step_len)
-    snapshot = blocking(_GcraBody.step_snapshot)
-    restore = blocking(_GcraBody.step_restore)
 
 
 class AsyncRedisThrottle(_ThrottleBody):
