@@ -260,3 +260,15 @@ def test_the_equivalence_runs_cover_both_scripts(redis_client: redis.Redis) -> N
     assert huge._eval("0", b"a", [("k", 1)]).script is GCRA  # DVT ~ 6e20 > 2**52
     assert RedisThrottle(redis_client, "s3", 3, "1s")._eval("", b"a", [("k", 1)]).script is (
         GCRA_FAST)
+
+
+def test_a_client_that_decodes_replies_gets_the_same_answers(redis_server: Any) -> None:
+    clock = ManualClock(2**62)
+    with redis_server.client(decode_responses=True) as client:
+        red = RedisThrottle(client, "decoded", 3, "1s", clock=clock)
+        mem = Throttle(3, "1s", clock=clock)
+        answers = [red.acquire("k", 2), red.peek("k"), red.acquire_many([("k", 1), ("j", 3)]),
+                   red.acquire("k"), red.reset_at("k"), len(red), red.snapshot()]
+        assert answers == [mem.acquire("k", 2), mem.peek("k"),
+                           [mem.acquire("k"), mem.acquire("j", 3)], mem.acquire("k"),
+                           mem.reset_at("k"), 2, mem.snapshot()]
