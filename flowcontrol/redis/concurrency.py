@@ -1,4 +1,4 @@
-"""RedisConcurrency: :class:`~flowcontrol.machines.concurrency.Concurrency` on Redis.
+"""RedisConcurrency: :class:`~flowcontrol.machines.concurrency.Concurrency` on Redis (network I/O).
 
 Same parameters (after ``client`` and ``name``), validation and answers as the
 in-memory registry: ``Acquired`` with the same lease ids (1, 2, ... or the host's

@@ -1,4 +1,4 @@
-"""RedisSingleton: :class:`~flowcontrol.machines.singleton.Singleton` on Redis.
+"""RedisSingleton: :class:`~flowcontrol.machines.singleton.Singleton` on Redis (network I/O).
 
 Same parameters (after ``client`` and ``name``), validation and answers as the
 in-memory machine (``SingletonStarted``, ``SingletonSkipped``, ``active_keys()`` in the
