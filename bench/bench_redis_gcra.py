@@ -31,6 +31,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import redis
 
@@ -41,6 +42,7 @@ from bench_redis_concurrency import start_server  # the same pinned server set-u
 from flowcontrol.redis.gcra import RedisThrottle
 
 KEYS = [f"user-{i:05d}" for i in range(100)]
+T = TypeVar("T")
 
 
 def contenders(client: redis.Redis, port: int) -> dict[str, tuple[int, Callable[[], None]]]:
@@ -137,26 +139,30 @@ def memory(port: int, keys: int, key_len: int) -> float:
         return (after - before) / keys
 
 
+def on_server(core: int, directory: str, work: Callable[[int], T]) -> T:
+    """``work(port)`` with a fresh server on ``core`` and this process on core 0."""
+    os.sched_setaffinity(0, {0})
+    proc, port = start_server(core, directory)
+    try:
+        return work(port)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=11)
     ap.add_argument("--ops", type=int, default=1000)
     ap.add_argument("--keys", type=int, default=100_000)
     args = ap.parse_args()
-    results = {}
     with tempfile.TemporaryDirectory(prefix="fc-bench-") as d:
-        for layout, server_core in (("pinned", 1), ("shared", 0)):
-            os.sched_setaffinity(0, {0})
-            proc, port = start_server(server_core, d)
-            try:
-                results[layout] = measure(port, args.rounds, args.ops)
-                if layout == "pinned":
-                    mem20 = memory(port, args.keys, 20)
-                    mem27 = memory(port, args.keys, 27)
-                    info = redis.Redis(port=port).info("server")
-            finally:
-                proc.terminate()
-                proc.wait(10)
+        pinned = on_server(1, d, lambda port: (
+            measure(port, args.rounds, args.ops), memory(port, args.keys, 20),
+            memory(port, args.keys, 27), redis.Redis(port=port).info("server")))
+        shared = on_server(0, d, lambda port: measure(port, args.rounds, args.ops))
+    results = {"pinned": pinned[0], "shared": shared}
+    mem20, mem27, info = pinned[1:]
     goals = {"acquire": 0.85, "acquire_srv": 0.85, "many100": 10.0, "limits_mw": 1.0}
     label = {"noop": "no-op EVALSHA", "acquire": "acquire (clock=)",
              "acquire_srv": "acquire (server TIME)", "many100": "acquire_many(100)/key",

@@ -248,40 +248,49 @@ def _finish(gen: Generator[Any, Any, T], value: Any, error: BaseException | None
         return True, stop.value
 
 
-def _do_sync(client: Any, cluster: bool, op: Op) -> Any:
-    if isinstance(op, Eval):  # the hot path: one EVALSHA, no generator
-        try:
-            return client.execute_command(*_evalsha(op))
-        except NoScriptError:
-            pass
-    gen = _expand(op)
-    item: Any = next(gen)
+def _flatten(step: Step[T]) -> Generator[_Prim, Any, T]:
+    """``step`` with each operation expanded into client calls: the one thing a driver
+    runs. A client error goes to the expansion first (NOSCRIPT), then to the step."""
+    try:
+        op = next(step)
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
     while True:
         try:
-            value, error = _exec_sync(client, cluster, item), None
-        except Exception as exc:  # a client error: the expansion may handle it
-            value, error = None, exc
-        done, item = _finish(gen, value, error)
-        if done:
-            return item
-
-
-async def _do_async(client: Any, cluster: bool, op: Op) -> Any:
-    if isinstance(op, Eval):
-        try:
-            return await client.execute_command(*_evalsha(op))
-        except NoScriptError:
-            pass
-    gen = _expand(op)
-    item: Any = next(gen)
-    while True:
-        try:
-            value, error = await _exec_async(client, cluster, item), None
+            value, error = (yield from _expand(op)), None
         except Exception as exc:
             value, error = None, exc
-        done, item = _finish(gen, value, error)
+        done, op = _finish(step, value, error)
         if done:
-            return item
+            return op  # type: ignore[no-any-return]
+
+
+def run(client: Any, step: Step[T]) -> T:
+    """Drive ``step`` on a sync client; return its answer."""
+    cluster = is_cluster(client)
+    calls = _flatten(step)
+    done, call = _finish(calls, None, None)
+    while not done:
+        try:
+            value, error = _exec_sync(client, cluster, call), None
+        except Exception as exc:
+            value, error = None, exc
+        done, call = _finish(calls, value, error)
+    return call  # type: ignore[no-any-return]
+
+
+async def run_async(client: Any, step: Step[T]) -> T:
+    """Drive ``step`` on an asyncio client; return its answer."""
+    cluster = is_cluster(client)
+    calls = _flatten(step)
+    done, call = _finish(calls, None, None)
+    while not done:
+        try:
+            value, error = await _exec_async(client, cluster, call), None
+        except Exception as exc:
+            value, error = None, exc
+        done, call = _finish(calls, value, error)
+    return call  # type: ignore[no-any-return]
 
 
 def _only(op: Op) -> Step[Any]:
@@ -296,40 +305,6 @@ def send(client: Any, call: Eval) -> Any:
                                       *call.args)
     except NoScriptError:
         return run(client, _only(call))
-
-
-def run(client: Any, step: Step[T]) -> T:
-    """Drive ``step`` on a sync client; return its answer."""
-    cluster = is_cluster(client)
-    try:
-        op = next(step)
-    except StopIteration as stop:
-        return stop.value  # type: ignore[no-any-return]
-    while True:
-        try:
-            value, error = _do_sync(client, cluster, op), None
-        except Exception as exc:
-            value, error = None, exc
-        done, op = _finish(step, value, error)
-        if done:
-            return op  # type: ignore[no-any-return]
-
-
-async def run_async(client: Any, step: Step[T]) -> T:
-    """Drive ``step`` on an asyncio client; return its answer."""
-    cluster = is_cluster(client)
-    try:
-        op = next(step)
-    except StopIteration as stop:
-        return stop.value  # type: ignore[no-any-return]
-    while True:
-        try:
-            value, error = await _do_async(client, cluster, op), None
-        except Exception as exc:
-            value, error = None, exc
-        done, op = _finish(step, value, error)
-        if done:
-            return op  # type: ignore[no-any-return]
 
 
 # -- one body, two flavours ---------------------------------------------------------------

@@ -488,29 +488,24 @@ class RedisRateLimit(_Blocking, _RateLimitBody):
         _check_now(self)
 
 
-class AsyncRedisThrottle(_ThrottleBody):
+class _Awaiting(_GcraBody):
+    """The asyncio classes' methods: every one awaited (``size()`` stands for ``len()``)."""
+
+    acquire = awaiting(_GcraBody.step_acquire)
+    peek = awaiting(_GcraBody.step_peek)
+    acquire_many = awaiting(_GcraBody.step_acquire_many)
+    reset_at = awaiting(_GcraBody.step_reset_at)
+    prune = awaiting(_GcraBody.step_prune)
+    size = awaiting(_GcraBody.step_len)
+    snapshot = awaiting(_GcraBody.step_snapshot)
+    restore = awaiting(_GcraBody.step_restore)
+
+
+class AsyncRedisThrottle(_Awaiting, _ThrottleBody):
     """:class:`RedisThrottle` for ``redis.asyncio`` clients: every method is awaited
-    (``size()`` stands for ``len()``)."""
-
-    acquire = awaiting(_GcraBody.step_acquire)
-    peek = awaiting(_GcraBody.step_peek)
-    acquire_many = awaiting(_GcraBody.step_acquire_many)
-    reset_at = awaiting(_GcraBody.step_reset_at)
-    prune = awaiting(_GcraBody.step_prune)
-    size = awaiting(_GcraBody.step_len)
-    snapshot = awaiting(_GcraBody.step_snapshot)
-    restore = awaiting(_GcraBody.step_restore)
+    (``size()`` stands for ``len()``); the first call also checks ``maxmemory-policy``."""
 
 
-class AsyncRedisRateLimit(_RateLimitBody):
+class AsyncRedisRateLimit(_Awaiting, _RateLimitBody):
     """:class:`RedisRateLimit` for ``redis.asyncio`` clients: every method is awaited
-    (``size()`` stands for ``len()``)."""
-
-    acquire = awaiting(_GcraBody.step_acquire)
-    peek = awaiting(_GcraBody.step_peek)
-    acquire_many = awaiting(_GcraBody.step_acquire_many)
-    reset_at = awaiting(_GcraBody.step_reset_at)
-    prune = awaiting(_GcraBody.step_prune)
-    size = awaiting(_GcraBody.step_len)
-    snapshot = awaiting(_GcraBody.step_snapshot)
-    restore = awaiting(_GcraBody.step_restore)
+    (``size()`` stands for ``len()``); the first call also checks ``maxmemory-policy``."""
