@@ -41,6 +41,9 @@ from flowcontrol.machines.concurrency import (
     ConcurrencyUsage,
     LeaseId,
     Refused,
+    _new,
+    _set_function_id,
+    _set_lease_id,
 )
 from flowcontrol.redis._keys import KeyLayout, check_eviction
 from flowcontrol.redis._script import (
@@ -216,13 +219,19 @@ class _Concurrency:
     def _acquire_answer(
         self, reply: Any, function_id: str, keys: tuple[str, ...], lease_id: object
     ) -> Acquired | Refused:
-        tag = reply[0]
-        if tag == b"A" or tag == "A":
-            if len(reply) == 1:
+        if type(reply) is int:  # granted
+            lid: LeaseId
+            if reply:
+                lid = reply
+            else:
                 assert isinstance(lease_id, str)
-                return Acquired(lease_id, function_id)
-            return Acquired(int(reply[1]), function_id)
-        tag = text(tag)
+                lid = lease_id
+            # Acquired(lid, function_id), without the frozen-init cost (as in memory).
+            lease = _new(Acquired)
+            _set_lease_id(lease, lid)
+            _set_function_id(lease, function_id)
+            return lease
+        tag = text(reply) if isinstance(reply, bytes | str) else text(reply[0])
         if tag == "R":
             shape = self._shape(function_id, keys)
             plan, eff, ids = shape.plan, shape.eff, shape.ids

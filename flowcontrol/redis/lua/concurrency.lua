@@ -74,9 +74,9 @@ end
 
 if op == 'a' then
   -- acquire. ARGV: 2 lease ("" = the next int, "1" .. id, "!" = not a valid id), 3 shape.
-  -- Replies {"A", int id} or {"A"} (the host's id), {"R", count...} (refused: every
-  -- counter's count, in shape order), {"D"} (the id is held), {"V"} (a bad id).
-  -- Nothing changes unless it replies "A".
+  -- Replies the new int id, or 0 for the host's id (granted); {"R", count...} (refused:
+  -- every counter's count, in shape order); "D" (the id is held); "V" (a bad id).
+  -- Nothing changes unless it replies a number.
   local limits = {}
   local ids = shape_of(ARGV[3], 1, limits)
   local counts = redis.call('HMGET', COUNTS, unpack(ids))
@@ -90,13 +90,13 @@ if op == 'a' then
     table.insert(counts, 1, 'R')
     return counts
   end
-  local lease, id = ARGV[2], nil
-  if lease == '!' then return {'V'} end
+  local lease, id = ARGV[2], 0
+  if lease == '!' then return 'V' end
   if lease == '' then
     id = redis.call('INCR', SEQ)
     lease = string.format('0%020d', id)
   elseif redis.call('HEXISTS', LEASES, lease) == 1 then
-    return {'D'}
+    return 'D'
   end
   for i = 1, #ids do redis.call('HINCRBY', COUNTS, ids[i], '1') end
   if ttl ~= '' then
@@ -106,7 +106,7 @@ if op == 'a' then
   else
     redis.call('HSET', LEASES, lease, ARGV[3])
   end
-  return {'A', id}
+  return id
 elseif op == 'r' then  -- release. ARGV[2] lease; replies 1 if it was held, else 0
   local lease = ARGV[2]
   local v = redis.call('HGET', LEASES, lease)
