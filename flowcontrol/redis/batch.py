@@ -9,7 +9,8 @@ by ``add``, ``flush`` or one poller.
 Keys (hash tag ``{fc:batch:<name>}``: one Cluster slot per machine, since ids, the
 deadline index and dedupe span all keys): ``now``, ``seq``, ``due`` (the index by
 deadline), ``recs`` (the batches not yet handed out), ``active`` (key -> its latest
-batch), ``seen`` and ``seenq`` (dedupe ids and their expiry index). A flushed batch is
+batch), ``seen``, ``seenq`` and ``seenn`` (dedupe ids, their expiry index and its
+insertion counter). A flushed batch is
 deleted at once; a dedupe id is dropped by the first ``add`` or ``prune()`` after its
 window, as in memory. Nothing expires by a Redis TTL.
 """
@@ -94,7 +95,7 @@ class _Batcher:
         self.clock = clock
         self.layout = KeyLayout("batch", name)
         self._keys = tuple(map(self.layout.tagged, (
-            "now", "seq", "due", "recs", "active", "seen", "seenq")))
+            "now", "seq", "due", "recs", "active", "seen", "seenq", "seenn")))
         self._first: Step[None] | None = check_eviction(f"RedisBatcher {name!r}")
 
     def step_add(self, key: str, event_id: str, size: int = 0) -> Step[Added]:
@@ -160,6 +161,29 @@ class _Batcher:
         reply = yield Command(("HLEN", self._keys[5]))
         return int(reply)
 
+    def step_snapshot(self) -> Step[dict[str, object]]:
+        """snapshot returns the state as the in-memory machine's ``snapshot()`` would."""
+        now, seq, recs, active, seenq = yield Eval(_SCRIPT, self._keys, ("snapshot", ""))
+        latest = {text(k): int(text(v)[:20]) for k, v in pairs(active)}
+        batches = []
+        for bid, raw in sorted((int(k), raw_bytes(v)) for k, v in pairs(recs)):
+            colon = raw.index(b":", 79)
+            end = colon + 1 + int(raw[79:colon])
+            key = raw[colon + 1:end].decode("utf-8", "surrogatepass")
+            batches.append({
+                "id": bid, "key": key, "event_ids": list(_event_ids(raw[end:])),
+                "size_bytes": dec(raw[42:63]), "first_at": dec(raw[:21]),
+                "active": latest.get(key) == bid,
+            })
+        seen = [[m[42:].decode("utf-8", "surrogatepass"), dec(m[:21])]
+                for m in map(raw_bytes, seenq)]
+        return {
+            "kind": "Batcher", "version": 1, "max_size": self.max_size,
+            "timeout": self.timeout, "max_bytes": self.max_bytes,
+            "dedupe_window": self.dedupe_window, "now": dec(now) if now else 0,
+            "next_id": int(seq) + 1, "batches": batches, "seen": seen,
+        }
+
     def step_len(self) -> Step[int]:
         """The number of batches not yet handed out (due ones included)."""
         reply = yield Command(("ZCARD", self._keys[2]))
@@ -183,6 +207,7 @@ class RedisBatcher(_Batcher):
     pending = blocking(_Batcher.step_pending)
     active_keys = blocking(_Batcher.step_active_keys)
     dedupe_size = blocking(_Batcher.step_dedupe_size)
+    snapshot = blocking(_Batcher.step_snapshot)
     __len__ = blocking(_Batcher.step_len)
 
 
@@ -197,4 +222,5 @@ class AsyncRedisBatcher(_Batcher):
     pending = awaiting(_Batcher.step_pending)
     active_keys = awaiting(_Batcher.step_active_keys)
     dedupe_size = awaiting(_Batcher.step_dedupe_size)
+    snapshot = awaiting(_Batcher.step_snapshot)
     size = awaiting(_Batcher.step_len)

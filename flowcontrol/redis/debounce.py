@@ -39,6 +39,7 @@ from flowcontrol.redis._timers import (
     loads_payload,
     no_clock,
     pairs,
+    raw_bytes,
     reading,
     text,
     timer_script,
@@ -48,6 +49,18 @@ from flowcontrol.time import Clock
 __all__ = ["AsyncRedisDebounce", "RedisDebounce"]
 
 _SCRIPT: Final = timer_script("debounce")
+
+
+def _record(raw: bytes | str) -> tuple[str, str, str, bytes]:
+    """A stored record: its fixed-width fields and count, key, event id, payload."""
+    b = raw_bytes(raw)
+    i, framed = 121, []
+    for _ in range(2):
+        colon = b.index(b":", i)
+        end = colon + 1 + int(b[i:colon])
+        framed.append(b[colon + 1:end].decode("utf-8", "surrogatepass"))
+        i = end
+    return b[:121].decode(), framed[0], framed[1], b[i:]
 
 
 def _fired(reply: Any) -> Fired:
@@ -87,6 +100,7 @@ class _Debounce:
             )
         now = reading(self.clock)
         if ts is not None and type(ts) is not int:
+            yield Eval(_SCRIPT, self._keys, ("tick", now))  # the clock was read, as in memory
             raise TypeError(f"ts must be an int in the clock's units or None, got {ts!r}")
         reply = yield Eval(_SCRIPT, self._keys, (
             "push", now, arg(key), arg(event_id), "" if ts is None else enc(ts, "ts"),
@@ -128,6 +142,24 @@ class _Debounce:
         ordered = sorted(pairs(reply), key=lambda kv: int(kv[1]))
         return tuple(text(k) for k, _ in ordered)
 
+    def step_snapshot(self) -> Step[dict[str, object]]:
+        """snapshot returns the state as the in-memory machine's ``snapshot()`` would."""
+        now, seq, recs, active = yield Eval(_SCRIPT, self._keys, ("snapshot", ""))
+        latest = {text(k): int(v) for k, v in pairs(active)}
+        debounces = []
+        for did, raw in sorted((int(k), v) for k, v in pairs(recs)):
+            h, key, event_id, payload = _record(raw)
+            debounces.append({
+                "id": did, "key": key, "event_id": event_id, "ts": dec(h[84:105]),
+                "payload": loads_payload(payload), "first_at": dec(h[0:21]),
+                "last_at": dec(h[21:42]), "fire_at": dec(h[42:63]), "count": int(h[105:]),
+                "active": latest.get(key) == did,
+            })
+        return {
+            "kind": "Debounce", "version": 1, "period": self.period, "timeout": self.timeout,
+            "now": dec(now) if now else 0, "next_id": int(seq) + 1, "debounces": debounces,
+        }
+
     def step_len(self) -> Step[int]:
         """The number of debounces not yet handed out (due ones included)."""
         reply = yield Command(("ZCARD", self._keys[2]))
@@ -147,6 +179,7 @@ class RedisDebounce(_Debounce):
     next_deadline = blocking(_Debounce.step_next_deadline)
     fire_at = blocking(_Debounce.step_fire_at)
     active_keys = blocking(_Debounce.step_active_keys)
+    snapshot = blocking(_Debounce.step_snapshot)
     __len__ = blocking(_Debounce.step_len)
 
 
@@ -159,4 +192,5 @@ class AsyncRedisDebounce(_Debounce):
     next_deadline = awaiting(_Debounce.step_next_deadline)
     fire_at = awaiting(_Debounce.step_fire_at)
     active_keys = awaiting(_Debounce.step_active_keys)
+    snapshot = awaiting(_Debounce.step_snapshot)
     size = awaiting(_Debounce.step_len)

@@ -88,14 +88,10 @@ class _Priority:
         ``item_score``. Raises ValueError, changing nothing, for an id already queued.
         """
         now = reading(self.clock, self._floor)
-        if type(item_id) is not str:
-            raise ValueError(f"item_id must be a string, got {item_id!r}")
-        if created_at is not None and type(created_at) is not int:
-            raise ValueError(f"created_at must be an int of nanoseconds, got {created_at!r}")
-        if isinstance(factor, bool) or not isinstance(factor, int):
-            raise ValueError(f"factor must be an int of seconds, got {factor!r}")
-        if kind not in _KINDS:
-            raise ValueError(f"kind must be one of {sorted(_KINDS)}, got {kind!r}")
+        refused = _refusal(item_id, created_at, factor, kind)
+        if refused:
+            yield self._call("tick", now)  # the clock was read, as in memory
+            raise ValueError(refused)
         factor = self._min if factor < self._min else self._max if factor > self._max else factor
         reply = yield self._call(
             "push", now, arg(item_id), "" if created_at is None else enc(created_at),
@@ -147,6 +143,17 @@ class _Priority:
         reply = yield Command(("HGETALL", self._keys[3]))
         return sorted((_item(k, v) for k, v in pairs(reply)), key=_order)
 
+    def step_snapshot(self) -> Step[dict[str, object]]:
+        """snapshot returns the state as the in-memory queue's ``snapshot()`` would."""
+        now, seq, items = yield self._call("snapshot", "")
+        queued = sorted((_item(k, v) for k, v in pairs(items)), key=_order)
+        return {
+            "kind": "PriorityQueue", "version": 1, "min_factor": self._min,
+            "max_factor": self._max, "now": max(dec(now), self._floor) if now else self._floor,
+            "seq": int(seq),
+            "items": [[i.item_id, i.score, i.created_at, i.factor, i.seq] for i in queued],
+        }
+
     def step_len(self) -> Step[int]:
         """The number of queued items."""
         reply = yield Command(("HLEN", self._keys[3]))
@@ -162,6 +169,19 @@ class _Priority:
     def __repr__(self) -> str:
         return (f"{type(self).__name__}({self.layout.name!r}, min_factor={self._min}, "
                 f"max_factor={self._max})")
+
+
+def _refusal(item_id: object, created_at: object, factor: object, kind: str) -> str:
+    """Why the in-memory queue would refuse these push arguments ("" if it would not)."""
+    if type(item_id) is not str:
+        return f"item_id must be a string, got {item_id!r}"
+    if created_at is not None and type(created_at) is not int:
+        return f"created_at must be an int of nanoseconds, got {created_at!r}"
+    if isinstance(factor, bool) or not isinstance(factor, int):
+        return f"factor must be an int of seconds, got {factor!r}"
+    if kind not in _KINDS:
+        return f"kind must be one of {sorted(_KINDS)}, got {kind!r}"
+    return ""
 
 
 def _order(item: QueuedItem) -> tuple[int, int]:
@@ -181,6 +201,7 @@ class RedisPriorityQueue(_Priority):
     prune = blocking(_Priority.step_prune)
     get = blocking(_Priority.step_get)
     items = blocking(_Priority.step_items)
+    snapshot = blocking(_Priority.step_snapshot)
     __len__ = blocking(_Priority.step_len)
     __contains__ = blocking(_Priority.step_contains)
 
@@ -198,5 +219,6 @@ class AsyncRedisPriorityQueue(_Priority):
     prune = awaiting(_Priority.step_prune)
     get = awaiting(_Priority.step_get)
     items = awaiting(_Priority.step_items)
+    snapshot = awaiting(_Priority.step_snapshot)
     size = awaiting(_Priority.step_len)
     contains = awaiting(_Priority.step_contains)

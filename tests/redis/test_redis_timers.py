@@ -37,7 +37,8 @@ def debounce_script(d: Any, clock: ManualClock) -> list[Any]:
     out += [d.push("k", "e3", ts=T0 - 1), d.push("k", "e4", payload="p"), d.fire_at("k"),
             d.next_deadline(), d.active_keys()]
     clock.advance(12 * S)
-    out += [d.push("j", "e5"), d.poll(), d.cancel("j"), d.cancel("k"), d.active_keys()]
+    out += [d.push("j", "e5"), d.snapshot(), d.poll(), d.cancel("j"), d.cancel("k"),
+            d.active_keys(), d.snapshot()]
     return out
 
 
@@ -47,7 +48,8 @@ def batch_script(b: Any, clock: ManualClock) -> list[Any]:
     out += [b.add("k", "e4"), b.pending("k"), b.next_deadline(), b.active_keys(),
             b.dedupe_size()]
     clock.advance(10 * S)
-    out += [b.add("j", "e5"), b.poll(), b.flush("j"), b.prune(), b.dedupe_size()]
+    out += [b.add("j", "e5"), b.snapshot(), b.poll(), b.flush("j"), b.prune(),
+            b.dedupe_size(), b.snapshot()]
     return out
 
 
@@ -56,7 +58,7 @@ def priority_script(q: Any, clock: ManualClock) -> list[Any]:
            q.push("d", at=T0 + 5 * S, kind="sleep"), q.peek(), q.next_deadline()]
     out += [q.pop(), q.remove("c"), q.prune(), q.get("d"), q.items()]
     clock.advance(10 * S)
-    out += [q.poll(), q.pop()]
+    out += [q.snapshot(), q.poll(), q.pop(), q.snapshot()]
     return out
 
 
@@ -141,7 +143,7 @@ def test_every_key_of_a_machine_is_in_one_cluster_slot(cluster_client: RedisClus
         b.add(f"k{i}", f"e{i}")
         q.push(f"i{i}")
     q.remove("i0")
-    for kind, n in (("debounce", 5), ("batch", 7), ("priority", 4)):
+    for kind, n in (("debounce", 5), ("batch", 8), ("priority", 4)):
         keys = [k for k in cluster_client.keys(target_nodes=RedisCluster.ALL_NODES)
                 if k.decode().startswith(f"{{fc:{kind}:m}}")]
         assert len(keys) == n

@@ -2,7 +2,7 @@
 
 Hypothesis drives an in-memory machine and its Redis twin side by side with one clock
 (which also jumps backwards), the same calls and arguments, and compares every
-answer (``==``, tuple order included) and every query after each step. Clocks start
+answer (``==``, tuple order included), every query and ``snapshot()`` after each step. Clocks start
 at 0, just below 2**53 (where doubles stop being exact), at 1.76e18 (today in Unix
 nanoseconds) and at 2**62, so any instant that passed through a Lua number would
 show. The same machines run on one server and on a three-master cluster.
@@ -116,6 +116,7 @@ class DebounceTwins(_Twins):
 
     def compare_queries(self) -> None:
         same("active_keys", self.mem, self.red)
+        same("snapshot", self.mem, self.red)
         for key in KEYS:
             same("fire_at", self.mem, self.red, key)
 
@@ -165,6 +166,7 @@ class BatchTwins(_Twins):
     def compare_queries(self) -> None:
         same("active_keys", self.mem, self.red)
         same("dedupe_size", self.mem, self.red)
+        same("snapshot", self.mem, self.red)
         for key in KEYS:
             same("pending", self.mem, self.red, key)
 
@@ -221,6 +223,7 @@ class PriorityTwins(_Twins):
 
     def compare_queries(self) -> None:
         same("items", self.mem, self.red)
+        same("snapshot", self.mem, self.red)
         for item_id in ("i1", "i2", "ü5", "x"):
             same("get", self.mem, self.red, item_id)
             assert (item_id in self.mem) == (item_id in self.red)

@@ -3,12 +3,13 @@
 -- deadline .. id (20 digits)), 4 recs (hash: id -> record), 5 active (hash: key -> id ..
 -- position, both 20 digits; the position keeps the key's place in the in-memory dict),
 -- 6 seen (hash: event id -> expiry), 7 seenq (lexicographic index of seen: expiry ..
--- ':' .. event id).
+-- insertion number (20 digits) .. ':' .. event id, so equal expiries keep the in-memory
+-- dict's order), 8 seenn (the last insertion number; deleted with the last seen id).
 -- ARGV: 1 op, 2 clock reading ("" = server TIME), then per op (see each branch).
 -- A record is first_at, deadline, bytes (21 characters each), the event count (16
 -- digits), "<bytes>:<key>", then the event ids as "<bytes>:<id>" pieces in arrival order.
-local op, now_key, seq_key, due, recs, active, seen, seenq =
-  ARGV[1], KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+local op, now_key, seq_key, due, recs, active, seen, seenq, seenn =
+  ARGV[1], KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local ZERO = '1' .. string.rep('0', 20)
 
 local function id_of(m) return string.format('%d', tonumber(string.sub(m, 22, 41))) end
@@ -26,8 +27,11 @@ end
 -- Forget the dedupe ids whose window has passed at now; returns how many.
 local function expire(now)
   local gone = redis.call('ZRANGEBYLEX', seenq, '-', upto(now))
-  for _, m in ipairs(gone) do redis.call('HDEL', seen, string.sub(m, 23)) end
-  if #gone > 0 then redis.call('ZREMRANGEBYLEX', seenq, '-', upto(now)) end
+  for _, m in ipairs(gone) do redis.call('HDEL', seen, string.sub(m, 43)) end
+  if #gone > 0 then
+    redis.call('ZREMRANGEBYLEX', seenq, '-', upto(now))
+    if redis.call('HLEN', seen) == 0 then redis.call('DEL', seenn) end
+  end
   return #gone
 end
 
@@ -63,7 +67,8 @@ if op == 'add' then
   if ARGV[9] ~= '0' then
     local until_ = ns_add(now, ARGV[9])
     redis.call('HSET', seen, event_id, until_)
-    redis.call('ZADD', seenq, 0, until_ .. ':' .. event_id)
+    local n = string.format('%020d', redis.call('INCR', seenn))
+    redis.call('ZADD', seenq, 0, until_ .. n .. ':' .. event_id)
   end
   local id, v = open_batch(key, now)
   if not id then
@@ -106,6 +111,12 @@ elseif op == 'poll' then
 
 elseif op == 'prune' then
   return expire(tick(now_key, ARGV[2]))
+
+elseif op == 'snapshot' then
+  -- everything, read in one go: the mark, the last id, records, active ids, dedupe ids
+  return {redis.call('GET', now_key) or '', redis.call('GET', seq_key) or '0',
+    redis.call('HGETALL', recs), redis.call('HGETALL', active),
+    redis.call('ZRANGE', seenq, 0, -1)}
 
 elseif op == 'pending' then
   -- ARGV: 3 key (no clock reading: a query)

@@ -94,6 +94,16 @@ elseif op == 'poll' then
   if #members > 0 then redis.call('ZREMRANGEBYLEX', due, '-', upto(now)) end
   return out
 
+elseif op == 'tick' then
+  -- a call refused after reading the clock still moves the mark, as in memory
+  tick(now_key, ARGV[2])
+  return 1
+
+elseif op == 'snapshot' then
+  -- everything, read in one go: the mark, the last id, the records, the active ids
+  return {redis.call('GET', now_key) or '', redis.call('GET', seq_key) or '0',
+    redis.call('HGETALL', recs), redis.call('HGETALL', active)}
+
 elseif op == 'fire_at' then
   -- ARGV: 3 key (no clock reading: a query)
   local id = redis.call('HGET', active, ARGV[3])

@@ -79,6 +79,16 @@ elseif op == 'remove' then
   if dead > 64 and dead > n_live then compact() end
   return 1
 
+elseif op == 'tick' then
+  -- a call refused after reading the clock still moves the mark, as in memory
+  tick(now_key, ARGV[2])
+  return 1
+
+elseif op == 'snapshot' then
+  -- everything, read in one go: the mark, the last sequence number, the items
+  return {redis.call('GET', now_key) or '', redis.call('GET', seq_key) or '0',
+    redis.call('HGETALL', items)}
+
 elseif op == 'prune' then
   local dead = redis.call('ZCARD', q) - redis.call('HLEN', items)
   if dead > 0 then compact() end
