@@ -17,6 +17,7 @@ window, as in memory. Nothing expires by a Redis TTL.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Final
 
 from flowcontrol.machines.batch import (
@@ -184,6 +185,27 @@ class _Batcher:
             "next_id": int(seq) + 1, "batches": batches, "seen": seen,
         }
 
+    def step_restore(self, data: Mapping[str, object]) -> Step[None]:
+        """restore replaces this machine's whole state on Redis with a ``snapshot()`` (of
+        this class or of the in-memory machine), validated as ``from_snapshot`` does."""
+        m = Batcher.from_snapshot(data, clock=no_clock)
+        mine = (self.max_size, self.timeout, self.max_bytes, self.dedupe_window)
+        if (m.max_size, m.timeout, m.max_bytes, m.dedupe_window) != mine:
+            raise ValueError(f"snapshot of {m!r} does not match {self!r}")
+        snap: dict[str, Any] = m.snapshot()
+        args: list[str | bytes | int] = [
+            "restore", "", enc(snap["now"]), snap["next_id"] - 1, self.timeout,
+            len(snap["batches"]),
+        ]
+        for b in snap["batches"]:
+            pieces = b"".join(
+                b"%d:%s" % (len(e), e) for e in map(arg, b["event_ids"]))
+            args += [b["id"], arg(b["key"]), enc(b["first_at"]), enc(b["size_bytes"]),
+                     len(b["event_ids"]), pieces, "1" if b["active"] else "0"]
+        for event_id, expires in snap["seen"]:
+            args += [arg(event_id), enc(expires)]
+        yield Eval(_SCRIPT, self._keys, args)
+
     def step_len(self) -> Step[int]:
         """The number of batches not yet handed out (due ones included)."""
         reply = yield Command(("ZCARD", self._keys[2]))
@@ -208,6 +230,7 @@ class RedisBatcher(_Batcher):
     active_keys = blocking(_Batcher.step_active_keys)
     dedupe_size = blocking(_Batcher.step_dedupe_size)
     snapshot = blocking(_Batcher.step_snapshot)
+    restore = blocking(_Batcher.step_restore)
     __len__ = blocking(_Batcher.step_len)
 
 
@@ -223,4 +246,5 @@ class AsyncRedisBatcher(_Batcher):
     active_keys = awaiting(_Batcher.step_active_keys)
     dedupe_size = awaiting(_Batcher.step_dedupe_size)
     snapshot = awaiting(_Batcher.step_snapshot)
+    restore = awaiting(_Batcher.step_restore)
     size = awaiting(_Batcher.step_len)

@@ -19,6 +19,7 @@ every host. Readings below the stored high-water mark count as no time passing.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Final
 
 from flowcontrol.machines.debounce import (
@@ -160,6 +161,23 @@ class _Debounce:
             "now": dec(now) if now else 0, "next_id": int(seq) + 1, "debounces": debounces,
         }
 
+    def step_restore(self, data: Mapping[str, object]) -> Step[None]:
+        """restore replaces this machine's whole state on Redis with a ``snapshot()`` (of
+        this class or of the in-memory machine), validated as ``from_snapshot`` does."""
+        m = Debounce.from_snapshot(data, clock=no_clock)
+        if (m.period, m.timeout) != (self.period, self.timeout):
+            raise ValueError(f"snapshot of {m!r} does not match {self!r}")
+        snap: dict[str, Any] = m.snapshot()
+        args: list[str | bytes | int] = [
+            "restore", "", enc(snap["now"]), snap["next_id"] - 1,
+            "" if self.timeout is None else self.timeout,
+        ]
+        for d in snap["debounces"]:
+            args += [d["id"], enc(d["first_at"]), enc(d["last_at"]), enc(d["fire_at"]),
+                     enc(d["ts"], "ts"), d["count"], arg(d["key"]), arg(d["event_id"]),
+                     dumps_payload(d["payload"]), "1" if d["active"] else "0"]
+        yield Eval(_SCRIPT, self._keys, args)
+
     def step_len(self) -> Step[int]:
         """The number of debounces not yet handed out (due ones included)."""
         reply = yield Command(("ZCARD", self._keys[2]))
@@ -180,6 +198,7 @@ class RedisDebounce(_Debounce):
     fire_at = blocking(_Debounce.step_fire_at)
     active_keys = blocking(_Debounce.step_active_keys)
     snapshot = blocking(_Debounce.step_snapshot)
+    restore = blocking(_Debounce.step_restore)
     __len__ = blocking(_Debounce.step_len)
 
 
@@ -193,4 +212,5 @@ class AsyncRedisDebounce(_Debounce):
     fire_at = awaiting(_Debounce.step_fire_at)
     active_keys = awaiting(_Debounce.step_active_keys)
     snapshot = awaiting(_Debounce.step_snapshot)
+    restore = awaiting(_Debounce.step_restore)
     size = awaiting(_Debounce.step_len)

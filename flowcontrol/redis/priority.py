@@ -14,6 +14,7 @@ item is deleted at once; nothing expires by TTL.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Final
 
 from flowcontrol.machines.priority import (
@@ -154,6 +155,25 @@ class _Priority:
             "items": [[i.item_id, i.score, i.created_at, i.factor, i.seq] for i in queued],
         }
 
+    def step_restore(self, data: Mapping[str, object]) -> Step[None]:
+        """restore replaces this queue's whole state on Redis with a ``snapshot()`` (of
+        this class or of the in-memory queue), validated as ``from_snapshot`` does; the
+        clock's mark becomes the snapshot's ``now``, as in memory."""
+        m = PriorityQueue.from_snapshot(data, clock=no_clock)
+        snap: dict[str, Any] = m.snapshot()
+        if (snap["min_factor"], snap["max_factor"]) != (self._min, self._max):
+            raise ValueError(f"snapshot of factors {snap['min_factor']}..{snap['max_factor']}"
+                             f" does not match {self!r}")
+        args: list[str | bytes | int] = ["restore", "", enc(snap["now"]), snap["seq"]]
+        for item_id, score, created_at, factor, seq in snap["items"]:
+            if not 0 <= seq <= INT64_MAX:
+                raise ValueError(f"snapshot: item {item_id!r} has seq {seq} (Redis keeps 0.."
+                                 "2**63-1)")
+            args += [f"{enc(score)}{seq:020d}".encode() + arg(item_id),
+                     f"{seq:020d}{enc(score)}{enc(created_at)}{factor}"]
+        yield self._call(*args)
+        self._floor = snap["now"]
+
     def step_len(self) -> Step[int]:
         """The number of queued items."""
         reply = yield Command(("HLEN", self._keys[3]))
@@ -202,6 +222,7 @@ class RedisPriorityQueue(_Priority):
     get = blocking(_Priority.step_get)
     items = blocking(_Priority.step_items)
     snapshot = blocking(_Priority.step_snapshot)
+    restore = blocking(_Priority.step_restore)
     __len__ = blocking(_Priority.step_len)
     __contains__ = blocking(_Priority.step_contains)
 
@@ -220,5 +241,6 @@ class AsyncRedisPriorityQueue(_Priority):
     get = awaiting(_Priority.step_get)
     items = awaiting(_Priority.step_items)
     snapshot = awaiting(_Priority.step_snapshot)
+    restore = awaiting(_Priority.step_restore)
     size = awaiting(_Priority.step_len)
     contains = awaiting(_Priority.step_contains)

@@ -268,3 +268,26 @@ def test_state_survives_a_restart_with_appendonly_and_is_forgotten_without(
                 # queued items, dedupe ids and the id sequences (ids start at 1 again).
                 assert d.poll() == () and b.poll() == () and q.poll() == ()
                 assert d.push("k", "e2").debounce_id == 1
+
+
+def test_restore_takes_an_in_memory_snapshot_and_refuses_another_configuration(
+    redis_client: redis.Redis,
+) -> None:
+    clock = ManualClock(T0)
+    mem = Batcher(3, "10s", clock=clock)
+    mem.add("k", "e1")
+    red = RedisBatcher(redis_client, "m", 3, "10s", clock=clock)
+    red.add("other", "x")
+    red.restore(mem.snapshot())  # replaces what was there
+    assert red.snapshot() == mem.snapshot() and red.active_keys() == ("k",)
+    with pytest.raises(ValueError, match="does not match"):
+        RedisBatcher(redis_client, "m", 4, "10s", clock=clock).restore(mem.snapshot())
+    with pytest.raises(ValueError, match="snapshot"):
+        red.restore({**mem.snapshot(), "next_id": 0})
+    with pytest.raises(ValueError, match="does not match"):
+        RedisDebounce(redis_client, "m", "2s", clock=clock).restore(
+            Debounce("1s", clock=clock).snapshot())
+    with pytest.raises(ValueError, match="does not match"):
+        RedisPriorityQueue(redis_client, "m", clock=clock).restore(
+            PriorityQueue(clock=clock, max_factor=5).snapshot())
+    assert red.snapshot() == mem.snapshot()

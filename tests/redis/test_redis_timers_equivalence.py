@@ -11,6 +11,7 @@ show. The same machines run on one server and on a three-master cluster.
 from __future__ import annotations
 
 import itertools
+import json
 from typing import Any
 
 import pytest
@@ -49,7 +50,8 @@ backs = st.sampled_from((1, 2 * S, 20 * S))
 
 
 class _Twins(RuleBasedStateMachine):
-    """Rules every machine shares: the clock moves."""
+    """Rules every machine shares: the clock moves; both restart from the in-memory
+    machine's snapshot (through JSON)."""
 
     clock: Clock
     mem: Any
@@ -68,6 +70,12 @@ class _Twins(RuleBasedStateMachine):
     def jump_to_next_deadline(self) -> None:
         deadline = self.mem.next_deadline()
         self.clock.now = max(self.clock.now, deadline)
+
+    @rule()
+    def restore_from_snapshot(self) -> None:
+        data = json.loads(json.dumps(self.mem.snapshot()))
+        self.mem = type(self.mem).from_snapshot(data, clock=self.clock)
+        self.red.restore(data)
 
     @invariant()
     def queries_agree(self) -> None:

@@ -118,6 +118,37 @@ elseif op == 'snapshot' then
     redis.call('HGETALL', recs), redis.call('HGETALL', active),
     redis.call('ZRANGE', seenq, 0, -1)}
 
+elseif op == 'restore' then
+  -- Replace the whole state. ARGV: 3 now, 4 last id, 5 timeout, 6 how many batches, then
+  -- 7 per batch: id, key, first_at, bytes (21 characters), event count, the event-id
+  -- pieces, "1" when it is its key's active batch; then 2 per dedupe id, in insertion
+  -- order: event id, expiry.
+  redis.call('DEL', now_key, seq_key, due, recs, active, seen, seenq, seenn)
+  redis.call('SET', now_key, ARGV[3])
+  if ARGV[4] ~= '0' then redis.call('SET', seq_key, ARGV[4]) end
+  local i = 7
+  for _ = 1, tonumber(ARGV[6]) do
+    local id, key, first = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+    local deadline = ns_add(first, ARGV[5])
+    redis.call('HSET', recs, id, first .. deadline .. ARGV[i + 3]
+      .. string.format('%016d', tonumber(ARGV[i + 4])) .. framed(key) .. ARGV[i + 5])
+    redis.call('ZADD', due, 0, member(deadline, id))
+    if ARGV[i + 6] == '1' then
+      local pos = string.format('%020d', tonumber(id))
+      redis.call('HSET', active, key, pos .. pos)
+    end
+    i = i + 7
+  end
+  local n = 0
+  while i <= #ARGV do
+    n = n + 1
+    redis.call('HSET', seen, ARGV[i], ARGV[i + 1])
+    redis.call('ZADD', seenq, 0, ARGV[i + 1] .. string.format('%020d', n) .. ':' .. ARGV[i])
+    i = i + 2
+  end
+  if n > 0 then redis.call('SET', seenn, string.format('%d', n)) end
+  return 1
+
 elseif op == 'pending' then
   -- ARGV: 3 key (no clock reading: a query)
   local a = redis.call('HGET', active, ARGV[3])

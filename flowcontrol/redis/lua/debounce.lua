@@ -104,6 +104,24 @@ elseif op == 'snapshot' then
   return {redis.call('GET', now_key) or '', redis.call('GET', seq_key) or '0',
     redis.call('HGETALL', recs), redis.call('HGETALL', active)}
 
+elseif op == 'restore' then
+  -- Replace the whole state. ARGV: 3 now, 4 last id, 5 timeout ("" = none), then 10 per
+  -- debounce: id, first_at, last_at, fire_at, ts, count, key, event id, payload, and "1"
+  -- when it is its key's active debounce ("0" otherwise).
+  redis.call('DEL', now_key, seq_key, due, recs, active)
+  redis.call('SET', now_key, ARGV[3])
+  if ARGV[4] ~= '0' then redis.call('SET', seq_key, ARGV[4]) end
+  for i = 6, #ARGV, 10 do
+    local id, first, key = ARGV[i], ARGV[i + 1], ARGV[i + 6]
+    local cap = NONE
+    if ARGV[5] ~= '' then cap = ns_add(first, ARGV[5]) end
+    redis.call('HSET', recs, id, pack(first, ARGV[i + 2], ARGV[i + 3], cap, ARGV[i + 4],
+      tonumber(ARGV[i + 5]), key, ARGV[i + 7], ARGV[i + 8]))
+    redis.call('ZADD', due, 0, member(ARGV[i + 3], id))
+    if ARGV[i + 9] == '1' then redis.call('HSET', active, key, id) end
+  end
+  return 1
+
 elseif op == 'fire_at' then
   -- ARGV: 3 key (no clock reading: a query)
   local id = redis.call('HGET', active, ARGV[3])

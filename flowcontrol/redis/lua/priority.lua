@@ -89,6 +89,18 @@ elseif op == 'snapshot' then
   return {redis.call('GET', now_key) or '', redis.call('GET', seq_key) or '0',
     redis.call('HGETALL', items)}
 
+elseif op == 'restore' then
+  -- Replace the whole state. ARGV: 3 now, 4 last sequence number, then 2 per item: its
+  -- entry in q and its value in items (built by the caller in the layout above).
+  redis.call('DEL', now_key, seq_key, q, items)
+  redis.call('SET', now_key, ARGV[3])
+  if ARGV[4] ~= '0' then redis.call('SET', seq_key, ARGV[4]) end
+  for i = 5, #ARGV, 2 do
+    redis.call('ZADD', q, 0, ARGV[i])
+    redis.call('HSET', items, item_id(ARGV[i]), ARGV[i + 1])
+  end
+  return 1
+
 elseif op == 'prune' then
   local dead = redis.call('ZCARD', q) - redis.call('HLEN', items)
   if dead > 0 then compact() end
