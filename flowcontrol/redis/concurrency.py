@@ -27,7 +27,7 @@ every host. Readings below the stored high-water mark count as no time passing.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import suppress
 from importlib.resources import files
 from typing import Any, Final, NamedTuple
@@ -55,7 +55,7 @@ from flowcontrol.redis._script import (
     blocking,
     run,
 )
-from flowcontrol.redis._timers import INT64_MAX, dec, reading, text
+from flowcontrol.redis._timers import INT64_MAX, dec, enc, no_clock, reading, text
 from flowcontrol.time import Clock, to_ns
 
 __all__ = ["AsyncRedisConcurrency", "RedisConcurrency"]
@@ -93,12 +93,17 @@ def _shape_text(ids: Sequence[str], limits: Sequence[int]) -> bytes:
     return b"".join(out)
 
 
-def _first_id(value: bytes | str) -> str:
-    """The first counter id (the function's) of a stored shape."""
+def _shape_ids(value: bytes | str) -> list[str]:
+    """The counter ids of a stored shape."""
     raw = value if isinstance(value, bytes) else value.encode("utf-8", "surrogatepass")
-    c = raw.index(b":")
-    d = raw.index(b":", c + 1)
-    return raw[d + 1 : d + 1 + int(raw[:c])].decode("utf-8", "surrogatepass")
+    out, i = [], 0
+    while i < len(raw):
+        c = raw.index(b":", i)
+        d = raw.index(b":", c + 1)
+        end = d + 1 + int(raw[i:c])
+        out.append(raw[d + 1 : end].decode("utf-8", "surrogatepass"))
+        i = end
+    return out
 
 
 def _reply(op: Eval) -> Step[Any]:
@@ -142,8 +147,11 @@ class _Concurrency:
         self._keys = tuple(map(self.layout.tagged, _PARTS))
         self._script_keys = self._keys if ttl else self._keys[:3]
         self._ttl = ttl
+        # The in-memory machine reads its clock once when built; so does this one, and no
+        # later reading it sends is below that one.
+        self._floor = clock() if clock is not None and ttl else 0
         # ARGV[1] of each op: its letter, then the ttl (lua/concurrency.lua).
-        self._ops = {op: f"{op}{ttl or ''}".encode() for op in "arepxcul"}
+        self._ops = {op: f"{op}{ttl or ''}".encode() for op in "arepxculsw"}
         self._shapes: dict[tuple[str, tuple[str, ...]], _Shape] = {}
         self._first: Step[None] | None = check_eviction(f"RedisConcurrency {name!r}")
 
@@ -181,7 +189,7 @@ class _Concurrency:
 
     def _argv(self, op: str, *rest: str | bytes) -> tuple[str | bytes, ...]:
         if self._ttl:
-            return (self._ops[op], *rest, reading(self.clock))
+            return (self._ops[op], *rest, reading(self.clock, self._floor))
         return (self._ops[op], *rest)
 
     def _call(self, op: str, *rest: str | bytes) -> Eval:
@@ -338,9 +346,69 @@ class _Concurrency:
         reply = yield self._call("l")
         skip, flat = int(reply[0]) - 1, reply[1]
         return {
-            _lease_id(flat[i]): _first_id(flat[i + 1][skip:])[2:]
+            _lease_id(flat[i]): _shape_ids(flat[i + 1][skip:])[0][2:]
             for i in range(0, len(flat), 2)
         }
+
+    def step_snapshot(self) -> Step[dict[str, object]]:
+        """snapshot returns the in-memory machine's snapshot of this state (leases in
+        expiry order, then by id), so ``Concurrency.from_snapshot`` rebuilds it in memory.
+
+        Like the in-memory one it moves no clock; ``functions`` are this process's.
+        """
+        now, seq, flat, expired = yield Eval(_SCRIPT, self._script_keys, (self._ops["s"],))
+        data = self._registry.snapshot()
+        leases = []
+        for i in range(0, len(flat), 2):
+            lid, value = _lease_id(flat[i]), flat[i + 1]
+            at = dec(value[:21]) if self._ttl else None
+            leases.append([lid, _shape_ids(value[21:] if self._ttl else value), at])
+        leases.sort(key=lambda e: (e[2] or 0, isinstance(e[0], str), e[0]))
+        data.update({
+            "lease_ttl": self._ttl or None,
+            "now": dec(now) if now else self._floor,
+            "seq": int(seq),
+            "leases": leases,
+            "expired": [_lease_id(e) for e in expired],
+        })
+        return data
+
+    def step_restore(self, data: Mapping[str, object]) -> Step[int]:
+        """restore replaces this account's state on Redis by a snapshot (of either
+        machine) and registers its functions here; returns how many leases it holds.
+
+        Raises ValueError as ``Concurrency.from_snapshot`` does, or if the snapshot's
+        ``lease_ttl`` or ``account_limit`` is not this machine's; nothing changes then.
+        """
+        memory = Concurrency.from_snapshot(data, clock=no_clock)
+        if (memory._ttl, memory._account_limit) != (self._ttl, self._registry._account_limit):
+            raise ValueError(
+                f"snapshot has lease_ttl={memory._ttl or None} and account_limit="
+                f"{memory._account_limit}; this machine has lease_ttl={self._ttl or None} "
+                f"and account_limit={self._registry._account_limit}"
+            )
+        args: list[str | bytes] = [
+            self._ops["w"], enc(memory._now) if self._ttl else "", str(memory._seq),
+            str(len(memory._counts))]
+        for cid, n in memory._counts.items():
+            args += [cid, str(n)]
+        args.append(str(len(memory._leases)))
+        for lid, ids in memory._leases.items():
+            key = _lease_key(lid)
+            if key is None:
+                raise ValueError(f"Concurrency snapshot: lease id {lid!r} cannot be stored")
+            at = enc(memory._expiry[lid]) if self._ttl else ""
+            args += [key, at.encode() + _shape_text(ids, [0] * len(ids))]
+        for lid in memory._expired:
+            key = _lease_key(lid)
+            if key is None:
+                raise ValueError(f"Concurrency snapshot: lease id {lid!r} cannot be stored")
+            args.append(key)
+        reply = yield Eval(_SCRIPT, self._script_keys, tuple(args))
+        for plan in memory._plans.values():
+            self.register(plan.function_id, plan.constraints, function_limit=plan.function_limit,
+                          account_limit=plan.account_limit, env_id=plan.env_id)
+        return int(reply)
 
     def step_len(self) -> Step[int]:
         """The number of leases held (expiry is applied by calls that read the clock)."""
@@ -401,6 +469,8 @@ class RedisConcurrency(_Concurrency):
     capacity = blocking(_Concurrency.step_capacity)
     usage = blocking(_Concurrency.step_usage)
     leases = blocking(_Concurrency.step_leases)
+    snapshot = blocking(_Concurrency.step_snapshot)
+    restore = blocking(_Concurrency.step_restore)
     __len__ = blocking(_Concurrency.step_len)
     __contains__ = blocking(_Concurrency.step_contains)
 
@@ -421,5 +491,7 @@ class AsyncRedisConcurrency(_Concurrency):
     capacity = awaiting(_Concurrency.step_capacity)
     usage = awaiting(_Concurrency.step_usage)
     leases = awaiting(_Concurrency.step_leases)
+    snapshot = awaiting(_Concurrency.step_snapshot)
+    restore = awaiting(_Concurrency.step_restore)
     size = awaiting(_Concurrency.step_len)
     holds = awaiting(_Concurrency.step_contains)

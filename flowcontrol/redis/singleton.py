@@ -15,6 +15,7 @@ another process finishes them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from importlib.resources import files
 from typing import Any, Final
 
@@ -107,6 +108,30 @@ class _Singleton:
         reply = yield Command(("ZRANGE", self._keys[2], 0, -1))
         return tuple(text(k) for k in reply)
 
+    def step_snapshot(self) -> Step[dict[str, object]]:
+        """snapshot returns the in-memory machine's snapshot of these locks (holders in
+        the order they were taken), so ``Singleton.from_snapshot`` rebuilds them."""
+        reply = yield Eval(_SCRIPT, self._keys, ("snapshot",))
+        holders = {text(reply[i]): text(reply[i + 1]) for i in range(0, len(reply), 2)}
+        return {"kind": "Singleton", "version": 1, "mode": self._mode, "holders": holders}
+
+    def step_restore(self, data: Mapping[str, object]) -> Step[int]:
+        """restore replaces every lock of this machine by a snapshot's; returns how many.
+
+        Raises ValueError as ``Singleton.from_snapshot`` does, or if the snapshot's mode
+        is not this machine's; nothing changes then.
+        """
+        memory = Singleton.from_snapshot(data)
+        if memory.mode != self._mode:
+            raise ValueError(f"snapshot has mode {memory.mode!r}; this machine has {self._mode!r}")
+        args: list[str] = ["restore"]
+        for key in memory.active_keys():
+            holder = memory.holder(key)
+            assert holder is not None
+            args += [key, holder]
+        reply = yield Eval(_SCRIPT, self._keys, tuple(args))
+        return int(reply)
+
     def step_len(self) -> Step[int]:
         """The number of keys held."""
         reply = yield Command(("HLEN", self._keys[0]))
@@ -123,6 +148,8 @@ class RedisSingleton(_Singleton):
     holder = blocking(_Singleton.step_holder)
     key_of = blocking(_Singleton.step_key_of)
     active_keys = blocking(_Singleton.step_active_keys)
+    snapshot = blocking(_Singleton.step_snapshot)
+    restore = blocking(_Singleton.step_restore)
     __len__ = blocking(_Singleton.step_len)
 
 
@@ -136,4 +163,6 @@ class AsyncRedisSingleton(_Singleton):
     holder = awaiting(_Singleton.step_holder)
     key_of = awaiting(_Singleton.step_key_of)
     active_keys = awaiting(_Singleton.step_active_keys)
+    snapshot = awaiting(_Singleton.step_snapshot)
+    restore = awaiting(_Singleton.step_restore)
     size = awaiting(_Singleton.step_len)

@@ -93,8 +93,9 @@ def test_without_a_ttl_leases_never_expire_and_no_clock_is_read(
 
 
 def test_a_clock_going_backwards_counts_as_no_time_passing(redis_client: redis.Redis) -> None:
-    times = iter([0, 25 * S, 5 * S, 5 * S, 31 * S])
+    times = iter([0, 0, 25 * S, 5 * S, 5 * S, 31 * S])
     c = RedisConcurrency(redis_client, "acct", lease_ttl=30 * S, clock=lambda: next(times))
+    # reads 0, as the in-memory machine does when built
     c.register("f", function_limit=1)
     first = c.acquire("f")  # at 0: expires at 30 s
     assert isinstance(first, Acquired)
@@ -102,6 +103,19 @@ def test_a_clock_going_backwards_counts_as_no_time_passing(redis_client: redis.R
     assert not c.acquire("f").ok  # 5 s: treated as 25 s, the lease is still held
     assert c.extend(first) is True  # 5 s -> 25 s: now expires at 55 s, not 35 s
     assert not c.acquire("f").ok  # 31 s
+
+
+def test_the_clock_reading_at_construction_is_a_floor_as_in_memory(
+    redis_client: redis.Redis,
+) -> None:
+    clock = ManualClock(100 * S)
+    mem = Concurrency(lease_ttl=30 * S, clock=clock)
+    red = RedisConcurrency(redis_client, "acct", lease_ttl=30 * S, clock=clock)
+    clock._now = 50 * S  # behind the reading both machines took when built
+    for m in (mem, red):
+        m.register("f")
+        assert m.acquire("f").ok
+    assert red.next_deadline() == mem.next_deadline() == 130 * S
 
 
 def test_the_servers_clock_when_none_is_given(redis_client: redis.Redis) -> None:
@@ -330,3 +344,27 @@ def test_a_server_that_may_evict_keys_gets_a_warning(redis_factory: Callable[...
         s = RedisSingleton(client, "fn")
         with pytest.warns(EvictionWarning, match="RedisSingleton 'fn'"):
             assert s.acquire("k", "r1").started
+
+
+def test_an_in_memory_registry_moves_to_redis_and_back(redis_client: redis.Redis) -> None:
+    clock = ManualClock(0)
+    mem = Concurrency(account_limit=3, lease_ttl="30s", clock=clock)
+    mem.register("f", [ConcurrencyConstraint(1, "event.data.user")])
+    assert mem.acquire("f", ("u1",)).ok and mem.acquire("f", ("u2",), "mine").ok
+    clock.set(40 * S)
+    assert mem.acquire("f", ("u1",)).ok  # the first two expired, not yet polled
+    red = RedisConcurrency(redis_client, "acct", account_limit=3, lease_ttl="30s", clock=clock)
+    assert red.restore(mem.snapshot()) == 1
+    assert red.functions() == ("f",)  # its registrations come along
+    assert red.poll() == (1, "mine") and red.leases() == {2: "f"}
+    assert red.acquire("f", ("u3",)) == Acquired(3, "f")
+    back = Concurrency.from_snapshot(red.snapshot(), clock=clock)
+    assert back.leases() == red.leases() and back.usage() == red.usage()
+    with pytest.raises(ValueError, match="lease_ttl=30000000000 and account_limit=3"):
+        RedisConcurrency(redis_client, "other", account_limit=3).restore(mem.snapshot())
+    with pytest.raises(ValueError, match="not a Concurrency snapshot|kind"):
+        red.restore({"kind": "Singleton", "version": 1})
+    assert red.leases() == {2: "f", 3: "f"}  # unchanged by the refused restores
+    s = RedisSingleton(redis_client, "fn", "cancel")
+    with pytest.raises(ValueError, match="snapshot has mode 'skip'"):
+        s.restore(Singleton("skip").snapshot())

@@ -12,6 +12,7 @@ machines run on one server and on a three-master cluster.
 from __future__ import annotations
 
 import itertools
+import json
 from typing import Any
 
 import pytest
@@ -138,6 +139,16 @@ class ConcurrencyTwins(RuleBasedStateMachine):
         same("in_use", self.mem, self.red, fn, keys)
         same("counter_ids", self.mem, self.red, fn, keys)
 
+    @rule()
+    def restore_redis_from_the_in_memory_snapshot(self) -> None:
+        data = json.loads(json.dumps(self.mem.snapshot()))
+        assert self.red.restore(data) == len(self.mem)
+
+    @rule()
+    def rebuild_in_memory_from_the_redis_snapshot(self) -> None:
+        data = json.loads(json.dumps(self.red.snapshot()))
+        self.mem = Concurrency.from_snapshot(data, clock=self.clock)
+
     @invariant()
     def queries_agree(self) -> None:
         if not hasattr(self, "mem"):
@@ -173,6 +184,13 @@ class SingletonTwins(RuleBasedStateMachine):
     @rule(run=st.integers(0, 12))
     def run_finished(self, run: int) -> None:
         same("run_finished", self.mem, self.red, f"r{run}")
+
+    @rule()
+    def snapshots_agree_and_restore(self) -> None:
+        data = json.loads(json.dumps(self.mem.snapshot()))
+        assert self.red.snapshot() == data
+        assert self.red.restore(data) == len(self.mem)
+        self.mem = Singleton.from_snapshot(json.loads(json.dumps(self.red.snapshot())))
 
     @invariant()
     def queries_agree(self) -> None:

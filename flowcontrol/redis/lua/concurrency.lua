@@ -39,7 +39,7 @@ end
 -- With a ttl, every call first moves the clock to max(reading, stored mark) and
 -- expires the leases that are due, in (expiry, lease) order, onto the expired list.
 local now, from, expired = '', 1, 0
-if ttl ~= '' then
+if ttl ~= '' and op ~= 's' and op ~= 'w' then
   now, from = ARGV[#ARGV], 22
   if now == '' then
     local t = redis.call('TIME')
@@ -142,5 +142,30 @@ elseif op == 'u' then  -- usage: every counter and its count
   return redis.call('HGETALL', COUNTS)
 elseif op == 'l' then  -- leases: {from, {lease, value, ...}}; a value's shape starts at from
   return {from, redis.call('HGETALL', LEASES)}
+elseif op == 's' then  -- snapshot (reads only, moves no clock): {now, seq, leases, expired}
+  if ttl == '' then return {'', redis.call('GET', SEQ) or '0', redis.call('HGETALL', LEASES), {}} end
+  return {redis.call('GET', NOW) or '', redis.call('GET', SEQ) or '0',
+          redis.call('HGETALL', LEASES), redis.call('LRANGE', EXPIRED, 0, -1)}
+elseif op == 'w' then
+  -- restore: replace the whole state. ARGV: 2 now ("" = none), 3 seq, 4 how many counters,
+  -- then (counter id, count) pairs, how many leases, (lease, value) pairs, expired leases.
+  redis.call('DEL', COUNTS, LEASES, SEQ)
+  if ttl ~= '' then redis.call('DEL', NOW, DUE, EXPIRED) end
+  if ARGV[2] ~= '' then redis.call('SET', NOW, ARGV[2]) end
+  if ARGV[3] ~= '0' then redis.call('SET', SEQ, ARGV[3]) end
+  local i = 5
+  for _ = 1, tonumber(ARGV[4]) do
+    redis.call('HSET', COUNTS, ARGV[i], ARGV[i + 1])
+    i = i + 2
+  end
+  local n = tonumber(ARGV[i])
+  i = i + 1
+  for _ = 1, n do
+    redis.call('HSET', LEASES, ARGV[i], ARGV[i + 1])
+    if ttl ~= '' then redis.call('ZADD', DUE, '0', string.sub(ARGV[i + 1], 1, 21) .. ARGV[i]) end
+    i = i + 2
+  end
+  for j = i, #ARGV do redis.call('RPUSH', EXPIRED, ARGV[j]) end
+  return n
 end
 return redis.error_reply('concurrency.lua: unknown op ' .. op)

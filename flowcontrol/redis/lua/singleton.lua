@@ -39,6 +39,21 @@ elseif op == 'release' then  -- ARGV: 2 key, 3 run; replies 1 if run held key (n
   if redis.call('HGET', HOLDERS, ARGV[2]) ~= ARGV[3] then return 0 end
   free(ARGV[2], ARGV[3])
   return 1
+elseif op == 'snapshot' then  -- {key, run, ...} in the order the keys were taken
+  local out = {}
+  for _, key in ipairs(redis.call('ZRANGE', ORDER, 0, -1)) do
+    out[#out + 1] = key
+    out[#out + 1] = redis.call('HGET', HOLDERS, key)
+  end
+  return out
+elseif op == 'restore' then  -- ARGV[2..]: key, run, ... in order; replaces every lock
+  redis.call('DEL', HOLDERS, RUNS, ORDER)
+  for i = 2, #ARGV, 2 do
+    redis.call('HSET', HOLDERS, ARGV[i], ARGV[i + 1])
+    redis.call('HSET', RUNS, ARGV[i + 1], ARGV[i])
+    redis.call('ZADD', ORDER, string.format('%d', i / 2), ARGV[i])
+  end
+  return (#ARGV - 1) / 2
 elseif op == 'finished' then  -- ARGV: 2 run; replies the key it held (now free), or nil
   local key = redis.call('HGET', RUNS, ARGV[2])
   if not key then return false end
