@@ -362,7 +362,7 @@ def test_an_in_memory_registry_moves_to_redis_and_back(redis_client: redis.Redis
     assert back.leases() == red.leases() and back.usage() == red.usage()
     with pytest.raises(ValueError, match="lease_ttl=30000000000 and account_limit=3"):
         RedisConcurrency(redis_client, "other", account_limit=3).restore(mem.snapshot())
-    with pytest.raises(ValueError, match="not a Concurrency snapshot|kind"):
+    with pytest.raises(ValueError, match="not a Concurrency snapshot"):
         red.restore({"kind": "Singleton", "version": 1})
     assert red.leases() == {2: "f", 3: "f"}  # unchanged by the refused restores
     s = RedisSingleton(redis_client, "fn", "cancel")
