@@ -43,6 +43,7 @@ from flowcontrol.redis.gcra import RedisThrottle
 
 KEYS = [f"user-{i:05d}" for i in range(100)]
 T = TypeVar("T")
+COSTS: dict[str, tuple[float, float]] = {}  # the last layout's client CPU and server µs
 
 
 def contenders(client: redis.Redis, port: int) -> dict[str, tuple[int, Callable[[], None]]]:
@@ -100,13 +101,22 @@ def measure(port: int, rounds: int, ops: int) -> dict[str, tuple[float, float]]:
             for _ in range(100):
                 f()
         per: dict[str, list[float]] = {name: [] for name in runs}
+        cpu: dict[str, list[float]] = {name: [] for name in runs}
+        server: dict[str, list[float]] = {name: [] for name in runs}
         for _ in range(rounds):
             for name, (k, f) in runs.items():
                 n = max(1, ops // k)
-                t0 = time.perf_counter()
+                client.config_resetstat()
+                c0, t0 = time.process_time(), time.perf_counter()
                 for _ in range(n):
                     f()
-                per[name].append((time.perf_counter() - t0) / (n * k))
+                t1, c1 = time.perf_counter(), time.process_time()
+                stats = client.info("commandstats")["cmdstat_evalsha"]
+                per[name].append((t1 - t0) / (n * k))
+                cpu[name].append((c1 - c0) / (n * k))
+                server[name].append(stats["usec"] / (n * k))
+        COSTS.update({name: (statistics.median(cpu[name]) * 1e6, statistics.median(server[name]))
+                      for name in runs})
         base = {"acquire": "noop", "acquire_srv": "noop", "many100": "acquire",
                 "limits_mw": "acquire"}
         out = {}
@@ -167,16 +177,19 @@ def main() -> int:
     label = {"noop": "no-op EVALSHA", "acquire": "acquire (clock=)",
              "acquire_srv": "acquire (server TIME)", "many100": "acquire_many(100)/key",
              "limits_mw": "limits moving window"}
-    print(f"{'contender':<24} {'pinned µs':>10} {'ratio':>7} {'shared µs':>10} {'ratio':>7}  goal")
+    print(f"{'contender':<24} {'pinned µs':>10} {'ratio':>7} {'shared µs':>10} {'ratio':>7} "
+          f"{'client CPU':>10} {'server µs':>9}  goal")
     ok = True
     for name, (pu, pr) in results["pinned"].items():
         su, sr = results["shared"][name]
         goal = goals.get(name)
-        print(f"{label[name]:<24} {pu:>10.1f} {pr:>7.2f} {su:>10.1f} {sr:>7.2f}  "
+        print(f"{label[name]:<24} {pu:>10.1f} {pr:>7.2f} {su:>10.1f} {sr:>7.2f} "
+              f"{COSTS[name][0]:>10.1f} {COSTS[name][1]:>9.1f}  "
               f"{'' if goal is None else '>= ' + str(goal)}")
         ok = ok and (goal is None or pr >= goal)
     print("ratios: noop/acquire, 100 single acquires/acquire_many per key, "
-          "limits/ours (> 1: ours faster)")
+          "limits/ours (> 1: ours faster); µs per key decision; client CPU and server µs "
+          "(EVALSHA time in INFO commandstats) from the shared run")
     print(f"memory per active key, {args.keys} keys with TTL: {mem20:.1f} bytes (20-char "
           f"Redis keys), {mem27:.1f} bytes (20-char user keys); goal <= 160 "
           f"(redis {info['redis_version']}, malloc {info.get('mem_allocator', '?')})")
