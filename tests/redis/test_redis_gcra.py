@@ -272,3 +272,17 @@ def test_a_client_that_decodes_replies_gets_the_same_answers(redis_server: Any) 
         assert answers == [mem.acquire("k", 2), mem.peek("k"),
                            [mem.acquire("k"), mem.acquire("j", 3)], mem.acquire("k"),
                            mem.reset_at("k"), 2, mem.snapshot()]
+
+
+def test_the_deployed_scripts_change_only_on_purpose() -> None:
+    """Workers of two releases share one Redis: a changed script is a changed contract.
+    Update these digests deliberately, with a note on compatibility."""
+    from flowcontrol.redis.gcra import GCRA, GCRA_FAST, PUT
+
+    assert (GCRA.sha, GCRA_FAST.sha, PUT.sha) == (
+        "a553ad2af442bd052c1d383198523a75b9196b04",
+        "f21c5e4db25df62bc38d8557c2999f6e06fc639b",
+        "c5ec283a919f1c8987c78e6555499c524080bdd5",
+    )
+    for script in (GCRA, GCRA_FAST):
+        assert "tostring" not in script.source  # 14 significant digits: never for instants
