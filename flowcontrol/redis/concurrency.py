@@ -22,7 +22,9 @@ worker's leases stay held until released by id.
 
 Clock: with ``clock=`` each call sends its reading (tests stay exact); without it the
 script reads the server's ``TIME`` (nanoseconds since the Unix epoch), one clock for
-every host. Readings below the stored high-water mark count as no time passing.
+every host, so unlike ``Concurrency`` a ``lease_ttl`` needs no ``clock``. Readings
+below the stored high-water mark (or the reading taken when the machine was built)
+count as no time passing.
 """
 
 from __future__ import annotations
