@@ -29,11 +29,20 @@ sync ``RedisX`` and the asyncio ``AsyncRedisX``. The names below import lazily.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib import import_module
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-_WHERE = {
-    "EvictionWarning": "_keys",
+if TYPE_CHECKING:  # the lazy names, typed
+    from flowcontrol.redis._keys import EvictionWarning
+    from flowcontrol.redis.batch import RedisBatcher
+    from flowcontrol.redis.concurrency import RedisConcurrency
+    from flowcontrol.redis.debounce import RedisDebounce
+    from flowcontrol.redis.gcra import RedisRateLimit, RedisThrottle
+    from flowcontrol.redis.priority import RedisPriorityQueue
+    from flowcontrol.redis.singleton import RedisSingleton
+
+_MACHINES = {
     "RedisThrottle": "gcra",
     "RedisRateLimit": "gcra",
     "RedisConcurrency": "concurrency",
@@ -43,11 +52,29 @@ _WHERE = {
     "RedisPriorityQueue": "priority",
 }
 
-__all__ = sorted(_WHERE)  # imported lazily by __getattr__
+
+def lazy(table: dict[str, str], prefix: str = "") -> Callable[[str], Any]:
+    """A module ``__getattr__`` importing ``name`` as ``prefix + name`` from the module
+    ``table[name]`` of this package on first use (modules not yet written stay absent)."""
+
+    def __getattr__(name: str) -> Any:
+        module = table.get(name)
+        if module is None:
+            raise AttributeError(f"module has no attribute {name!r}")
+        return getattr(import_module(f"{__name__}.{module}"), prefix + name)
+
+    return __getattr__
 
 
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(import_module(f"{__name__}.{module}"), name)
+_WHERE = {"EvictionWarning": "_keys", **_MACHINES}
+__all__ = [  # imported lazily by __getattr__
+    "EvictionWarning",
+    "RedisBatcher",
+    "RedisConcurrency",
+    "RedisDebounce",
+    "RedisPriorityQueue",
+    "RedisRateLimit",
+    "RedisSingleton",
+    "RedisThrottle",
+]
+__getattr__ = lazy(_WHERE)

@@ -7,24 +7,26 @@ the checks the sync classes run at construction (the ``maxmemory-policy`` warnin
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from typing import TYPE_CHECKING
 
-_WHERE = {
-    "RedisThrottle": "gcra",
-    "RedisRateLimit": "gcra",
-    "RedisConcurrency": "concurrency",
-    "RedisSingleton": "singleton",
-    "RedisDebounce": "debounce",
-    "RedisBatcher": "batch",
-    "RedisPriorityQueue": "priority",
-}
+from flowcontrol.redis import _MACHINES, lazy
 
-__all__ = sorted(_WHERE)  # imported lazily by __getattr__
+if TYPE_CHECKING:  # the lazy names, typed
+    from flowcontrol.redis.batch import AsyncRedisBatcher as RedisBatcher
+    from flowcontrol.redis.concurrency import AsyncRedisConcurrency as RedisConcurrency
+    from flowcontrol.redis.debounce import AsyncRedisDebounce as RedisDebounce
+    from flowcontrol.redis.gcra import AsyncRedisRateLimit as RedisRateLimit
+    from flowcontrol.redis.gcra import AsyncRedisThrottle as RedisThrottle
+    from flowcontrol.redis.priority import AsyncRedisPriorityQueue as RedisPriorityQueue
+    from flowcontrol.redis.singleton import AsyncRedisSingleton as RedisSingleton
 
-
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(import_module(f"flowcontrol.redis.{module}"), f"Async{name}")
+__all__ = [  # imported lazily by __getattr__
+    "RedisBatcher",
+    "RedisConcurrency",
+    "RedisDebounce",
+    "RedisPriorityQueue",
+    "RedisRateLimit",
+    "RedisSingleton",
+    "RedisThrottle",
+]
+__getattr__ = lazy(_MACHINES, "Async")

@@ -219,6 +219,10 @@ class _GcraBody:
         self._conf = b""
         self._conf_grace = -1
         self._first = check_eviction(f"{type(self).__name__} {self.name!r}")
+        self._created()
+
+    def _created(self) -> None:
+        """Called at the end of construction: the asyncio classes check on first use."""
 
     # -- the script call and the reading of its reply ----------------------------------
 
@@ -442,15 +446,14 @@ class _RateLimitBody(_GcraBody):
         return cls(client, name, memory.limit, memory.period, clock=clock)
 
 
-def _check_now(machine: _GcraBody) -> None:
-    if machine._first is not None:
-        first, machine._first = machine._first, None
-        run(machine.client, first)
-
-
 class _Blocking(_GcraBody):
     """The sync classes' methods; ``acquire`` is the hot path: the same call and the same
     reading of its reply as ``step_acquire``, sent as one bare EVALSHA (no step driver)."""
+
+    def _created(self) -> None:
+        first, self._first = self._first, None
+        if first is not None:
+            run(self.client, first)  # the eviction check, at construction
 
     def acquire(self, key: str, n: int = 1) -> GcraDecision:
         """Admit ``n`` units for ``key`` now, all or nothing; a refusal changes nothing."""
@@ -472,20 +475,10 @@ class RedisThrottle(_Blocking, _ThrottleBody):
     """:class:`~flowcontrol.machines.gcra.Throttle` on a ``redis.Redis`` or
     ``redis.cluster.RedisCluster`` client (see the module docstring)."""
 
-    def __init__(self, client: Any, name: str, limit: int, period: int | str,
-                 burst: int = 0, *, clock: Clock | None = None) -> None:
-        super().__init__(client, name, limit, period, burst, clock=clock)
-        _check_now(self)
-
 
 class RedisRateLimit(_Blocking, _RateLimitBody):
     """:class:`~flowcontrol.machines.gcra.RateLimit` on a ``redis.Redis`` or
     ``redis.cluster.RedisCluster`` client (see the module docstring)."""
-
-    def __init__(self, client: Any, name: str, limit: int, period: int | str,
-                 burst: int | None = None, *, clock: Clock | None = None) -> None:
-        super().__init__(client, name, limit, period, burst, clock=clock)
-        _check_now(self)
 
 
 class _Awaiting(_GcraBody):

@@ -145,3 +145,16 @@ def test_a_noeviction_server_gets_no_warning(redis_client: redis.Redis) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         run(redis_client, check_eviction("RedisThrottle 'x'"))
+
+
+def test_every_public_name_imports_sync_and_asyncio() -> None:
+    import flowcontrol.redis as sync
+    import flowcontrol.redis.asyncio as aio
+
+    for name in sync.__all__:
+        assert getattr(sync, name).__name__ == name
+    assert set(aio.__all__) == set(sync.__all__) - {"EvictionWarning"}
+    for name in aio.__all__:
+        assert getattr(aio, name).__name__ == f"Async{name}"
+    with pytest.raises(AttributeError):
+        _ = sync.RedisNothing  # type: ignore[attr-defined]
