@@ -45,24 +45,42 @@ class StepClock:
         return self.t
 
 
+class _Blocked:
+    """An asyncio machine driven from sync code through one event loop."""
+
+    def __init__(self, machine: Any, loop: asyncio.AbstractEventLoop) -> None:
+        self._machine, self._loop = machine, loop
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._machine, name)
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            return self._loop.run_until_complete(method(*args, **kwargs))
+
+        return call
+
+
 def _pair(client: Any, kind: str, limit: int, period: int, burst: int,
-          clock: StepClock) -> tuple[Any, Any]:
+          clock: StepClock, loop: asyncio.AbstractEventLoop | None) -> tuple[Any, Any]:
     name = f"eq{next(NAMES)}"
+    throttle, ratelimit = (RedisThrottle, RedisRateLimit) if loop is None else (
+        AsyncRedisThrottle, AsyncRedisRateLimit)
     if kind == "throttle":
         mem: Any = Throttle(limit, period, burst, clock=clock)
-        red: Any = RedisThrottle(client, name, limit, period, burst, clock=clock)
+        red: Any = throttle(client, name, limit, period, burst, clock=clock)
     elif kind == "ratelimit":
         mem = RateLimit(limit, period, clock=clock)
-        red = RedisRateLimit(client, name, limit, period, clock=clock)
+        red = ratelimit(client, name, limit, period, clock=clock)
     else:
         mem = RateLimit(limit, period, burst=burst, clock=clock)
-        red = RedisRateLimit(client, name, limit, period, burst=burst, clock=clock)
+        red = ratelimit(client, name, limit, period, burst=burst, clock=clock)
     red.expiry_grace_ms = 3_600_000  # the test clock stands still while wall time passes
-    return mem, red
+    return mem, (red if loop is None else _Blocked(red, loop))
 
 
 class SideBySide(RuleBasedStateMachine):
     client: Any = None
+    loop: asyncio.AbstractEventLoop | None = None  # set: the asyncio classes
 
     @initialize(
         kind=st.sampled_from(["throttle", "ratelimit", "ratelimit-burst"]),
@@ -74,7 +92,8 @@ class SideBySide(RuleBasedStateMachine):
     )
     def setup(self, kind: str, limit: int, period: int, burst: int, start: int) -> None:
         self.clock = StepClock(start)
-        self.mem, self.red = _pair(self.client, kind, limit, period, burst, self.clock)
+        self.mem, self.red = _pair(self.client, kind, limit, period, burst, self.clock,
+                                   self.loop)
         self.period = period
 
     @rule(dt=st.integers(0, 60) | st.sampled_from([NS_PER_S // 3, NS_PER_S, 10**15]))
@@ -130,12 +149,14 @@ class SideBySide(RuleBasedStateMachine):
         assert self.red.snapshot() == self.mem.snapshot()
 
 
-def _run(client: Any, max_examples: int | None = None) -> None:
+def _run(client: Any, max_examples: int | None = None,
+         loop: asyncio.AbstractEventLoop | None = None) -> None:
     SideBySide.client = client
+    SideBySide.loop = loop
     run_state_machine_as_test(
         SideBySide,
         settings=settings(max_examples=max_examples or settings().max_examples,
-                          stateful_step_count=30),
+                          stateful_step_count=50),
     )
 
 
@@ -144,7 +165,17 @@ def test_redis_gcra_answers_as_in_memory_on_one_server(redis_client: redis.Redis
 
 
 def test_redis_gcra_answers_as_in_memory_on_a_cluster(cluster_client: RedisCluster) -> None:
-    _run(cluster_client, max_examples=25)
+    _run(cluster_client, max_examples=40)
+
+
+def test_asyncio_gcra_answers_as_in_memory(redis_client: redis.Redis, redis_server: Any) -> None:
+    loop = asyncio.new_event_loop()
+    client = redis_server.async_client()
+    try:
+        _run(client, max_examples=25, loop=loop)
+    finally:
+        loop.run_until_complete(client.aclose())
+        loop.close()
 
 
 @pytest.mark.parametrize(("limit", "period", "burst"), [(3, "1s", 0), (50, "1m", 5), (1, 1, 0)])
