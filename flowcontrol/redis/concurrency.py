@@ -18,7 +18,8 @@ leases not yet polled), ``seq`` (the last int lease id) and ``now`` (the clock's
 high-water mark, with ``lease_ttl`` only). Nothing expires by a Redis TTL: a lease
 expires when a call's clock reading passes its expiry, so a dead worker's slots come
 back ``lease_ttl`` after its last acquire or ``extend``. Without ``lease_ttl`` a dead
-worker's leases stay held until released by id.
+worker's leases stay held until released by id. A counter id (its key included) may
+be at most 999,999 bytes long here (ValueError beyond).
 
 Clock: with ``clock=`` each call sends its reading (tests stay exact); without it the
 script reads the server's ``TIME`` (nanoseconds since the Unix epoch), one clock for
@@ -70,6 +71,8 @@ _SCRIPT: Final = Script(
 _PARTS: Final = ("counts", "leases", "seq", "now", "due", "expired")  # the last 3: ttl only
 _UNLIMITED: Final = 1 << 62  # the in-memory machine's stand-in for "no limit"
 _SHAPES: Final = 4096  # acquire shapes cached per machine (function, keys)
+_MAX_ID: Final = 999_999  # bytes in a counter id (its length travels as 6 digits)
+_MAX_LIMIT: Final = 10**15 - 1  # limits travel as 15 digits; no count gets near
 
 
 def _lease_key(lease_id: object) -> str | None:
@@ -86,13 +89,21 @@ def _lease_id(raw: bytes | str) -> LeaseId:
     return int(s[1:]) if s[0] == "0" else s[1:]
 
 
-def _shape_text(ids: Sequence[str], limits: Sequence[int]) -> bytes:
-    """An acquire's counters as the script reads them: "<len>:<limit>:<id>" each."""
+def _shape_text(ids: Sequence[str]) -> bytes:
+    """An acquire's counters as the script reads them: 6-digit byte length, then the id."""
     out = []
-    for cid, limit in zip(ids, limits, strict=True):
+    for cid in ids:
         raw = cid.encode("utf-8", "surrogatepass")
-        out.append(b"%d:%d:%s" % (len(raw), limit, raw))
+        if len(raw) > _MAX_ID:
+            raise ValueError(f"counter id of {len(raw)} bytes is too long for Redis "
+                             f"(at most {_MAX_ID}): {cid[:40]!r}...")
+        out.append(b"%06d%s" % (len(raw), raw))
     return b"".join(out)
+
+
+def _limits_text(limits: Sequence[int]) -> bytes:
+    """The limits of a shape, 15 digits each (0 = none; counts never reach 10**15)."""
+    return b"".join(b"%015d" % min(limit, _MAX_LIMIT) for limit in limits)
 
 
 def _shape_ids(value: bytes | str) -> list[str]:
@@ -100,10 +111,8 @@ def _shape_ids(value: bytes | str) -> list[str]:
     raw = value if isinstance(value, bytes) else value.encode("utf-8", "surrogatepass")
     out, i = [], 0
     while i < len(raw):
-        c = raw.index(b":", i)
-        d = raw.index(b":", c + 1)
-        end = d + 1 + int(raw[i:c])
-        out.append(raw[d + 1 : end].decode("utf-8", "surrogatepass"))
+        end = i + 6 + int(raw[i : i + 6])
+        out.append(raw[i + 6 : end].decode("utf-8", "surrogatepass"))
         i = end
     return out
 
@@ -119,6 +128,7 @@ class _Shape(NamedTuple):
     eff: tuple[str, ...]  # the keys of its effective constraints
     ids: tuple[str, ...]  # the counters an acquire takes
     text: bytes  # the shape the script reads (see lua/concurrency.lua)
+    limits: bytes  # its limits
 
 
 class _Concurrency:
@@ -207,7 +217,7 @@ class _Concurrency:
         eff = plan.eff_keys(keys)
         ids = plan.ids(eff)
         limits = [0 if limit >= _UNLIMITED else limit for limit in plan.limits]
-        shape = _Shape(plan, eff, ids, _shape_text(ids, limits))
+        shape = _Shape(plan, eff, ids, _shape_text(ids), _limits_text(limits))
         if len(self._shapes) >= _SHAPES:
             self._shapes.clear()
         with suppress(TypeError):  # keys given as a list: fine, not cached
@@ -224,7 +234,7 @@ class _Concurrency:
             lease = "1" + lease_id
         else:
             lease = "!"  # a refusal wins over this error, as in the in-memory machine
-        return self._argv("a", lease, shape.text)
+        return self._argv("a", lease, shape.text, shape.limits)
 
     def _acquire_answer(
         self, reply: Any, function_id: str, keys: tuple[str, ...], lease_id: object
@@ -400,7 +410,7 @@ class _Concurrency:
             if key is None:
                 raise ValueError(f"Concurrency snapshot: lease id {lid!r} cannot be stored")
             at = enc(memory._expiry[lid]) if self._ttl else ""
-            args += [key, at.encode() + _shape_text(ids, [0] * len(ids))]
+            args += [key, at.encode() + _shape_text(ids)]
         for lid in memory._expired:
             key = _lease_key(lid)
             if key is None:

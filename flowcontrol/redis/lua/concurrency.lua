@@ -10,21 +10,19 @@
 -- become Lua numbers.
 -- A lease is named "0" .. 20-digit int id or "1" .. the host's string id, so the due index
 -- orders equal expiries as the in-memory machine does (ints first, then strings).
--- A shape lists an acquire's counters: "<byte length of id>:<limit>:<id>" repeated, limit
--- 0 = no limit. No Lua number reaches redis.call.
+-- A shape lists an acquire's counters: 6-digit byte length, then the id, repeated; their
+-- limits travel beside it as 15 digits each (0 = no limit). No Lua number reaches
+-- redis.call.
 local COUNTS, LEASES, SEQ, NOW, DUE, EXPIRED = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local op, ttl = string.sub(ARGV[1], 1, 1), string.sub(ARGV[1], 2)
 
--- The counter ids (and their limits, if asked) of the shape in v from position i.
-local function shape_of(v, i, limits)
+-- The counter ids of the shape in v from position i.
+local function shape_of(v, i)
   local ids, n = {}, #v
   while i <= n do
-    local c = string.find(v, ':', i, true)
-    local d = string.find(v, ':', c + 1, true)
-    local len = tonumber(string.sub(v, i, c - 1))
-    if limits then limits[#limits + 1] = tonumber(string.sub(v, c + 1, d - 1)) end
-    ids[#ids + 1] = string.sub(v, d + 1, d + len)
-    i = d + len + 1
+    local len = tonumber(string.sub(v, i, i + 5))
+    ids[#ids + 1] = string.sub(v, i + 6, i + 5 + len)
+    i = i + 6 + len
   end
   return ids
 end
@@ -73,18 +71,19 @@ local function expiry()
 end
 
 if op == 'a' then
-  -- acquire. ARGV: 2 lease ("" = the next int, "1" .. id, "!" = not a valid id), 3 shape.
+  -- acquire. ARGV: 2 lease ("" = the next int, "1" .. id, "!" = not a valid id), 3 shape,
+  -- 4 limits.
   -- Replies the new int id, or 0 for the host's id (granted); {"R", count...} (refused:
   -- every counter's count, in shape order); "D" (the id is held); "V" (a bad id).
   -- Nothing changes unless it replies a number.
-  local limits = {}
-  local ids = shape_of(ARGV[3], 1, limits)
+  local ids, limits = shape_of(ARGV[3], 1), ARGV[4]
   local counts = redis.call('HMGET', COUNTS, unpack(ids))
   local full = false
   for i = 1, #ids do
     local c = tonumber(counts[i] or '0')
     counts[i] = c
-    if limits[i] > 0 and c >= limits[i] then full = true end
+    local limit = tonumber(string.sub(limits, 15 * i - 14, 15 * i))
+    if limit > 0 and c >= limit then full = true end
   end
   if full then
     table.insert(counts, 1, 'R')
