@@ -221,6 +221,8 @@ def test_bad_calls_raise_as_in_memory_and_change_nothing(redis_client: redis.Red
         c.acquire("f", (42,))  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="lease_id must be a string"):
         c.acquire("f", ("a",), 5)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="too long for Redis"):
+        c.acquire("f", ("x" * 1_000_000,))  # a documented limit of this machine
     assert c.acquire("f", ("a",), "mine") == Acquired("mine", "f")
     with pytest.raises(ValueError, match="already held"):
         c.acquire("f", ("b",), "mine")
