@@ -224,10 +224,7 @@ class _Concurrency:
             self._shapes[function_id, keys] = shape
         return shape
 
-    def _acquire_argv(
-        self, function_id: str, keys: tuple[str, ...], lease_id: object
-    ) -> tuple[str | bytes, ...]:
-        shape = self._shape(function_id, keys)
+    def _acquire_argv(self, shape: _Shape, lease_id: object) -> tuple[str | bytes, ...]:
         if lease_id is None:
             lease = ""
         elif isinstance(lease_id, str):
@@ -236,8 +233,9 @@ class _Concurrency:
             lease = "!"  # a refusal wins over this error, as in the in-memory machine
         return self._argv("a", lease, shape.text, shape.limits)
 
+    @staticmethod
     def _acquire_answer(
-        self, reply: Any, function_id: str, keys: tuple[str, ...], lease_id: object
+        reply: Any, shape: _Shape, function_id: str, lease_id: object
     ) -> Acquired | Refused:
         if type(reply) is int:  # granted
             lid: LeaseId
@@ -253,7 +251,6 @@ class _Concurrency:
             return lease
         tag = text(reply) if isinstance(reply, bytes | str) else text(reply[0])
         if tag == "R":
-            shape = self._shape(function_id, keys)
             plan, eff, ids = shape.plan, shape.eff, shape.ids
             counts = [int(c) for c in reply[1:]]
             blocking = []
@@ -276,9 +273,9 @@ class _Concurrency:
         ``Refused`` naming the full constraint(s). Raises ``UnknownFunctionError`` and
         ValueError (wrong keys, a lease id held or not a string) as ``Concurrency`` does.
         """
-        argv = self._acquire_argv(function_id, keys, lease_id)
-        reply = yield Eval(_SCRIPT, self._script_keys, argv)
-        return self._acquire_answer(reply, function_id, keys, lease_id)
+        shape = self._shape(function_id, keys)
+        reply = yield Eval(_SCRIPT, self._script_keys, self._acquire_argv(shape, lease_id))
+        return self._acquire_answer(reply, shape, function_id, lease_id)
 
     def _lease_argv(self, op: str, lease: Acquired | LeaseId) -> tuple[str | bytes, ...]:
         lease_id = lease.lease_id if isinstance(lease, Acquired) else lease
@@ -462,8 +459,9 @@ class RedisConcurrency(_Concurrency):
     def acquire(
         self, function_id: str, keys: tuple[str, ...] = (), lease_id: str | None = None
     ) -> Acquired | Refused:
-        argv = self._acquire_argv(function_id, keys, lease_id)
-        return self._acquire_answer(self._eval(argv), function_id, keys, lease_id)
+        shape = self._shape(function_id, keys)
+        reply = self._eval(self._acquire_argv(shape, lease_id))
+        return self._acquire_answer(reply, shape, function_id, lease_id)
 
     def release(self, lease: Acquired | LeaseId) -> bool:
         return int(self._eval(self._lease_argv("r", lease))) == 1
