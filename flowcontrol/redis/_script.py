@@ -297,14 +297,13 @@ def _only(op: Op) -> Step[Any]:
     return (yield op)
 
 
-def send(client: Any, call: Eval) -> Any:
-    """One script call on a sync client, for hot paths: a bare ``EVALSHA``, and on
-    ``NOSCRIPT`` the reload-and-resend of :func:`run`."""
+def send(client: Any, script: Script, keys: Sequence[str | bytes], args: Sequence[Arg]) -> Any:
+    """One script call on a sync client, for hot paths: a bare ``EVALSHA`` (no
+    :class:`Eval` made), and on ``NOSCRIPT`` the reload-and-resend of :func:`run`."""
     try:
-        return client.execute_command("EVALSHA", call.script.sha, len(call.keys), *call.keys,
-                                      *call.args)
+        return client.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
     except NoScriptError:
-        return run(client, _only(call))
+        return run(client, _only(Eval(script, keys, args)))
 
 
 # -- one body, two flavours ---------------------------------------------------------------

@@ -239,6 +239,11 @@ class _GcraBody:
         return str(self._now)
 
     def _eval(self, now: str, mode: bytes, pairs: Sequence[tuple[str, int]]) -> Eval:
+        return Eval(*self._call(now, mode, pairs))
+
+    def _call(self, now: str, mode: bytes, pairs: Sequence[tuple[str, int]]
+              ) -> tuple[Script, list[str], list[str | bytes]]:
+        """The script, keys and arguments deciding ``pairs`` at ``now``."""
         step = self._step
         grace = 1 if self._clock is None else self.expiry_grace_ms
         if grace != self._conf_grace:
@@ -257,7 +262,7 @@ class _GcraBody:
         if self._dvt_fast and most * step < _FAST_DURATION and (
                 abs(int(now)) < self._fast_until if now else self._fast_time):
             script = GCRA_FAST
-        return Eval(script, [self.keys.own(k) for k, _ in pairs], args)
+        return script, [self.keys.own(k) for k, _ in pairs], args
 
     def _decisions(self, text: bytes | str, ns: Sequence[int]) -> list[GcraDecision]:
         reply = _split(text)
@@ -461,8 +466,8 @@ class _Blocking(_GcraBody):
         """Admit ``n`` units for ``key`` now, all or nothing; a refusal changes nothing."""
         if n is not _ONE:  # identity: True and 1.0 go the validating way
             _int_arg("n", n, 1)
-        call = self._eval(self._reading(), _ACQUIRE, ((key, n),))
-        return self._decisions(send(self.client, call), (n,))[0]
+        reply = _split(send(self.client, *self._call(self._reading(), _ACQUIRE, ((key, n),))))
+        return self._decide(int(reply[0]), reply[1], reply[2], n)
 
     peek = blocking(_GcraBody.step_peek)
     acquire_many = blocking(_GcraBody.step_acquire_many)
