@@ -57,10 +57,7 @@ class _Priority:
         self, client: Any, name: str, *, clock: Clock | None = None, min_factor: int = -600,
         max_factor: int = 600,
     ) -> None:
-        PriorityQueue(
-            clock=no_clock if clock is None else clock, min_factor=min_factor,
-            max_factor=max_factor,
-        )
+        PriorityQueue(clock=no_clock, min_factor=min_factor, max_factor=max_factor)
         for what, v in (("min_factor", min_factor), ("max_factor", max_factor)):
             if abs(v) * NS_PER_S > INT64_MAX:
                 raise ValueError(f"{what} in nanoseconds must fit in a signed 64-bit integer "
@@ -68,7 +65,8 @@ class _Priority:
         self._min = min_factor
         self._max = max_factor
         # The in-memory queue starts its high-water mark at the clock's reading when it is
-        # made; every reading this process sends is at least that.
+        # made (its one read at construction); every reading this process sends is at
+        # least that.
         self._floor = clock() if clock is not None else 0
         self.client = client
         self.clock = clock
