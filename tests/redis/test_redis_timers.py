@@ -291,3 +291,43 @@ def test_restore_takes_an_in_memory_snapshot_and_refuses_another_configuration(
         RedisPriorityQueue(redis_client, "m", clock=clock).restore(
             PriorityQueue(clock=clock, max_factor=5).snapshot())
     assert red.snapshot() == mem.snapshot()
+
+
+def _call_arguments(source: str) -> list[str]:
+    """The top-level arguments of every ``redis.call(...)`` in Lua ``source``."""
+    out = []
+    for start in [i for i in range(len(source)) if source.startswith("redis.call(", i)]:
+        depth, quote, arg, i = 0, "", "", start + len("redis.call(")
+        while True:
+            ch = source[i]
+            if quote:
+                quote = "" if ch == quote else quote
+            elif ch in "'\"":
+                quote = ch
+            elif ch == "(":
+                depth += 1
+            elif ch == ")" and depth == 0:
+                out.append(arg.strip())
+                break
+            elif ch == ")":
+                depth -= 1
+            elif ch == "," and depth == 0:
+                out.append(arg.strip())
+                arg = ""
+                i += 1
+                continue
+            arg += ch
+            i += 1
+    return out
+
+
+@pytest.mark.parametrize("script", ["timers", "debounce", "batch", "priority"])
+def test_no_script_hands_a_lua_number_to_a_command(script: str) -> None:
+    """Servers have turned Lua numbers into command text in three different ways (the
+    7.2.0-7.2.4 one wrote 1e8); every argument here is a string or an expression."""
+    from flowcontrol.redis._timers import _lua
+
+    args = _call_arguments(_lua(f"{script}.lua"))
+    assert args, "no redis.call found"
+    numbers = [a for a in args if a.lstrip("-").replace(".", "").isdigit()]
+    assert numbers == []

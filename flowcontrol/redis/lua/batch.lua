@@ -68,7 +68,7 @@ if op == 'add' then
     local until_ = ns_add(now, ARGV[9])
     redis.call('HSET', seen, event_id, until_)
     local n = string.format('%020d', redis.call('INCR', seenn))
-    redis.call('ZADD', seenq, 0, until_ .. n .. ':' .. event_id)
+    redis.call('ZADD', seenq, '0', until_ .. n .. ':' .. event_id)
   end
   local id, v = open_batch(key, now)
   if not id then
@@ -79,7 +79,7 @@ if op == 'add' then
     local deadline = ns_add(now, ARGV[8])
     v = now .. deadline .. ZERO .. string.format('%016d', 0) .. framed(key)
     redis.call('HSET', active, key, string.format('%020d', tonumber(id)) .. pos)
-    redis.call('ZADD', due, 0, member(deadline, id))
+    redis.call('ZADD', due, '0', member(deadline, id))
   end
   local n = tonumber(string.sub(v, 64, 79)) + 1
   local nbytes = ns_add(field(v, 3), ARGV[5])
@@ -116,7 +116,7 @@ elseif op == 'snapshot' then
   -- everything, read in one go: the mark, the last id, records, active ids, dedupe ids
   return {redis.call('GET', now_key) or '', redis.call('GET', seq_key) or '0',
     redis.call('HGETALL', recs), redis.call('HGETALL', active),
-    redis.call('ZRANGE', seenq, 0, -1)}
+    redis.call('ZRANGE', seenq, '0', '-1')}
 
 elseif op == 'restore' then
   -- Replace the whole state. ARGV: 3 now, 4 last id, 5 timeout, 6 how many batches, then
@@ -132,7 +132,7 @@ elseif op == 'restore' then
     local deadline = ns_add(first, ARGV[5])
     redis.call('HSET', recs, id, first .. deadline .. ARGV[i + 3]
       .. string.format('%016d', tonumber(ARGV[i + 4])) .. framed(key) .. ARGV[i + 5])
-    redis.call('ZADD', due, 0, member(deadline, id))
+    redis.call('ZADD', due, '0', member(deadline, id))
     if ARGV[i + 6] == '1' then
       local pos = string.format('%020d', tonumber(id))
       redis.call('HSET', active, key, pos .. pos)
@@ -143,7 +143,7 @@ elseif op == 'restore' then
   while i <= #ARGV do
     n = n + 1
     redis.call('HSET', seen, ARGV[i], ARGV[i + 1])
-    redis.call('ZADD', seenq, 0, ARGV[i + 1] .. string.format('%020d', n) .. ':' .. ARGV[i])
+    redis.call('ZADD', seenq, '0', ARGV[i + 1] .. string.format('%020d', n) .. ':' .. ARGV[i])
     i = i + 2
   end
   if n > 0 then redis.call('SET', seenn, string.format('%d', n)) end

@@ -51,7 +51,7 @@ if op == 'push' then
       local new_fire = ns_add(now, ARGV[7])
       if new_fire > cap then new_fire = cap end
       redis.call('ZREM', due, member(fire, id))
-      redis.call('ZADD', due, 0, member(new_fire, id))
+      redis.call('ZADD', due, '0', member(new_fire, id))
       redis.call('HSET', recs, id, pack(first, now, new_fire, cap, ts, count, key, event_id, payload))
       return {'extended', id, new_fire, r[3]}
     end
@@ -63,7 +63,7 @@ if op == 'push' then
   local fire = ns_add(now, ARGV[7])
   if fire > cap then fire = cap end
   redis.call('HSET', active, key, id)
-  redis.call('ZADD', due, 0, member(fire, id))
+  redis.call('ZADD', due, '0', member(fire, id))
   redis.call('HSET', recs, id, pack(now, now, fire, cap, ts, 1, key, event_id, payload))
   return {'scheduled', id, fire}
 
@@ -117,7 +117,7 @@ elseif op == 'restore' then
     if ARGV[5] ~= '' then cap = ns_add(first, ARGV[5]) end
     redis.call('HSET', recs, id, pack(first, ARGV[i + 2], ARGV[i + 3], cap, ARGV[i + 4],
       tonumber(ARGV[i + 5]), key, ARGV[i + 7], ARGV[i + 8]))
-    redis.call('ZADD', due, 0, member(ARGV[i + 3], id))
+    redis.call('ZADD', due, '0', member(ARGV[i + 3], id))
     if ARGV[i + 9] == '1' then redis.call('HSET', active, key, id) end
   end
   return 1

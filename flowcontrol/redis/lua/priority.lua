@@ -15,7 +15,7 @@ end
 -- The first live entry, dropping the removed ones in front of it (the heap's _head).
 local function head()
   while true do
-    local first = redis.call('ZRANGE', q, 0, 0)[1]
+    local first = redis.call('ZRANGE', q, '0', '0')[1]
     if not first then return nil end
     if live(first) then return first end
     redis.call('ZREM', q, first)
@@ -29,7 +29,7 @@ local function take(m)
   return {id, v}
 end
 local function compact()
-  for _, m in ipairs(redis.call('ZRANGE', q, 0, -1)) do
+  for _, m in ipairs(redis.call('ZRANGE', q, '0', '-1')) do
     if not live(m) then redis.call('ZREM', q, m) end
   end
 end
@@ -46,7 +46,7 @@ if op == 'push' then
   local score = due
   if ARGV[7] == '1' and due <= ns_add(now, ARGV[8]) then score = ns_add(created, ARGV[6]) end
   local seq = string.format('%020d', redis.call('INCR', seq_key))
-  redis.call('ZADD', q, 0, score .. seq .. id)
+  redis.call('ZADD', q, '0', score .. seq .. id)
   local v = seq .. score .. created .. ARGV[9]
   redis.call('HSET', items, id, v)
   return {id, v}
@@ -96,7 +96,7 @@ elseif op == 'restore' then
   redis.call('SET', now_key, ARGV[3])
   if ARGV[4] ~= '0' then redis.call('SET', seq_key, ARGV[4]) end
   for i = 5, #ARGV, 2 do
-    redis.call('ZADD', q, 0, ARGV[i])
+    redis.call('ZADD', q, '0', ARGV[i])
     redis.call('HSET', items, item_id(ARGV[i]), ARGV[i + 1])
   end
   return 1
