@@ -49,12 +49,13 @@ from flowcontrol.time import Clock
 
 __all__ = ["AsyncRedisRateLimit", "AsyncRedisThrottle", "RedisRateLimit", "RedisThrottle"]
 
-# ARGV: 1 now ('' = server TIME), 2 "scale lead grace" (grace: TTL ms beyond full), 3 mode
-# ('a' acquire, 'p' peek, 'x' prune); per key i: ARGV[3 + i] = "(n - 1) * T  n * T".
+# ARGV: 1 now ('' = server TIME), 2 "scale lead grace T" (grace: TTL ms beyond full), 3 mode
+# ('a' acquire, 'p' peek, 'x' prune); per key i: ARGV[3 + i] = "(n - 1) * T  n * T", or ''
+# for n = 1.
 # Reply, one string: now, then per key the stored value read ('' when none) and 1 or 0
 # (admitted or not), separated by single spaces.
 GCRA: Final = Script("gcra", """
-local c_scale, c_lead, c_grace = string.match(ARGV[2], '^(%S+) (%S+) (%S+)$')
+local c_scale, c_lead, c_grace, c_step = string.match(ARGV[2], '^(%S+) (%S+) (%S+) (%S+)$')
 local scale = fc_parse(c_scale)
 local now
 if ARGV[1] == '' then now = fc_mul(fc_time_ns(), scale) else now = fc_parse(ARGV[1]) end
@@ -72,7 +73,8 @@ for i = 1, #KEYS do
     if fc_cmp(stored, fresh) > 0 then at = stored
     elseif mode == 'x' then redis.call('DEL', KEYS[i]) end
   end
-  local need, stride = string.match(ARGV[3 + i], '^(%S+) (%S+)$')
+  local need, stride = '0', c_step
+  if ARGV[3 + i] ~= '' then need, stride = string.match(ARGV[3 + i], '^(%S+) (%S+)$') end
   local ok = fc_cmp(fc_add(at, fc_parse(need)), now) <= 0
   if ok and mode == 'a' then
     local new = fc_add(at, fc_parse(stride))
@@ -93,41 +95,36 @@ return table.concat(out, ' ')
 GCRA_FAST: Final = Script("gcra-fast", """
 local E9 = 1000000000
 local function split(s)
-  local neg = string.byte(s, 1) == 45
-  if neg then s = string.sub(s, 2) end
-  local n, hi, lo = #s, 0, 0
-  if n > 9 then
-    hi = tonumber(string.sub(s, 1, n - 9))
-    lo = tonumber(string.sub(s, n - 8))
-  else
-    lo = tonumber(s)
-  end
-  if neg then return -hi, -lo end
+  if #s <= 10 then return 0, tonumber(s) end
+  local hi, lo = tonumber(string.sub(s, 1, -10)), tonumber(string.sub(s, -9))
+  if string.byte(s, 1) == 45 then return hi, -lo end
   return hi, lo
 end
 local function text(hi, lo)
   local carry = math.floor(lo / E9)
   hi, lo = hi + carry, lo - carry * E9
-  if hi < 0 and lo > 0 then hi, lo = hi + 1, lo - E9 end
-  local sign = ''
-  if hi < 0 or lo < 0 then sign, hi, lo = '-', -hi, -lo end
-  if hi == 0 then return sign .. string.format('%d', lo) end
-  return sign .. string.format('%d%09d', hi, lo)
+  if hi >= 0 then
+    if hi == 0 then return string.format('%d', lo) end
+    return string.format('%d%09d', hi, lo)
+  end
+  if lo > 0 then hi, lo = hi + 1, E9 - lo end
+  if hi == 0 then return '-' .. string.format('%d', lo) end
+  return '-' .. string.format('%d%09d', -hi, lo)
 end
-local c_scale, c_lead, c_grace = string.match(ARGV[2], '^(%S+) (%S+) (%S+)$')
+local c_scale, c_lead, c_grace, c_step = string.match(ARGV[2], '^(%S+) (%S+) (%S+) (%S+)$')
 local scale = tonumber(c_scale)
-local nhi, nlo
-if ARGV[1] == '' then
+local now, nhi, nlo = ARGV[1], 0, 0
+if now == '' then
   local t = redis.call('TIME')
   nhi, nlo = tonumber(t[1]) * scale, tonumber(t[2]) * 1000 * scale
+  now = text(nhi, nlo)
 else
-  nhi, nlo = split(ARGV[1])
+  nhi, nlo = split(now)
 end
-local lead = tonumber(c_lead)
+local lead, grace, step = tonumber(c_lead), tonumber(c_grace), tonumber(c_step)
 local mode = ARGV[3]
-local grace = tonumber(c_grace)
 local per_ms = scale * 1000000
-local out = {text(nhi, nlo)}
+local out = {now}
 for i = 1, #KEYS do
   local raw = redis.call('GET', KEYS[i])
   local at = -lead
@@ -137,16 +134,21 @@ for i = 1, #KEYS do
     if d > at then at = d
     elseif mode == 'x' then redis.call('DEL', KEYS[i]) end
   end
-  local need, stride = string.match(ARGV[3 + i], '^(%S+) (%S+)$')
-  local ok = at + tonumber(need) <= 0
+  local need, stride = 0, step
+  if ARGV[3 + i] ~= '' then
+    local a, b = string.match(ARGV[3 + i], '^(%S+) (%S+)$')
+    need, stride = tonumber(a), tonumber(b)
+  end
+  local ok = at + need <= 0
   if ok and mode == 'a' then
-    local new = at + tonumber(stride)
+    local new = at + stride
     local ms = math.ceil((new + lead) / per_ms) + grace
     redis.call('SET', KEYS[i], text(nhi, nlo + new), 'PX', string.format('%d', ms))
   end
   out[2 * i] = raw or ''
   if ok then out[2 * i + 1] = '1' else out[2 * i + 1] = '0' end
 end
+if #KEYS == 1 then return now .. ' ' .. out[2] .. ' ' .. out[3] end
 return table.concat(out, ' ')
 """, prelude=False)
 _FAST_DURATION: Final = 1 << 52
@@ -217,7 +219,7 @@ class _GcraBody:
         self._fast_until = _FAST_INSTANT - memory._dvt
         self._fast_time = (1 << 63) * self._scale < self._fast_until
         self._ok = tuple(GcraDecision(True, None, r) for r in range(min(self._cap, _OK_CACHE)))
-        self._unit = f"0 {self._step}".encode()
+        self._unit = b""  # n = 1: the script takes T from the machine's constants
         self._conf = b""
         self._conf_grace = -1
         self._first = check_eviction(f"{type(self).__name__} {self.name!r}")
@@ -247,7 +249,7 @@ class _GcraBody:
         step = self._step
         grace = 1 if self._clock is None else self.expiry_grace_ms
         if grace != self._conf_grace:
-            self._conf = f"{self._scale} {self._lead} {grace}".encode()
+            self._conf = f"{self._scale} {self._lead} {grace} {self._step}".encode()
             self._conf_grace = grace
         args: list[str | bytes] = [now, self._conf, mode]
         most = 1

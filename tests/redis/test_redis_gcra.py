@@ -311,8 +311,8 @@ def test_the_deployed_scripts_change_only_on_purpose() -> None:
     from flowcontrol.redis.gcra import GCRA, GCRA_FAST, PUT
 
     assert (GCRA.sha, GCRA_FAST.sha, PUT.sha) == (
-        "a553ad2af442bd052c1d383198523a75b9196b04",
-        "f21c5e4db25df62bc38d8557c2999f6e06fc639b",
+        "5ccfdbf253a63e9221fff225a5d2ac8908848b12",
+        "889edff0a01ccc1bc743492ab13e8992c6e2d694",
         "c5ec283a919f1c8987c78e6555499c524080bdd5",
     )
     for script in (GCRA, GCRA_FAST):
