@@ -54,6 +54,20 @@ def test_expired_leases_are_not_counted(redis_client: redis.Redis) -> None:
     assert c.release(active) is True
 
 
+def test_leases_expiring_together_are_polled_in_the_in_memory_order(
+    redis_client: redis.Redis,
+) -> None:
+    clock = ManualClock(2**62)
+    mem = Concurrency(lease_ttl=10, clock=clock)
+    red = RedisConcurrency(redis_client, "acct", lease_ttl=10, clock=clock)
+    for m in (mem, red):
+        m.register("f")
+        for lease_id in (None, "b", None, "a", "", "é", "Z", None):
+            assert m.acquire("f", (), lease_id).ok
+    clock.advance(10)
+    assert red.poll() == mem.poll() == (1, 2, 3, "", "Z", "a", "b", "é")
+
+
 def test_extend_keeps_a_lease_alive_at_instants_beyond_doubles(
     redis_client: redis.Redis,
 ) -> None:

@@ -79,6 +79,12 @@ class ConcurrencyTwins(RuleBasedStateMachine):
         got = same("acquire", self.mem, self.red, fn, keys, lease_id)
         return got if isinstance(got, Acquired) else "not-a-lease"
 
+    @rule(fn=st.sampled_from(FUNCTIONS), names=st.lists(lease_ids, min_size=2, max_size=4))
+    def acquire_several_at_one_instant(self, fn: str, names: list[object]) -> None:
+        keys = ("k1", "k2")[: self.mem._plans[fn].nkeys_in]
+        for lease_id in names:  # their expiries tie: poll() must order them as in memory
+            same("acquire", self.mem, self.red, fn, keys, lease_id)
+
     @rule(fn=st.sampled_from(FUNCTIONS), keys=st.sampled_from(((), ("k1",), ("a", "b", "c"))))
     def acquire_with_wrong_keys(self, fn: str, keys: tuple[str, ...]) -> None:
         same("acquire", self.mem, self.red, fn, keys)
