@@ -20,13 +20,13 @@ import redis
 from flowcontrol.redis import RedisThrottle
 
 
-def worker(url: str, name: str, seconds: float) -> int:
-    """Start jobs whenever the shared throttle allows, for ``seconds``; return how many."""
+def worker(url: str, name: str, until: float) -> int:
+    """Start jobs whenever the shared throttle allows, until ``until`` (a ``time.time()``);
+    return how many."""
     client = redis.Redis.from_url(url)  # one client per process, made after the fork
     throttle = RedisThrottle(client, "jobs", 2, "1s", burst=3)
     started = 0
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+    while time.time() < until:
         decision = throttle.acquire("openai")
         if decision.allowed:
             started += 1
@@ -41,8 +41,9 @@ def worker(url: str, name: str, seconds: float) -> int:
 def main() -> None:
     url = sys.argv[1] if len(sys.argv) > 1 else "redis://localhost:6379/0"
     seconds = float(sys.argv[2]) if len(sys.argv) > 2 else 3.0
+    until = time.time() + seconds
     with multiprocessing.get_context("spawn").Pool(2) as pool:
-        counts = pool.starmap(worker, [(url, "A", seconds), (url, "B", seconds)])
+        counts = pool.starmap(worker, [(url, "A", until), (url, "B", until)])
     print(f"started {counts} = {sum(counts)} jobs in {seconds:g} s "
           f"(at most 5 + 2 per second: {5 + int(2 * seconds)})")
 

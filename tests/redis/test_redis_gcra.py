@@ -217,10 +217,10 @@ def test_keys_expire_once_full_again_and_not_before(redis_client: redis.Redis) -
     red.acquire("k")
     ttl = redis_client.pttl("fc:t:ttl:k")
     # full again 5 s later (one unit of 5 s each), plus the 1 s grace of an injected clock
-    assert 6000 - 50 <= ttl <= 6000
+    assert 6000 - 500 <= ttl <= 6000  # (a slack for a busy test machine)
     server = RedisThrottle(redis_client, "srv", 2, "10s")  # the server's clock
     server.acquire("k")
-    assert 5000 - 50 <= redis_client.pttl("fc:t:srv:k") <= 5001
+    assert 5000 - 500 <= redis_client.pttl("fc:t:srv:k") <= 5001
 
 
 def test_server_clock_instants_are_ns_since_the_epoch(redis_client: redis.Redis) -> None:
