@@ -322,13 +322,15 @@ def test_the_deployed_scripts_change_only_on_purpose() -> None:
 def test_server_clock_with_a_fractional_emission_interval(redis_client: redis.Redis) -> None:
     import time
 
-    red = RedisThrottle(redis_client, "third-srv", 3, "1s")  # T = 1/3 s: scale 3
+    period = 10 * NS_PER_S + 1  # T = period / 3, not a whole number of ns: scale 3
+    red = RedisThrottle(redis_client, "third-srv", 3, period)
+    assert red.emission_interval == (period, 3)
     assert [red.acquire("k").remaining for _ in range(3)] == [2, 1, 0]
     d = red.acquire("k")
     now = time.time_ns()
     assert not d.allowed and d.retry_at is not None
-    assert now - NS_PER_S < d.retry_at - NS_PER_S // 3 < now + NS_PER_S  # the first unit's
+    assert now - NS_PER_S < d.retry_at - period // 3 < now + NS_PER_S  # the first unit's
     snap = red.snapshot()
     assert snap["scale"] == 3 and set(snap["tat"]) == {"k"}  # type: ignore[arg-type]
     tat = snap["tat"]["k"]  # type: ignore[index]
-    assert tat - NS_PER_S * 3 < snap["now"] * 3 <= tat  # type: ignore[operator]
+    assert tat - 3 * period < snap["now"] * 3 <= tat  # type: ignore[operator]

@@ -97,9 +97,16 @@ def test_a_lost_reply_raises_and_the_decision_is_all_or_nothing(
     mem.acquire("a")
     mem.acquire("b", 2)
     blocker = threading.Thread(
-        target=lambda: server.client().execute_command("DEBUG", "SLEEP", "0.6"))
+        target=lambda: server.client().execute_command("DEBUG", "SLEEP", "1"))
     blocker.start()
-    time.sleep(0.1)
+    probe = server.client(socket_timeout=0.05, retry=no_retry)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:  # until the server is asleep
+        try:
+            probe.ping()
+        except redis.TimeoutError:
+            break
+        time.sleep(0.01)
     with pytest.raises(redis.TimeoutError):
         red.acquire_many([("a", 3), ("b", 1), ("c", 2)])
     blocker.join()
