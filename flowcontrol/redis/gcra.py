@@ -213,6 +213,7 @@ class _GcraBody:
         self._cap = memory._cap
         self._lead = memory._lead
         self._now = 0
+        self._memory = memory  # validated the parameters; snapshot() writes its format
         # The fast script's bounds (see GCRA_FAST): durations below 2**52, instants below
         # 4e24 in magnitude (with the server's clock: up to 2**63 ns, scaled).
         self._dvt_fast = memory._dvt < _FAST_DURATION
@@ -370,20 +371,10 @@ class _GcraBody:
             s = int(now)
         else:
             s = int(replies[0][0])
-        tats = {}
-        for name, r in zip(names, replies, strict=True):
-            if r[1] and int(r[1]) + self._lead > s:
-                tats[name] = int(r[1]) + self._lead
-        return {
-            "kind": self._MEMORY._KIND,
-            "version": 1,
-            "limit": self.limit,
-            "period": self.period,
-            "burst": self.burst,
-            "now": s // self._scale,
-            "scale": self._scale,
-            "tat": tats,
-        }
+        memory = self._memory  # the in-memory machine's own snapshot of this state
+        memory._now = s
+        memory._at = {name: int(r[1]) for name, r in zip(names, replies, strict=True) if r[1]}
+        return memory.snapshot()
 
     def step_restore(self, data: dict[str, object]) -> Step[int]:
         """Write the TATs of a snapshot (validated as the in-memory machine does) with
