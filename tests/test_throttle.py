@@ -635,3 +635,11 @@ def test_refused_keys_cost_no_memory_once_idle() -> None:
         return run
 
     assert _traced(build("idle")) <= _traced(build("empty")) + 2048
+
+
+def test_a_key_never_seen_is_idle_even_when_the_tolerance_exceeds_2_to_the_64() -> None:
+    # 999,983 per 7 days: T = 604,800 s / 999,983 and DVT ~ 6e20 ns; at instant 0 a new
+    # key once looked busy because "no state" was represented by -(2**64).
+    t = Throttle(999_983, 7 * 86_400 * 10**9, clock=lambda: 0)
+    assert t.acquire("a") == GcraDecision(True, None, 999_982)
+    assert t.reset_at("b") == 0
