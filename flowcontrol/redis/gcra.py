@@ -199,6 +199,58 @@ if #KEYS == 1 then return now .. ' ' .. out[2] .. ' ' .. out[3] end
 return table.concat(out, ' ')
 """, prelude=False)
 _FAST_DURATION: Final = 1 << 52
+
+# GCRA_FAST for the hot path, ``acquire(key)`` of one unit, with the fewest Lua steps: one
+# key, one argument "now scale lead grace T" (now '' = server TIME), straight-line code
+# (no closures, no loop, no table). Used within GCRA_FAST's bounds; the same decisions,
+# the same stored text and TTL, the same reply.
+GCRA_ONE: Final = Script("gcra-one", """
+local E9 = 1000000000
+local now, c_scale, c_lead, c_grace, c_step = string.match(ARGV[1],
+  '^(%S*) (%S+) (%S+) (%S+) (%S+)$')
+local scale = tonumber(c_scale)
+local nhi, nlo = 0, 0
+if now == '' then
+  local t = redis.call('TIME')
+  nhi, nlo = tonumber(t[1]) * scale, tonumber(t[2]) * 1000 * scale
+  local carry = math.floor(nlo / E9)
+  nhi, nlo = nhi + carry, nlo - carry * E9
+  if nhi == 0 then now = string.format('%d', nlo) else now = string.format('%d%09d', nhi, nlo) end
+elseif #now <= 10 then nlo = tonumber(now)
+else
+  nhi, nlo = tonumber(string.sub(now, 1, -10)), tonumber(string.sub(now, -9))
+  if nhi < 0 then nlo = -nlo end
+end
+local lead = tonumber(c_lead)
+local raw = redis.call('GET', KEYS[1])
+local at = -lead
+if raw then
+  local d
+  if #raw <= 10 then d = (0 - nhi) * E9 + (tonumber(raw) - nlo)
+  else
+    local shi, slo = tonumber(string.sub(raw, 1, -10)), tonumber(string.sub(raw, -9))
+    if shi < 0 then slo = -slo end
+    d = (shi - nhi) * E9 + (slo - nlo)
+  end
+  if d > at then at = d end
+end
+if at > 0 then return now .. ' ' .. raw .. ' 0' end
+local new = at + tonumber(c_step)
+local hi, lo = nhi, nlo + new
+local carry = math.floor(lo / E9)
+hi, lo = hi + carry, lo - carry * E9
+local text
+if hi > 0 then text = string.format('%d%09d', hi, lo)
+elseif hi == 0 then text = string.format('%d', lo)
+else
+  if lo > 0 then hi, lo = hi + 1, E9 - lo end
+  if hi == 0 then text = '-' .. string.format('%d', lo)
+  else text = '-' .. string.format('%d%09d', -hi, lo) end
+end
+redis.call('SET', KEYS[1], text, 'PX',
+  string.format('%d', math.ceil((new + lead) / (scale * 1000000)) + tonumber(c_grace)))
+return now .. ' ' .. (raw or '') .. ' 1'
+""", prelude=False)
 _FAST_INSTANT: Final = 4 * 10**24
 
 # ARGV per key i: the stored value, its TTL in ms. Used by from_snapshot.
@@ -295,6 +347,9 @@ class _GcraBody:
         self._unit = b""  # n = 1: the script takes T from the machine's constants
         self._conf = b""
         self._conf_grace = -1
+        self._one = ""  # GCRA_ONE's argument after "now" (see _one_call)
+        self._one_grace = -1
+        self._one_until = self._fast_until if self._dvt_fast else 0
         self._first = check_eviction(f"{type(self).__name__} {self.name!r}")
         self._created()
 
@@ -312,6 +367,25 @@ class _GcraBody:
         if now > self._now:
             self._now = now
         return str(self._now)
+
+    def _one_call(self) -> str | None:
+        """GCRA_ONE's argument for a single-unit acquire now, or None when this instant
+        (or this machine's ``T``) is beyond the fast scripts' bounds."""
+        grace = 1 if self._clock is None else self.expiry_grace_ms
+        if grace != self._one_grace:
+            self._one = f" {self._scale} {self._lead} {grace} {self._step}"
+            self._one_grace = grace
+        clock = self._clock
+        if clock is None:
+            return self._one if self._fast_time and self._dvt_fast else None
+        now = clock() * self._scale
+        if now > self._now:
+            self._now = now
+        else:
+            now = self._now
+        if -self._one_until < now < self._one_until:
+            return f"{now}{self._one}"
+        return None
 
     def _eval(self, now: str, mode: bytes, pairs: Sequence[tuple[str, int]]) -> Eval:
         return Eval(*self._call(now, mode, pairs))
@@ -372,6 +446,10 @@ class _GcraBody:
         if idempotency_key is not None:
             return (yield from self._step_idempotent(key, n, idempotency_key))
         _int_arg("n", n, 1)
+        arg = self._one_call() if n == 1 else None
+        if arg is not None:
+            reply = _split((yield Eval(GCRA_ONE, (self.keys.prefix + key,), (arg,))))
+            return self._decide(int(reply[0]), reply[1], reply[2], 1)
         reply = yield self._eval(self._reading(), _ACQUIRE, ((key, n),))
         return self._decisions(reply, (n,))[0]
 
@@ -672,7 +750,12 @@ class _Blocking(_GcraBody):
         ``idempotency_key`` (:class:`RedisRateLimit` only): as the in-memory machine's."""
         if idempotency_key is not None:
             return run(self.client, self._step_idempotent(key, n, idempotency_key))
-        if n is not _ONE:  # identity: True and 1.0 go the validating way
+        if n is _ONE:  # identity: True and 1.0 go the validating way
+            arg = self._one_call()
+            if arg is not None:
+                reply = _split(send(self.client, GCRA_ONE, (self.keys.prefix + key,), (arg,)))
+                return self._decide(int(reply[0]), reply[1], reply[2], 1)
+        else:
             _int_arg("n", n, 1)
         reply = _split(send(self.client, *self._call(self._reading(), _ACQUIRE, ((key, n),))))
         return self._decide(int(reply[0]), reply[1], reply[2], n)
