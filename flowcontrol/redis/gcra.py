@@ -37,8 +37,9 @@ rate-limit key's slot, ``fc:ri:<name>:{<tag>}<k>`` with ``<tag>`` the text that 
 is hashed from: there a mark binds the rate-limit keys sharing that text (the same key,
 or keys sharing a ``{tag}`` of the user's), not the whole machine. The platform keeps
 marks and rate-limit keys under one ``{ratelimit}`` tag (``ratelimit.lua``), which is
-that choice with every key tagged alike. Idempotent acquires always run the exact
-(limb) script. ``acquire_many`` takes no idempotency keys. ``idempotency_marks()``
+that choice with every key tagged alike. A single-unit idempotent acquire runs the
+straight-line GCRA_ONE (mark instants as two exact halves, below 4e24 ns), others the limb
+script (exact at any size). ``acquire_many`` takes no idempotency keys. ``idempotency_marks()``
 counts live marks (the in-memory machine also counts expired ones not yet swept: equal
 after ``prune()``, which deletes expired marks with a compare-and-delete). A snapshot
 carries the live marks; restoring one with marks needs a single server.
@@ -199,19 +200,34 @@ if #KEYS == 1 then return now .. ' ' .. out[2] .. ' ' .. out[3] end
 return table.concat(out, ' ')
 """, prelude=False)
 _FAST_DURATION: Final = 1 << 52
+_FAST_TTL: Final = 10**24  # an idempotency TTL GCRA_ONE takes: now + TTL stays below 4e24
 
 # GCRA_FAST for the hot path, ``acquire(key)`` of one unit, with the fewest Lua steps: one
 # key, one argument "now scale lead grace T" (now '' = server TIME), straight-line code
 # (no closures, no loop, no table). Used within GCRA_FAST's bounds; the same decisions,
 # the same stored text and TTL, the same reply.
+# With KEYS[2], an idempotency mark (as GCRA's mode 'i'), ARGV[2] is "now_ns E ttl_hi
+# ttl_lo px": now in ns unscaled and E = now + TTL, both '' with the server's TIME (then
+# E is built from TIME and the TTL's two halves, ttl = ttl_hi * 10**9 + ttl_lo); px is the
+# mark's PEXPIRE. Instants and E below 4e24 in magnitude: every half exact.
 GCRA_ONE: Final = Script("gcra-one", """
 local E9 = 1000000000
 local now, c_scale, c_lead, c_grace, c_step = string.match(ARGV[1],
   '^(%S*) (%S+) (%S+) (%S+) (%S+)$')
 local scale = tonumber(c_scale)
 local nhi, nlo = 0, 0
+local m_now, m_exp, m_thi, m_tlo, m_px
+if #KEYS == 2 then
+  m_now, m_exp, m_thi, m_tlo, m_px = string.match(ARGV[2], '^(%S*) (%S*) (%S+) (%S+) (%S+)$')
+end
 if now == '' then
   local t = redis.call('TIME')
+  if m_px then
+    local hi, lo = tonumber(t[1]) + tonumber(m_thi), tonumber(t[2]) * 1000 + tonumber(m_tlo)
+    if lo >= E9 then hi, lo = hi + 1, lo - E9 end
+    m_now = string.format('%d%09d', tonumber(t[1]), tonumber(t[2]) * 1000)
+    m_exp = string.format('%d%09d', hi, lo)
+  end
   nhi, nlo = tonumber(t[1]) * scale, tonumber(t[2]) * 1000 * scale
   local carry = math.floor(nlo / E9)
   nhi, nlo = nhi + carry, nlo - carry * E9
@@ -223,6 +239,22 @@ else
 end
 local lead = tonumber(c_lead)
 local raw = redis.call('GET', KEYS[1])
+if m_px then
+  local mark = redis.call('GET', KEYS[2])
+  if mark then
+    local a, b = 0, tonumber(mark)
+    if #mark > 10 then
+      a, b = tonumber(string.sub(mark, 1, -10)), tonumber(string.sub(mark, -9))
+      if a < 0 then b = -b end
+    end
+    local c, d = 0, tonumber(m_now)
+    if #m_now > 10 then
+      c, d = tonumber(string.sub(m_now, 1, -10)), tonumber(string.sub(m_now, -9))
+      if c < 0 then d = -d end
+    end
+    if (a - c) * E9 + (b - d) > 0 then return now .. ' ' .. (raw or '') .. ' h' end
+  end
+end
 local at = -lead
 if raw then
   local d
@@ -249,6 +281,7 @@ else
 end
 redis.call('SET', KEYS[1], text, 'PX',
   string.format('%d', math.ceil((new + lead) / (scale * 1000000)) + tonumber(c_grace)))
+if m_px then redis.call('SET', KEYS[2], m_exp, 'PX', m_px) end
 return now .. ' ' .. (raw or '') .. ' 1'
 """, prelude=False)
 _FAST_INSTANT: Final = 4 * 10**24
@@ -455,9 +488,16 @@ class _GcraBody:
 
     def _step_idempotent(self, key: str, n: int, idempotency_key: str
                          ) -> Step[GcraDecision]:
+        call = self._idempotent_call(key, n, idempotency_key)
+        if call is None:
+            return (yield from self.step_acquire(key, n))
+        reply = _split((yield Eval(*call)))
+        return self._decide(int(reply[0]), reply[1], reply[2], n)
+
+    def _idempotent_call(self, key: str, n: int, idempotency_key: str
+                         ) -> tuple[Script, list[str], list[str | bytes]] | None:
         raise TypeError(f"{self._MEMORY._KIND}.acquire takes no idempotency_key "
                         "(only RateLimit has one)")
-        yield  # pragma: no cover  (a generator, as every step)
 
     def _marks_snapshot(self, memory: Any, now: int) -> Step[None]:
         """Load the live idempotency marks into ``memory`` (scaled ``now``): none here."""
@@ -646,22 +686,34 @@ class _RateLimitBody(_GcraBody):
         text = self.marks.user_key(mark)
         return text[text.index("}") + 1:] if self._cluster else text
 
-    def _step_idempotent(self, key: str, n: int, idempotency_key: str
-                         ) -> Step[GcraDecision]:
+    def _idempotent_call(self, key: str, n: int, idempotency_key: str
+                         ) -> tuple[Script, list[str], list[str | bytes]] | None:
+        """The one script call of an idempotent acquire (None: ``idempotency_ttl`` is 0,
+        a plain acquire); raises ValueError for bad arguments, as in memory."""
         if type(idempotency_key) is not str:
             raise ValueError(f"idempotency_key must be a str, got {idempotency_key!r}")
         ttl = self.idempotency_ttl
         if not ttl:
-            return (yield from self.step_acquire(key, n))
+            return None
         _int_arg("n", n, 1)
+        grace = 1 if self._clock is None else self.expiry_grace_ms
+        px = str(min(-(-ttl // _NS_PER_MS) + grace, _MAX_PX))
+        gcra_key = self.keys.prefix + key
+        mark = self._mark_key(gcra_key, idempotency_key)
+        one = self._one_call() if n == 1 and ttl < _FAST_TTL else None
+        if one is not None:  # GCRA_ONE's bounds hold for now; E and now_ns below 4e24
+            hi, lo = divmod(ttl, 1_000_000_000)
+            if self._clock is None:
+                marks = f"  {hi} {lo} {px}"
+            else:
+                now_ns = self._now // self._scale
+                marks = f"{now_ns} {now_ns + ttl} {hi} {lo} {px}"
+            return GCRA_ONE, [gcra_key, mark], [one, marks]
         now = self._reading()
         _, keys, args = self._call(now, _IDEMPOTENT, ((key, n),))
-        keys.append(self._mark_key(keys[0], idempotency_key))
-        grace = 1 if self._clock is None else self.expiry_grace_ms
-        args += [str(int(now) // self._scale) if now else "", str(ttl),
-                 str(min(-(-ttl // _NS_PER_MS) + grace, _MAX_PX))]
-        reply = yield Eval(GCRA, keys, args)  # exact at any size, marks included
-        return self._decisions(reply, (n,))[0]
+        keys.append(mark)
+        args += [str(int(now) // self._scale) if now else "", str(ttl), px]
+        return GCRA, keys, args  # exact at any size, marks included
 
     def _mark_values(self) -> Step[tuple[int, list[str], list[int]]]:
         """The server's TIME (ns), and each stored mark's idempotency key and expiry."""
@@ -749,7 +801,11 @@ class _Blocking(_GcraBody):
 
         ``idempotency_key`` (:class:`RedisRateLimit` only): as the in-memory machine's."""
         if idempotency_key is not None:
-            return run(self.client, self._step_idempotent(key, n, idempotency_key))
+            call = self._idempotent_call(key, n, idempotency_key)
+            if call is None:
+                return self.acquire(key, n)
+            reply = _split(send(self.client, *call))
+            return self._decide(int(reply[0]), reply[1], reply[2], n)
         if n is _ONE:  # identity: True and 1.0 go the validating way
             arg = self._one_call()
             if arg is not None:

@@ -205,3 +205,17 @@ def test_asyncio_rate_limit_marks(redis_async: Any) -> None:
 
     assert asyncio.run(main()) == [GcraDecision(True, None, 0),
                                    GcraDecision(True, None, 0, True), 1]
+
+
+@pytest.mark.parametrize("n", [1, 2])
+@pytest.mark.parametrize("ttl", [NS_PER_S, 10**25])  # 10**25: beyond the fast script
+def test_marks_are_exact_on_both_scripts(redis_client: redis.Redis, n: int, ttl: int) -> None:
+    clock = ManualClock(2**62 + 7)
+    rl = RedisRateLimit(redis_client, f"exact{n}-{ttl}", 30, "1s", clock=clock,
+                        idempotency_ttl=ttl)
+    assert rl.acquire("k", n, idempotency_key="e").allowed
+    assert redis_client.get(f"fc:ri:exact{n}-{ttl}:e") == str(2**62 + 7 + ttl).encode()
+    clock.advance(ttl - 1)
+    assert rl.acquire("k", n, idempotency_key="e").idempotent  # 1 ns before its expiry
+    clock.advance(1)
+    assert not rl.acquire("k", n, idempotency_key="e").idempotent
