@@ -12,7 +12,6 @@ so there the machine draws each idempotency key for one rate-limit key only.
 from __future__ import annotations
 
 import asyncio
-import itertools
 from typing import Any
 
 import pytest
@@ -21,6 +20,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, rule, run_state_machine_as_test
 from redis.cluster import RedisCluster
+from twins import Clock, fresh_name
 
 from flowcontrol.machines.gcra import IDEMPOTENCY_TTL, GcraDecision, RateLimit
 from flowcontrol.redis.gcra import AsyncRedisRateLimit, RedisRateLimit, RedisThrottle
@@ -28,15 +28,6 @@ from flowcontrol.time import NS_PER_S, ManualClock
 
 KEYS = ["a", "b", "{x}y", "ü"]
 IDEMS = ["e1", "e2", "{t}e3", "é4"]
-NAMES = itertools.count()
-
-
-class StepClock:
-    def __init__(self, t: int) -> None:
-        self.t = t
-
-    def __call__(self) -> int:
-        return self.t
 
 
 class SideBySide(RuleBasedStateMachine):
@@ -52,8 +43,8 @@ class SideBySide(RuleBasedStateMachine):
                                2**63 + 12345]),
     )
     def setup(self, limit: int, period: int, burst: int | None, ttl: int, start: int) -> None:
-        self.clock = StepClock(start)
-        name = f"idem{next(NAMES)}"
+        self.clock = Clock(start)
+        name = fresh_name()
         self.mem = RateLimit(limit, period, burst, clock=self.clock, idempotency_ttl=ttl)
         self.red = RedisRateLimit(self.client, name, limit, period, burst, clock=self.clock,
                                   idempotency_ttl=ttl)
@@ -61,11 +52,11 @@ class SideBySide(RuleBasedStateMachine):
 
     @rule(dt=st.integers(0, 60) | st.sampled_from([NS_PER_S // 3, NS_PER_S, 10**15]))
     def advance(self, dt: int) -> None:
-        self.clock.t += dt
+        self.clock.now += dt
 
     @rule(dt=st.integers(1, 30))
     def clock_goes_back(self, dt: int) -> None:
-        self.clock.t -= dt
+        self.clock.now -= dt
 
     @rule(k=st.integers(0, len(KEYS) - 1), e=st.integers(0, len(IDEMS) - 1),
           n=st.integers(1, 4))
@@ -102,22 +93,15 @@ class SideBySide(RuleBasedStateMachine):
         assert self.red.snapshot() == self.mem.snapshot()
 
 
-def _run(client: Any, cluster: bool, max_examples: int | None = None) -> None:
-    SideBySide.client = client
-    SideBySide.cluster = cluster
-    run_state_machine_as_test(
-        SideBySide,
-        settings=settings(max_examples=max_examples or settings().max_examples,
-                          stateful_step_count=40),
-    )
-
-
 def test_idempotency_answers_as_in_memory_on_one_server(redis_client: redis.Redis) -> None:
-    _run(redis_client, cluster=False)
+    SideBySide.client, SideBySide.cluster = redis_client, False
+    run_state_machine_as_test(SideBySide, settings=settings(stateful_step_count=40))
 
 
 def test_idempotency_answers_as_in_memory_on_a_cluster(cluster_client: RedisCluster) -> None:
-    _run(cluster_client, cluster=True, max_examples=40)
+    SideBySide.client, SideBySide.cluster = cluster_client, True
+    run_state_machine_as_test(SideBySide, settings=settings(stateful_step_count=40,
+                                                            max_examples=40))
 
 
 def test_a_repeat_is_let_through_without_consuming(redis_client: redis.Redis) -> None:
