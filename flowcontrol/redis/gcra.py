@@ -527,8 +527,11 @@ class _GcraBody:
         """``acquire(key, n)`` for each pair in order at one instant, in one round trip
         per node; every ``n`` is checked before anything is sent."""
         pairs = list(requests)
-        for _, n in pairs:
-            _int_arg("n", n, 1)
+        for request in pairs:
+            if not isinstance(request, tuple | list) or len(request) != 2:
+                raise ValueError(f"acquire_many takes (key, n) pairs, got {request!r} "
+                                 "(an idempotency key needs acquire)")
+            _int_arg("n", request[1], 1)
         if not pairs:
             return []
         now = self._reading()

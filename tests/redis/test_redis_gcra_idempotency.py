@@ -203,3 +203,10 @@ def test_marks_are_exact_on_both_scripts(redis_client: redis.Redis, n: int, ttl:
     assert rl.acquire("k", n, idempotency_key="e").idempotent  # 1 ns before its expiry
     clock.advance(1)
     assert not rl.acquire("k", n, idempotency_key="e").idempotent
+
+
+def test_acquire_many_takes_no_idempotency_keys(redis_client: redis.Redis) -> None:
+    rl = RedisRateLimit(redis_client, "many", 10, "1s", clock=ManualClock(0))
+    with pytest.raises(ValueError, match="idempotency key needs acquire"):
+        rl.acquire_many([("k", 1, "evt")])  # type: ignore[list-item]
+    assert len(rl) == 0  # nothing sent
