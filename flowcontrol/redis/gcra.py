@@ -509,7 +509,8 @@ class _GcraBody:
         return
         yield  # pragma: no cover
 
-    def _marks_restore(self, memory: Any, now_ns: int) -> list[Eval]:
+    def _marks_restore(self, memory: Any, now_ns: int, data: dict[str, object]
+                       ) -> list[Eval]:
         """The calls writing ``memory``'s idempotency marks: none here."""
         return []
 
@@ -610,7 +611,7 @@ class _GcraBody:
         if self._clock is not None and now > self._now:
             self._now = now
         items = sorted(memory._at.items())
-        calls = self._marks_restore(memory, int(data["now"]))  # type: ignore[call-overload]
+        calls = self._marks_restore(memory, int(data["now"]), data)  # type: ignore[call-overload]
         if not items and not calls:
             return 0
         scale_ms = self._scale * _NS_PER_MS
@@ -766,8 +767,10 @@ class _RateLimitBody(_GcraBody):
         else:
             yield Eval(UNMARK, [k for k, _ in dead], [v for _, v in dead])
 
-    def _marks_restore(self, memory: Any, now_ns: int) -> list[Eval]:
-        if memory.idempotency_ttl != self.idempotency_ttl:
+    def _marks_restore(self, memory: Any, now_ns: int, data: dict[str, object]
+                       ) -> list[Eval]:
+        # A snapshot from before idempotency keys records no TTL (and no marks): any fits.
+        if "idempotency_ttl" in data and memory.idempotency_ttl != self.idempotency_ttl:
             raise ValueError(f"snapshot idempotency_ttl {memory.idempotency_ttl} does not "
                              f"match {self!r} (idempotency_ttl={self.idempotency_ttl})")
         marks = memory._marks

@@ -210,3 +210,14 @@ def test_acquire_many_takes_no_idempotency_keys(redis_client: redis.Redis) -> No
     with pytest.raises(ValueError, match="idempotency key needs acquire"):
         rl.acquire_many([("k", 1, "evt")])  # type: ignore[list-item]
     assert len(rl) == 0  # nothing sent
+
+
+def test_a_snapshot_from_before_idempotency_keys_restores(redis_client: redis.Redis) -> None:
+    clock = ManualClock(10**18)
+    rl = RedisRateLimit(redis_client, "old", 1, "1h", clock=clock, idempotency_ttl=0)
+    rl.acquire("k")
+    snap = rl.snapshot()
+    del snap["idempotency_ttl"], snap["marks"]
+    redis_client.flushdb()
+    assert rl.restore(snap) == 1
+    assert not rl.acquire("k").allowed
