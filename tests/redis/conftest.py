@@ -45,12 +45,14 @@ purpose, since a package named ``redis`` under ``tests/`` would shadow redis-py.
 
 from __future__ import annotations
 
+import ast
 import multiprocessing
 import os
 import random
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -330,14 +332,44 @@ def cluster_async(redis_cluster: RedisClusterNodes) -> Callable[..., Any]:
     return redis_cluster.async_client
 
 
+def _imports_conftest(target: Callable[..., Any]) -> str | None:
+    """Why ``target`` cannot run in a spawned worker, or None: it must be a top-level
+    function of an importable module (not ``__main__``, not a conftest) whose source
+    imports no ``conftest`` anywhere (a worker re-imports the module by name, and in a
+    whole-suite run ``conftest`` may resolve to another directory's, hanging the pool)."""
+    module_name = getattr(target, "__module__", None)
+    qualname = getattr(target, "__qualname__", "")
+    if not module_name or module_name == "__main__" or "<locals>" in qualname or (
+            "." in qualname):
+        return f"{target!r} is not a top-level function of an importable module"
+    if module_name.rsplit(".", 1)[-1] == "conftest":
+        return f"{target!r} is defined in a conftest module"
+    module = sys.modules.get(module_name)
+    source = getattr(module, "__file__", None)
+    if source is None:
+        return f"the module {module_name!r} of {target!r} has no source file to check"
+    tree = ast.parse(Path(source).read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                 [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+        if any(n.split(".", 1)[0] == "conftest" for n in names):
+            return (f"{module_name} (line {node.lineno}) imports conftest: a spawned "
+                    "worker would import it by name and may get another directory's")
+    return None
+
+
 def run_workers(target: Callable[..., Any], args: Sequence[tuple[Any, ...]],
                 timeout: float = 60.0) -> list[Any]:
     """Run ``target(*a)`` for each ``a`` in ``args``, each in its own OS process (spawn),
     and return their return values in order. ``target`` must be a top-level function of
-    a module that imports no ``conftest`` (a spawned worker imports it by name, and in a
-    whole-suite run ``conftest`` may be another directory's); its return value must
-    pickle. A worker that raises, dies or is
-    still running after ``timeout`` seconds fails the test (survivors are killed)."""
+    a module that imports no ``conftest`` (a spawned worker imports that module by name,
+    and in a whole-suite run ``conftest`` may be another directory's, so the pool would
+    hang): such a target is refused up front with ``ValueError`` before any process
+    starts. Its return value must pickle. A worker that raises, dies or is still running
+    after ``timeout`` seconds fails the test (survivors are killed)."""
+    why = _imports_conftest(target)
+    if why is not None:
+        raise ValueError(f"run_workers cannot run this target: {why}")
     ctx = multiprocessing.get_context("spawn")
     with ctx.Pool(len(args)) as pool:
         pending = [pool.apply_async(target, a) for a in args]

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 import redis
 from conftest import run_workers
 from gcra_workers import square
@@ -39,3 +40,20 @@ def test_async_client_factory(redis_async: Callable[..., Any]) -> None:
 
 def test_run_workers_returns_each_result_in_order() -> None:
     assert run_workers(square, [(i,) for i in range(3)], timeout=60) == [0, 1, 4]
+
+
+def _nested() -> None:  # a function of this module, which imports conftest
+    return None
+
+
+def test_run_workers_refuses_a_target_from_a_module_importing_conftest() -> None:
+    with pytest.raises(ValueError, match="imports conftest"):
+        run_workers(_nested, [()], timeout=5)
+
+
+def test_run_workers_refuses_a_local_function() -> None:
+    def local() -> None:
+        return None
+
+    with pytest.raises(ValueError, match="not a top-level function"):
+        run_workers(local, [()], timeout=5)

@@ -293,6 +293,12 @@ def test_the_equivalence_runs_cover_both_scripts(redis_client: redis.Redis) -> N
     assert huge._eval("0", b"a", [("k", 1)]).script is GCRA  # DVT ~ 6e20 > 2**52
     assert RedisThrottle(redis_client, "s3", 3, "1s")._eval("", b"a", [("k", 1)]).script is (
         GCRA_FAST)
+    # acquire(key) of one unit goes by GCRA_ONE within GCRA_FAST's bounds, else as above
+    assert usual._one_call() == f"{3 * 2**62} 3 2000000000 1000 1000000000"  # 1/scale ns
+    assert RedisThrottle(redis_client, "s3", 3, "1s")._one_call() == " 3 2000000000 1 1000000000"
+    assert huge._one_call() is None
+    clock.advance(10**25)
+    assert usual._one_call() is None
 
 
 def test_a_client_that_decodes_replies_gets_the_same_answers(redis_server: Any) -> None:
@@ -309,15 +315,23 @@ def test_a_client_that_decodes_replies_gets_the_same_answers(redis_server: Any) 
 
 def test_the_deployed_scripts_change_only_on_purpose() -> None:
     """Workers of two releases share one Redis: a changed script is a changed contract.
-    Update these digests deliberately, with a note on compatibility."""
-    from flowcontrol.redis.gcra import GCRA, GCRA_FAST, PUT
+    Update these digests deliberately, with a note on compatibility.
 
-    assert (GCRA.sha, GCRA_FAST.sha, PUT.sha) == (
-        "5ccfdbf253a63e9221fff225a5d2ac8908848b12",
+    GCRA c8ac3041 (was 5ccfdbf2) added mode 'i' (an idempotent acquire with its mark);
+    modes a/p/x read and write the GCRA keys exactly as before, so a worker still on the
+    older script shares limits with one on this (the marks are only seen by this one).
+    GCRA_ONE (new) is GCRA_FAST's single-unit acquire: the same stored text and TTL."""
+    from flowcontrol.redis.gcra import GCRA, GCRA_FAST, GCRA_ONE, MARKS, PUT, UNMARK
+
+    assert (GCRA.sha, GCRA_FAST.sha, PUT.sha, MARKS.sha, UNMARK.sha, GCRA_ONE.sha) == (
+        "c8ac3041c7731b8d398191120c720b44de0382ed",
         "889edff0a01ccc1bc743492ab13e8992c6e2d694",
         "c5ec283a919f1c8987c78e6555499c524080bdd5",
+        "02321f27b809ddfb7b0b581ebcccaa584ebe8f78",
+        "626e324ee8f6147cd10ce8c3ae21093cdfca18e9",
+        "2a23eb94f469eabccdd8db5ea0f96fa0217c12d6",
     )
-    for script in (GCRA, GCRA_FAST):
+    for script in (GCRA, GCRA_FAST, GCRA_ONE):
         assert "tostring" not in script.source  # 14 significant digits: never for instants
 
 

@@ -41,11 +41,15 @@ if ttl ~= '' and op ~= 's' and op ~= 'w' then
   now, from = ARGV[#ARGV], 22
   if now == '' then
     local t = redis.call('TIME')
-    now = '1' .. string.format('%011d', tonumber(t[1])) .. string.rep('0', 6 - #t[2]) .. t[2]
-      .. '000'
+    now = string.format('1%011d%06d000', tonumber(t[1]), tonumber(t[2]))
   end
-  local mark = redis.call('GET', NOW)
-  if mark and mark >= now then now = mark else redis.call('SET', NOW, now) end
+  -- One call when the clock moves forward (the common case): write, reading the old mark;
+  -- a later old mark (a reading that went back) is written back and used.
+  local mark = redis.call('SET', NOW, now, 'GET')
+  if mark and mark > now then
+    redis.call('SET', NOW, mark)
+    now = mark
+  end
   local bound = '(' .. now .. ';'  -- above every member of this instant, below later ones
   local due = redis.call('ZRANGE', DUE, '-', bound, 'BYLEX')
   if #due > 0 then
