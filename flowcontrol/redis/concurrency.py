@@ -12,10 +12,12 @@ new limits applies them on its next acquire; processes sharing ``name`` should
 register the same functions.
 
 Keys (hash tag ``{fc:concurrency:<name>}``: one Redis Cluster slot per account):
-``counts`` (hash counter id -> leases, a counter of zero is deleted), ``leases`` (hash
-lease -> its expiry and counter ids), ``due`` (the expiry index), ``expired`` (expired
-leases not yet polled), ``seq`` (the last int lease id) and ``now`` (the clock's
-high-water mark, with ``lease_ttl`` only). Nothing expires by a Redis TTL: a lease
+``counts`` (hash counter id -> leases, a counter of zero is deleted; also the fields
+``#s``, the last int lease id, and with ``lease_ttl`` ``#``, the clock's high-water
+mark, and ``#d``, a lower bound of the expiries, so the due index is read only when a
+lease may be due), ``leases`` (hash lease -> its expiry and counter ids), ``due`` (the
+expiry index) and ``expired`` (expired leases not yet polled), the last two with
+``lease_ttl`` only. Nothing expires by a Redis TTL: a lease
 expires when a call's clock reading passes its expiry, so a dead worker's slots come
 back ``lease_ttl`` after its last acquire or ``extend``. Without ``lease_ttl`` a dead
 worker's leases stay held until released by id. A counter id (its key included) may
@@ -68,7 +70,7 @@ _SCRIPT: Final = Script(
     (files("flowcontrol.redis") / "lua" / "concurrency.lua").read_text(encoding="utf-8"),
     prelude=False,
 )
-_PARTS: Final = ("counts", "leases", "seq", "now", "due", "expired")  # the last 3: ttl only
+_PARTS: Final = ("counts", "leases", "due", "expired")  # the last 2: ttl only
 _UNLIMITED: Final = 1 << 62  # the in-memory machine's stand-in for "no limit"
 _SHAPES: Final = 4096  # acquire shapes cached per machine (function, keys)
 _MAX_ID: Final = 999_999  # bytes in a counter id (its length travels as 6 digits)
@@ -157,7 +159,7 @@ class _Concurrency:
         self.clock = clock
         self.layout = KeyLayout("concurrency", name)
         self._keys = tuple(map(self.layout.tagged, _PARTS))
-        self._script_keys = self._keys if ttl else self._keys[:3]
+        self._script_keys = self._keys if ttl else self._keys[:2]
         self._ttl = ttl
         # The in-memory machine reads its clock once when built; so does this one, and no
         # later reading it sends is below that one.
@@ -314,7 +316,7 @@ class _Concurrency:
 
     def step_next_deadline(self) -> Step[int | None]:
         """next_deadline is when the next held lease expires (None: none will)."""
-        reply = yield Command(("ZRANGE", self._keys[4], 0, 0))
+        reply = yield Command(("ZRANGE", self._keys[2], 0, 0))
         return dec(text(reply[0])[:21]) if reply else None
 
     def _counts(self, function_id: str, keys: tuple[str, ...]) -> Step[tuple[_Shape, list[int]]]:
