@@ -70,6 +70,7 @@ _SCRIPT: Final = Script(
     (files("flowcontrol.redis") / "lua" / "concurrency.lua").read_text(encoding="utf-8"),
     prelude=False,
 )
+_SHA: Final = _SCRIPT.sha.encode()
 _PARTS: Final = ("counts", "leases", "due", "expired")  # the last 2: ttl only
 _UNLIMITED: Final = 1 << 62  # the in-memory machine's stand-in for "no limit"
 _SHAPES: Final = 4096  # acquire shapes cached per machine (function, keys)
@@ -77,12 +78,12 @@ _MAX_ID: Final = 999_999  # bytes in a counter id (its length travels as 6 digit
 _MAX_LIMIT: Final = 10**15 - 1  # limits travel as 15 digits; no count gets near
 
 
-def _lease_key(lease_id: object) -> str | None:
+def _lease_key(lease_id: object) -> str | bytes | None:
     """The stored name of a lease id ("0" + 20 digits, "1" + the string); None: not an id."""
     if isinstance(lease_id, str):
         return "1" + lease_id
     if isinstance(lease_id, int) and not isinstance(lease_id, bool) and lease_id >= 0:
-        return f"0{lease_id:020d}"
+        return b"0%020d" % lease_id
     return None
 
 
@@ -159,7 +160,8 @@ class _Concurrency:
         self.clock = clock
         self.layout = KeyLayout("concurrency", name)
         self._keys = tuple(map(self.layout.tagged, _PARTS))
-        self._script_keys = self._keys if ttl else self._keys[:2]
+        # Keys and fixed arguments go as bytes: redis-py then packs them without encoding.
+        self._script_keys = tuple(k.encode() for k in (self._keys if ttl else self._keys[:2]))
         self._ttl = ttl
         # The in-memory machine reads its clock once when built; so does this one, and no
         # later reading it sends is below that one.
@@ -203,7 +205,8 @@ class _Concurrency:
 
     def _argv(self, op: str, *rest: str | bytes) -> tuple[str | bytes, ...]:
         if self._ttl:
-            return (self._ops[op], *rest, reading(self.clock, self._floor))
+            now = b"" if self.clock is None else reading(self.clock, self._floor)
+            return (self._ops[op], *rest, now)
         return (self._ops[op], *rest)
 
     def _call(self, op: str, *rest: str | bytes) -> Eval:
@@ -227,12 +230,13 @@ class _Concurrency:
         return shape
 
     def _acquire_argv(self, shape: _Shape, lease_id: object) -> tuple[str | bytes, ...]:
+        lease: str | bytes
         if lease_id is None:
-            lease = ""
+            lease = b""
         elif isinstance(lease_id, str):
             lease = "1" + lease_id
         else:
-            lease = "!"  # a refusal wins over this error, as in the in-memory machine
+            lease = b"!"  # a refusal wins over this error, as in the in-memory machine
         return self._argv("a", lease, shape.text, shape.limits)
 
     @staticmethod
@@ -282,7 +286,7 @@ class _Concurrency:
     def _lease_argv(self, op: str, lease: Acquired | LeaseId) -> tuple[str | bytes, ...]:
         lease_id = lease.lease_id if isinstance(lease, Acquired) else lease
         key = _lease_key(lease_id)
-        return self._argv(op, "?" if key is None else key)  # "?" names no lease
+        return self._argv(op, b"?" if key is None else key)  # "?" names no lease
 
     def step_release(self, lease: Acquired | LeaseId) -> Step[bool]:
         """release gives back every slot a lease holds; True if it was held.
@@ -454,7 +458,7 @@ class RedisConcurrency(_Concurrency):
             run(client, first)
         keys = self._script_keys
         try:
-            return client.execute_command("EVALSHA", _SCRIPT.sha, len(keys), *keys, *argv)
+            return client.execute_command("EVALSHA", _SHA, len(keys), *keys, *argv)
         except NoScriptError:
             return run(client, _reply(Eval(_SCRIPT, keys, argv)))
 
