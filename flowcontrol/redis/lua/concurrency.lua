@@ -30,6 +30,19 @@ local function shape_of(v, i)
   return ids
 end
 
+-- The counts of an acquire's counters (got[base + i], nil = 0) as numbers, and whether
+-- one of them is at its limit (ARGV[4]: 15 digits each, 0 = none).
+local function check(got, base, n)
+  local counts, full, limits = {}, false, ARGV[4]
+  for i = 1, n do
+    local c = tonumber(got[base + i] or '0')
+    counts[i] = c
+    local limit = tonumber(string.sub(limits, 15 * i - 14, 15 * i))
+    if limit > 0 and c >= limit then full = true end
+  end
+  return counts, full
+end
+
 -- t + ttl, exactly: two limbs (12 + 9 digits) plus the ttl's (<= 19 digits), each < 2^53.
 local function expiry(t)
   local n = #ttl
@@ -47,15 +60,8 @@ if ttl == '' and op == 'a' then
   -- Replies the new int id, or 0 for the host's id (granted); {"R", count...} (refused:
   -- every counter's count, in shape order); "D" (the id is held); "V" (a bad id).
   -- Nothing changes unless it replies a number.
-  local ids, limits = shape_of(ARGV[3], 1), ARGV[4]
-  local counts = redis.call('HMGET', COUNTS, unpack(ids))
-  local full = false
-  for i = 1, #ids do
-    local c = tonumber(counts[i] or '0')
-    counts[i] = c
-    local limit = tonumber(string.sub(limits, 15 * i - 14, 15 * i))
-    if limit > 0 and c >= limit then full = true end
-  end
+  local ids = shape_of(ARGV[3], 1)
+  local counts, full = check(redis.call('HMGET', COUNTS, unpack(ids)), 0, #ids)
   if full then
     table.insert(counts, 1, 'R')
     return counts
@@ -107,13 +113,7 @@ if op == 'a' or op == 'r' then
   if mark and mark >= now then now = mark else fields = {'#', now} end
   local hot = bound and bound > now
   if hot and op == 'a' then
-    local limits, counts, full = ARGV[4], {}, false
-    for i = 1, #ids do
-      local c = tonumber(got[base + i] or '0')
-      counts[i] = c
-      local limit = tonumber(string.sub(limits, 15 * i - 14, 15 * i))
-      if limit > 0 and c >= limit then full = true end
-    end
+    local counts, full = check(got, base, #ids)
     local lease, id, refusal = ARGV[2], 0, nil
     if full then
       table.insert(counts, 1, 'R')
@@ -258,13 +258,7 @@ if op == 'a' then
   -- Replies the new int id, or 0 for the host's id (granted); {"R", count...} (refused:
   -- every counter's count, in shape order); "D" (the id is held); "V" (a bad id).
   -- Nothing changes but the clock unless it replies a number.
-  local limits, counts, full = ARGV[4], {}, false
-  for i = 1, #ids do
-    local c = tonumber(got[base + i] or '0')
-    counts[i] = c
-    local limit = tonumber(string.sub(limits, 15 * i - 14, 15 * i))
-    if limit > 0 and c >= limit then full = true end
-  end
+  local counts, full = check(got, base, #ids)
   if full then
     flush()
     table.insert(counts, 1, 'R')
