@@ -12,10 +12,12 @@ new limits applies them on its next acquire; processes sharing ``name`` should
 register the same functions.
 
 Keys (hash tag ``{fc:concurrency:<name>}``: one Redis Cluster slot per account):
-``counts`` (hash counter id -> leases, a counter of zero is deleted), ``leases`` (hash
-lease -> its expiry and counter ids), ``due`` (the expiry index), ``expired`` (expired
-leases not yet polled), ``seq`` (the last int lease id) and ``now`` (the clock's
-high-water mark, with ``lease_ttl`` only). Nothing expires by a Redis TTL: a lease
+``counts`` (hash counter id -> leases, a counter of zero is deleted; also the fields
+``#s``, the last int lease id, and with ``lease_ttl`` ``#``, the clock's high-water
+mark, and ``#d``, a lower bound of the expiries, so the due index is read only when a
+lease may be due), ``leases`` (hash lease -> its expiry and counter ids), ``due`` (the
+expiry index) and ``expired`` (expired leases not yet polled), the last two with
+``lease_ttl`` only. Nothing expires by a Redis TTL: a lease
 expires when a call's clock reading passes its expiry, so a dead worker's slots come
 back ``lease_ttl`` after its last acquire or ``extend``. Without ``lease_ttl`` a dead
 worker's leases stay held until released by id. A counter id (its key included) may
@@ -68,19 +70,20 @@ _SCRIPT: Final = Script(
     (files("flowcontrol.redis") / "lua" / "concurrency.lua").read_text(encoding="utf-8"),
     prelude=False,
 )
-_PARTS: Final = ("counts", "leases", "seq", "now", "due", "expired")  # the last 3: ttl only
+_SHA: Final = _SCRIPT.sha.encode()
+_PARTS: Final = ("counts", "leases", "due", "expired")  # the last 2: ttl only
 _UNLIMITED: Final = 1 << 62  # the in-memory machine's stand-in for "no limit"
 _SHAPES: Final = 4096  # acquire shapes cached per machine (function, keys)
 _MAX_ID: Final = 999_999  # bytes in a counter id (its length travels as 6 digits)
 _MAX_LIMIT: Final = 10**15 - 1  # limits travel as 15 digits; no count gets near
 
 
-def _lease_key(lease_id: object) -> str | None:
+def _lease_key(lease_id: object) -> str | bytes | None:
     """The stored name of a lease id ("0" + 20 digits, "1" + the string); None: not an id."""
     if isinstance(lease_id, str):
         return "1" + lease_id
     if isinstance(lease_id, int) and not isinstance(lease_id, bool) and lease_id >= 0:
-        return f"0{lease_id:020d}"
+        return b"0%020d" % lease_id
     return None
 
 
@@ -157,7 +160,8 @@ class _Concurrency:
         self.clock = clock
         self.layout = KeyLayout("concurrency", name)
         self._keys = tuple(map(self.layout.tagged, _PARTS))
-        self._script_keys = self._keys if ttl else self._keys[:3]
+        # Keys and fixed arguments go as bytes: redis-py then packs them without encoding.
+        self._script_keys = tuple(k.encode() for k in (self._keys if ttl else self._keys[:2]))
         self._ttl = ttl
         # The in-memory machine reads its clock once when built; so does this one, and no
         # later reading it sends is below that one.
@@ -201,7 +205,8 @@ class _Concurrency:
 
     def _argv(self, op: str, *rest: str | bytes) -> tuple[str | bytes, ...]:
         if self._ttl:
-            return (self._ops[op], *rest, reading(self.clock, self._floor))
+            now = b"" if self.clock is None else reading(self.clock, self._floor)
+            return (self._ops[op], *rest, now)
         return (self._ops[op], *rest)
 
     def _call(self, op: str, *rest: str | bytes) -> Eval:
@@ -225,12 +230,13 @@ class _Concurrency:
         return shape
 
     def _acquire_argv(self, shape: _Shape, lease_id: object) -> tuple[str | bytes, ...]:
+        lease: str | bytes
         if lease_id is None:
-            lease = ""
+            lease = b""
         elif isinstance(lease_id, str):
             lease = "1" + lease_id
         else:
-            lease = "!"  # a refusal wins over this error, as in the in-memory machine
+            lease = b"!"  # a refusal wins over this error, as in the in-memory machine
         return self._argv("a", lease, shape.text, shape.limits)
 
     @staticmethod
@@ -280,7 +286,7 @@ class _Concurrency:
     def _lease_argv(self, op: str, lease: Acquired | LeaseId) -> tuple[str | bytes, ...]:
         lease_id = lease.lease_id if isinstance(lease, Acquired) else lease
         key = _lease_key(lease_id)
-        return self._argv(op, "?" if key is None else key)  # "?" names no lease
+        return self._argv(op, b"?" if key is None else key)  # "?" names no lease
 
     def step_release(self, lease: Acquired | LeaseId) -> Step[bool]:
         """release gives back every slot a lease holds; True if it was held.
@@ -314,7 +320,7 @@ class _Concurrency:
 
     def step_next_deadline(self) -> Step[int | None]:
         """next_deadline is when the next held lease expires (None: none will)."""
-        reply = yield Command(("ZRANGE", self._keys[4], 0, 0))
+        reply = yield Command(("ZRANGE", self._keys[2], 0, 0))
         return dec(text(reply[0])[:21]) if reply else None
 
     def _counts(self, function_id: str, keys: tuple[str, ...]) -> Step[tuple[_Shape, list[int]]]:
@@ -452,7 +458,7 @@ class RedisConcurrency(_Concurrency):
             run(client, first)
         keys = self._script_keys
         try:
-            return client.execute_command("EVALSHA", _SCRIPT.sha, len(keys), *keys, *argv)
+            return client.execute_command("EVALSHA", _SHA, len(keys), *keys, *argv)
         except NoScriptError:
             return run(client, _reply(Eval(_SCRIPT, keys, argv)))
 

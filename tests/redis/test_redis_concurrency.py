@@ -22,6 +22,7 @@ from flowcontrol.machines.concurrency import (
 )
 from flowcontrol.machines.singleton import Singleton, SingletonSkipped, SingletonStarted
 from flowcontrol.redis._keys import EvictionWarning
+from flowcontrol.redis._timers import enc
 from flowcontrol.redis.concurrency import AsyncRedisConcurrency, RedisConcurrency
 from flowcontrol.redis.singleton import AsyncRedisSingleton, RedisSingleton
 from flowcontrol.time import DurationError, ManualClock
@@ -161,6 +162,31 @@ def test_several_instances_of_one_name_share_the_counters(redis_client: redis.Re
     assert workers[2].leases() == {2: "f"}
 
 
+def test_the_due_index_is_read_only_when_a_lease_may_be_due(redis_client: redis.Redis) -> None:
+    # "#d" in counts is a lower bound of every expiry: acquire and release compare it with
+    # now and skip the index while it is above; the call that passes it rescans and raises it.
+    clock = ManualClock(0)
+    c = RedisConcurrency(redis_client, "acct", lease_ttl="10s", clock=clock)
+    c.register("f")
+
+    def bound() -> bytes:
+        return bytes(redis_client.hget("{fc:concurrency:acct}:counts", "#d") or b"")
+
+    first = c.acquire("f")
+    assert bound() == enc(10 * S).encode()
+    clock.advance(5 * S)
+    second = c.acquire("f")
+    assert bound() == enc(10 * S).encode()  # a later expiry leaves it
+    assert c.release(first)
+    assert bound() == enc(10 * S).encode()  # now too low, still true
+    clock.advance(5 * S)
+    assert c.prune() == 0  # passes the bound: one scan, nothing due
+    assert bound() == enc(15 * S).encode()
+    clock.advance(5 * S)
+    assert c.release(second) is False  # due at 15 s: expired by this call, not released
+    assert c.poll() == (2,) and bound() == b"~"
+
+
 def test_memory_follows_active_keys(redis_client: redis.Redis) -> None:
     clock = ManualClock(0)
     c = RedisConcurrency(redis_client, "acct", lease_ttl="1m", clock=clock)
@@ -172,9 +198,11 @@ def test_memory_follows_active_keys(redis_client: redis.Redis) -> None:
     clock.advance(60 * S)
     assert c.prune() == 100
     assert len(c.poll()) == 100
-    # What stays of an idle account: the clock's high-water mark and the lease sequence.
-    assert sorted(redis_client.keys("*")) == [b"{fc:concurrency:acct}:now",
-                                              b"{fc:concurrency:acct}:seq"]
+    # What stays of an idle account: three fields of counts, the clock's high-water mark,
+    # the expiry bound ("~": no lease) and the lease sequence.
+    assert redis_client.keys("*") == [b"{fc:concurrency:acct}:counts"]
+    assert redis_client.hgetall("{fc:concurrency:acct}:counts") == {
+        b"#": b"%021d" % (10**20 + 60 * S), b"#d": b"~", b"#s": b"300"}
 
 
 def test_every_key_of_one_account_is_in_one_cluster_slot(cluster_client: RedisCluster) -> None:
@@ -190,7 +218,7 @@ def test_every_key_of_one_account_is_in_one_cluster_slot(cluster_client: RedisCl
     keys = cluster_client.keys(target_nodes=RedisCluster.PRIMARIES)
     assert {k.split(b"}")[0] for k in keys} == {b"{fc:concurrency:acct"}
     assert len({cluster_client.keyslot(k) for k in keys}) == 1
-    assert len(keys) == 6  # now, seq, counts, leases, due, expired
+    assert len(keys) == 4  # counts, leases, due, expired
 
 
 def test_calls_survive_a_script_flush(redis_client: redis.Redis) -> None:

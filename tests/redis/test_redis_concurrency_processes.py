@@ -71,9 +71,10 @@ def test_concurrency_limits_hold_across_processes(
         assert sum(r["acquired"] for r in results) == sum(r["released"] for r in results)
         c = RedisConcurrency(client, "mp", lease_ttl="1m")
         assert c.usage() == {} and len(c) == 0 and c.poll() == ()
-        # Memory follows active keys: only the clock mark and the lease sequence stay.
-        assert sorted(client.keys("{fc:concurrency:mp}:*")) == [
-            b"{fc:concurrency:mp}:now", b"{fc:concurrency:mp}:seq"]
+        # Memory follows active keys: only the clock mark, the expiry bound and the
+        # lease sequence (fields of counts) stay.
+        assert client.keys("{fc:concurrency:mp}:*") == [b"{fc:concurrency:mp}:counts"]
+        assert sorted(client.hkeys("{fc:concurrency:mp}:counts")) == [b"#", b"#d", b"#s"]
 
 
 def test_singleton_never_has_two_holders_across_processes(
