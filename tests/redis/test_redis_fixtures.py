@@ -57,3 +57,21 @@ def test_run_workers_refuses_a_local_function() -> None:
 
     with pytest.raises(ValueError, match="not a top-level function"):
         run_workers(local, [()], timeout=5)
+
+
+def test_a_missing_server_fails_under_ci_and_skips_elsewhere(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(conftest_module(), "redis_binary", lambda name="redis-server": None)
+    monkeypatch.setenv("CI", "1")
+    with pytest.raises(pytest.fail.Exception, match="no redis-server"):
+        conftest_module()._need_binary()
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception, match="no redis-server"):
+        conftest_module()._need_binary()
+
+
+def conftest_module() -> Any:
+    """This directory's conftest, as pytest loaded it (its module name depends on rootdir)."""
+    import sys
+    return next(m for name, m in sys.modules.items()
+                if name.endswith("conftest") and hasattr(m, "_need_binary"))
