@@ -157,6 +157,20 @@ _FLUSHED: Final = AddOutcome.FLUSHED
 _DUPLICATE: Final = Added(AddOutcome.DUPLICATE, None, 0, None, None)
 
 
+def check_add(key: object, event_id: object, size: object) -> int:
+    """``size`` if ``Batcher.add``'s arguments are well-typed (``key`` and ``event_id``
+    str, ``size`` an int of at least 0 bytes); else the TypeError or ValueError ``add``
+    raises, shared by every machine with the same ``add``."""
+    if type(key) is not str or type(event_id) is not str or type(size) is not int:
+        raise TypeError(
+            f"key and event_id must be str and size an int, got {type(key).__name__}, "
+            f"{type(event_id).__name__} and {type(size).__name__}"
+        )
+    if size < 0:
+        raise ValueError(f"size must be >= 0 bytes, got {size}")
+    return size
+
+
 class _Open:
     """One batch that has not been handed out yet (mutable, private)."""
 
@@ -227,13 +241,8 @@ class Batcher:
 
     def add(self, key: str, event_id: str, size: int = 0) -> Added:
         """add puts one event into ``key``'s batch and says what became of it."""
-        if type(key) is not str or type(event_id) is not str or type(size) is not int:
-            raise TypeError(
-                f"key and event_id must be str and size an int, got {type(key).__name__}, "
-                f"{type(event_id).__name__} and {type(size).__name__}"
-            )
-        if size < 0:
-            raise ValueError(f"size must be >= 0 bytes, got {size}")
+        if type(key) is not str or type(event_id) is not str or type(size) is not int or size < 0:
+            check_add(key, event_id, size)
         # The clock read is inlined on this hot path (see flowcontrol.machines._base).
         now = self._clock()
         if now > self._now:

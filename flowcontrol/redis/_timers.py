@@ -34,6 +34,7 @@ __all__ = [
     "dec",
     "dumps_payload",
     "enc",
+    "fit_int64",
     "loads_payload",
     "no_clock",
     "pairs",
@@ -48,11 +49,17 @@ INT64_MAX: Final = (1 << 63) - 1
 _INT64_MIN: Final = -(1 << 63)
 
 
+def fit_int64(n: int, what: str, unit: str = "") -> int:
+    """``n``, or a ValueError naming ``what`` if it does not fit a signed 64-bit integer
+    (what Redis stores and its scripts read exactly)."""
+    if not _INT64_MIN <= n <= INT64_MAX:
+        raise ValueError(f"{what} must fit in a signed 64-bit integer on Redis, got {n}{unit}")
+    return n
+
+
 def enc(n: int, what: str = "instant") -> str:
     """The stored form of instant ``n``: 21 digits whose string order is numeric order."""
-    if not _INT64_MIN <= n <= INT64_MAX:
-        raise ValueError(f"{what} must fit in a signed 64-bit integer on Redis, got {n}")
-    return f"{n + _OFFSET:021d}"
+    return f"{fit_int64(n, what) + _OFFSET:021d}"
 
 
 def dec(raw: bytes | str) -> int:

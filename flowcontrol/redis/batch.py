@@ -28,14 +28,15 @@ from flowcontrol.machines.batch import (
     Batch,
     Batcher,
     FlushReason,
+    check_add,
 )
 from flowcontrol.redis._keys import KeyLayout, check_eviction
 from flowcontrol.redis._script import Command, Eval, Step, awaiting, blocking
 from flowcontrol.redis._timers import (
-    INT64_MAX,
     arg,
     dec,
     enc,
+    fit_int64,
     no_clock,
     pairs,
     raw_bytes,
@@ -90,8 +91,7 @@ class _Batcher:
         self.dedupe_window: int = probe.dedupe_window
         for what, v in (("timeout", self.timeout), ("max_bytes", self.max_bytes),
                         ("dedupe_window", self.dedupe_window)):
-            if v > INT64_MAX:
-                raise ValueError(f"{what} must fit in a signed 64-bit integer on Redis, got {v}")
+            fit_int64(v, what)
         self.client = client
         self.clock = clock
         self.layout = KeyLayout("batch", name)
@@ -101,15 +101,7 @@ class _Batcher:
 
     def step_add(self, key: str, event_id: str, size: int = 0) -> Step[Added]:
         """add puts one event into ``key``'s batch and says what became of it."""
-        if type(key) is not str or type(event_id) is not str or type(size) is not int:
-            raise TypeError(
-                f"key and event_id must be str and size an int, got {type(key).__name__}, "
-                f"{type(event_id).__name__} and {type(size).__name__}"
-            )
-        if size < 0:
-            raise ValueError(f"size must be >= 0 bytes, got {size}")
-        if size > INT64_MAX:
-            raise ValueError(f"size must fit in a signed 64-bit integer on Redis, got {size}")
+        fit_int64(check_add(key, event_id, size), "size")
         reply = yield Eval(_SCRIPT, self._keys, (
             "add", reading(self.clock), arg(key), arg(event_id), size, self.max_size,
             enc(self.max_bytes), self.timeout, self.dedupe_window,

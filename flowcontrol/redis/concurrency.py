@@ -60,7 +60,7 @@ from flowcontrol.redis._script import (
     blocking,
     run,
 )
-from flowcontrol.redis._timers import INT64_MAX, dec, enc, no_clock, reading, text
+from flowcontrol.redis._timers import dec, enc, fit_int64, no_clock, reading, text
 from flowcontrol.time import Clock, to_ns
 
 __all__ = ["AsyncRedisConcurrency", "RedisConcurrency"]
@@ -151,8 +151,7 @@ class _Concurrency:
             ttl = to_ns(lease_ttl, name="lease_ttl")
             if ttl <= 0:
                 raise ValueError(f"lease_ttl must be > 0, got {lease_ttl!r}")
-            if ttl > INT64_MAX:
-                raise ValueError(f"lease_ttl must fit in a signed 64-bit integer, got {ttl}")
+            fit_int64(ttl, "lease_ttl")
         # The registry validates and plans exactly as the in-memory machine does; it
         # holds no lease and never reads its clock.
         self._registry = Concurrency(account_limit=account_limit)

@@ -32,11 +32,11 @@ from flowcontrol.machines.debounce import (
 from flowcontrol.redis._keys import KeyLayout, check_eviction
 from flowcontrol.redis._script import Command, Eval, Step, awaiting, blocking
 from flowcontrol.redis._timers import (
-    INT64_MAX,
     arg,
     dec,
     dumps_payload,
     enc,
+    fit_int64,
     loads_payload,
     no_clock,
     pairs,
@@ -81,9 +81,8 @@ class _Debounce:
         probe = Debounce(period, timeout, clock=no_clock if clock is None else clock)
         self.period: int = probe.period
         self.timeout: int | None = probe.timeout
-        if self.timeout is not None and self.timeout > INT64_MAX:
-            raise ValueError(f"timeout must fit in a signed 64-bit integer on Redis, "
-                             f"got {self.timeout} ns")
+        if self.timeout is not None:
+            fit_int64(self.timeout, "timeout", " ns")
         self.client = client
         self.clock = clock
         self.layout = KeyLayout("debounce", name)

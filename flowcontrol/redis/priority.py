@@ -32,6 +32,7 @@ from flowcontrol.redis._timers import (
     arg,
     dec,
     enc,
+    fit_int64,
     no_clock,
     pairs,
     reading,
@@ -59,9 +60,7 @@ class _Priority:
     ) -> None:
         PriorityQueue(clock=no_clock, min_factor=min_factor, max_factor=max_factor)
         for what, v in (("min_factor", min_factor), ("max_factor", max_factor)):
-            if abs(v) * NS_PER_S > INT64_MAX:
-                raise ValueError(f"{what} in nanoseconds must fit in a signed 64-bit integer "
-                                 f"on Redis, got {v} s")
+            fit_int64(abs(v) * NS_PER_S, f"{what} in nanoseconds", f" ns ({v} s)")
         self._min = min_factor
         self._max = max_factor
         # The in-memory queue starts its high-water mark at the clock's reading when it is
