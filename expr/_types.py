@@ -60,8 +60,6 @@ K_PARAM: Final = 15
 
 #: Kinds that are assignable to and from anything (cel-go: dyn, google.protobuf.Any, error).
 WILDCARDS: Final = frozenset((K_DYN, K_ANY, K_ERROR))
-#: Kinds with type parameters.
-COMPOSITE: Final = frozenset((K_LIST, K_MAP, K_TYPE))
 
 
 class CelType(NamedTuple):

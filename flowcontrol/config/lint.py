@@ -453,11 +453,6 @@ def _function_rules(out: _Out, e: Entry, fn: FunctionConfig) -> None:
             rule(out, e, fn)
 
 
-def _is_array(e: Entry, key: str) -> bool:
-    node = e.node.value.get(key) if e.node.kind == "object" else None
-    return node is not None and node.kind == "array"
-
-
 def _shared_keys(out: _Out, entries: Sequence[Entry]) -> None:
     """Account/env-scoped keys: shared counters need equal expression text (FC208/FC209)."""
     by_text: dict[tuple[str, str], list[tuple[Entry, int, int]]] = {}
